@@ -1,0 +1,4 @@
+//! Shared helpers for the workspace-level tests: starting Apache ZooKeeper
+//! 3.8 as the oracle for differential and interop tests.
+
+pub mod apache;
