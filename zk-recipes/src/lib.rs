@@ -1,0 +1,1 @@
+//! Curator-style recipes (see issue 6).
