@@ -307,6 +307,9 @@ impl Jute for Option<Bytes> {
     }
 }
 
+/// The most elements a vector decode reserves room for up front.
+const MAX_VEC_PREALLOC: usize = 1024;
+
 /// A `vector`; a null vector decodes as empty.
 impl<T: Jute> Jute for Vec<T> {
     fn encode<B: BufMut>(&self, buf: &mut B) {
@@ -318,8 +321,10 @@ impl<T: Jute> Jute for Vec<T> {
     fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
         let count = r.read_vec_len()?.unwrap_or(0);
         // Every element takes at least one byte, so a count larger than the
-        // bytes left is a lie; never preallocate from it.
-        let mut items = Vec::with_capacity(count.min(r.remaining()));
+        // bytes left is a lie; and a large element type times a large lying
+        // count is still a lot of memory: reserve a bounded amount and let
+        // the vector grow as elements really decode.
+        let mut items = Vec::with_capacity(count.min(r.remaining()).min(MAX_VEC_PREALLOC));
         for _ in 0..count {
             items.push(T::decode(r)?);
         }

@@ -24,6 +24,7 @@ pub mod data;
 pub mod disk;
 pub mod jute;
 pub mod proto;
+pub mod quorum;
 pub mod request;
 pub mod response;
 pub mod txn;
