@@ -1,0 +1,777 @@
+//! The data tree: znodes with their persisted stat, children, ACLs, the
+//! ephemerals of each session, containers, TTL nodes and quota usage
+//! (SEMANTICS.md §1, §8, §9; Apache's `DataTree`).
+//!
+//! Mutations here are the *apply* rules of ZAB.md §9.3: they trust the
+//! txn (validation happened in prep) and only fail with NoNode/NodeExists,
+//! which log replay after a fuzzy snapshot tolerates.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use bytes::Bytes;
+use zk_proto::{Acl, ErrorCode, Stat, StatPersisted};
+
+use super::path;
+use super::quota::{self, StatsTrack};
+use super::SessionId;
+
+pub const ROOT: &str = "/";
+pub const ZOOKEEPER: &str = "/zookeeper";
+pub const CONFIG: &str = "/zookeeper/config";
+
+/// The persisted `ephemeralOwner` of a container.
+pub const CONTAINER_OWNER: i64 = i64::MIN;
+/// Top byte of a TTL node's persisted owner.
+const EXTENDED_MASK: i64 = 0xff00_0000_0000_0000_u64 as i64;
+/// The low 40 bits of a TTL owner hold the TTL in milliseconds.
+const TTL_VALUE_MASK: i64 = 0x0000_00ff_ffff_ffff;
+/// The largest TTL a node may have (2^40 − 1 ms).
+pub const MAX_TTL: i64 = TTL_VALUE_MASK;
+
+/// What a persisted `ephemeralOwner` says the node is (`EphemeralType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeKind {
+    Persistent,
+    Ephemeral(SessionId),
+    Container,
+    Ttl(i64),
+}
+
+impl NodeKind {
+    /// Decodes an owner. TTL owners are only recognised with extended
+    /// types enabled; otherwise they read as an ordinary session owner,
+    /// as Apache has it.
+    pub fn of(owner: i64, extended_types: bool) -> NodeKind {
+        if owner == CONTAINER_OWNER {
+            NodeKind::Container
+        } else if extended_types && owner & EXTENDED_MASK == EXTENDED_MASK {
+            NodeKind::Ttl(owner & TTL_VALUE_MASK)
+        } else if owner == 0 {
+            NodeKind::Persistent
+        } else {
+            NodeKind::Ephemeral(owner)
+        }
+    }
+}
+
+/// The persisted owner of a TTL node.
+pub fn ttl_owner(ttl: i64) -> i64 {
+    EXTENDED_MASK | (ttl & TTL_VALUE_MASK)
+}
+
+/// `DataTree.createStat`: a fresh node's persisted stat.
+pub fn new_stat(zxid: i64, time: i64, owner: i64) -> StatPersisted {
+    StatPersisted {
+        czxid: zxid,
+        mzxid: zxid,
+        ctime: time,
+        mtime: time,
+        version: 0,
+        cversion: 0,
+        aversion: 0,
+        ephemeral_owner: owner,
+        pzxid: zxid,
+    }
+}
+
+/// One znode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Node {
+    /// `None` when created with null data (it reads back as null).
+    pub data: Option<Bytes>,
+    pub acl: Vec<Acl>,
+    pub stat: StatPersisted,
+    /// Child names, sorted so listings and snapshots are deterministic.
+    pub children: BTreeSet<String>,
+}
+
+impl Node {
+    pub fn new(data: Option<Bytes>, acl: Vec<Acl>, stat: StatPersisted) -> Self {
+        Node {
+            data,
+            acl,
+            stat,
+            children: BTreeSet::new(),
+        }
+    }
+
+    pub fn data_len(&self) -> usize {
+        self.data.as_ref().map_or(0, Bytes::len)
+    }
+
+    /// The client-visible Stat (SEMANTICS.md §1.1): cversion counts
+    /// deletes too, containers and TTL nodes show no owner.
+    pub fn client_stat(&self, extended_types: bool) -> Stat {
+        let s = &self.stat;
+        let num_children = i32::try_from(self.children.len()).unwrap_or(i32::MAX);
+        let owner = match NodeKind::of(s.ephemeral_owner, extended_types) {
+            NodeKind::Ephemeral(id) => id,
+            _ => 0,
+        };
+        Stat {
+            czxid: s.czxid,
+            mzxid: s.mzxid,
+            ctime: s.ctime,
+            mtime: s.mtime,
+            version: s.version,
+            cversion: s.cversion.wrapping_mul(2).wrapping_sub(num_children),
+            aversion: s.aversion,
+            ephemeral_owner: owner,
+            data_length: i32::try_from(self.data_len()).unwrap_or(i32::MAX),
+            num_children,
+            pzxid: s.pzxid,
+        }
+    }
+}
+
+/// The tree and its indexes.
+#[derive(Debug, Clone)]
+pub struct DataTree {
+    nodes: HashMap<String, Node>,
+    ephemerals: HashMap<SessionId, BTreeSet<String>>,
+    containers: BTreeSet<String>,
+    ttls: BTreeSet<String>,
+    /// Paths with a `zookeeper_limits` node (Apache's quota trie).
+    quota_roots: BTreeSet<String>,
+    extended_types: bool,
+    /// Σ (path length + data length), as Apache's approximate data size.
+    data_size: i64,
+}
+
+fn node_size(path: &str, data_len: usize) -> i64 {
+    (path.len() + data_len) as i64
+}
+
+impl DataTree {
+    /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota` (all open) and
+    /// `/zookeeper/config` (world:anyone:r, aversion -1), SEMANTICS.md §1.3.
+    pub fn new(extended_types: bool) -> Self {
+        let mut tree = DataTree {
+            nodes: HashMap::new(),
+            ephemerals: HashMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            quota_roots: BTreeSet::new(),
+            extended_types,
+            data_size: 0,
+        };
+        tree.insert_raw(ROOT, special_node(Acl::open_unsafe()));
+        tree.ensure_special_nodes();
+        tree
+    }
+
+    /// An empty tree to be filled by [`DataTree::insert_loaded`].
+    pub(crate) fn empty(extended_types: bool) -> Self {
+        DataTree {
+            nodes: HashMap::new(),
+            ephemerals: HashMap::new(),
+            containers: BTreeSet::new(),
+            ttls: BTreeSet::new(),
+            quota_roots: BTreeSet::new(),
+            extended_types,
+            data_size: 0,
+        }
+    }
+
+    /// Recreates `/zookeeper`, `/zookeeper/quota`, `/zookeeper/config`
+    /// where missing (they always exist, SEMANTICS.md §10).
+    pub(crate) fn ensure_special_nodes(&mut self) {
+        for (path, acl) in [
+            (ZOOKEEPER, Acl::open_unsafe()),
+            (quota::QUOTA_ROOT, Acl::open_unsafe()),
+            (CONFIG, Acl::read_unsafe()),
+        ] {
+            if self.nodes.contains_key(path) {
+                continue;
+            }
+            let mut node = special_node(acl);
+            if path == CONFIG {
+                node.stat.aversion = -1;
+            }
+            self.insert_raw(path, node);
+            if let Some(parent) = self.nodes.get_mut(path::parent(path)) {
+                parent.children.insert(path::name(path).to_owned());
+            }
+        }
+    }
+
+    fn insert_raw(&mut self, path: &str, node: Node) {
+        self.data_size += node_size(path, node.data_len());
+        self.nodes.insert(path.to_owned(), node);
+    }
+
+    pub fn extended_types(&self) -> bool {
+        self.extended_types
+    }
+
+    pub fn get(&self, path: &str) -> Option<&Node> {
+        self.nodes.get(path)
+    }
+
+    pub fn contains(&self, path: &str) -> bool {
+        self.nodes.contains_key(path)
+    }
+
+    /// The client-visible Stat of a node.
+    pub fn stat(&self, path: &str) -> Option<Stat> {
+        self.nodes
+            .get(path)
+            .map(|n| n.client_stat(self.extended_types))
+    }
+
+    pub fn kind(&self, node: &Node) -> NodeKind {
+        NodeKind::of(node.stat.ephemeral_owner, self.extended_types)
+    }
+
+    /// Nodes, counting the root once.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Never true: the root always exists.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The node count Apache reports in `srvr`/`mntr` (`zk_znode_count`),
+    /// where the root is counted twice (fresh server: 5).
+    pub fn apache_node_count(&self) -> usize {
+        self.nodes.len() + 1
+    }
+
+    pub fn approximate_data_size(&self) -> i64 {
+        self.data_size
+    }
+
+    /// getAllChildrenNumber: every node below `path`, at any depth.
+    pub fn descendant_count(&self, path: &str) -> usize {
+        let mut count = 0;
+        let mut stack = vec![path.to_owned()];
+        while let Some(p) = stack.pop() {
+            if let Some(node) = self.nodes.get(&p) {
+                for child in &node.children {
+                    count += 1;
+                    stack.push(path::join(&p, child));
+                }
+            }
+        }
+        count
+    }
+
+    /// The paths of a session's ephemerals, sorted.
+    pub fn ephemerals_of(&self, session: SessionId) -> Vec<String> {
+        self.ephemerals
+            .get(&session)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    /// Sessions owning at least one ephemeral.
+    pub fn sessions_with_ephemerals(&self) -> Vec<SessionId> {
+        self.ephemerals.keys().copied().collect()
+    }
+
+    pub fn ephemeral_count(&self) -> usize {
+        self.ephemerals.values().map(BTreeSet::len).sum()
+    }
+
+    pub fn containers(&self) -> impl Iterator<Item = &str> {
+        self.containers.iter().map(String::as_str)
+    }
+
+    pub fn ttls(&self) -> impl Iterator<Item = &str> {
+        self.ttls.iter().map(String::as_str)
+    }
+
+    /// What the container manager should delete now (`ContainerManager.
+    /// getCandidates`): childless containers that once had a child (or,
+    /// when `max_never_used_ms` ≠ 0, never did and are older than that),
+    /// and childless TTL nodes unmodified for longer than their TTL.
+    pub fn expired_containers_and_ttls(&self, now_ms: i64, max_never_used_ms: i64) -> Vec<String> {
+        let mut candidates = Vec::new();
+        for path in &self.containers {
+            let Some(node) = self.nodes.get(path) else {
+                continue;
+            };
+            if !node.children.is_empty() {
+                continue;
+            }
+            let elapsed = now_ms.saturating_sub(node.stat.mtime);
+            if node.stat.cversion > 0 || (max_never_used_ms != 0 && elapsed > max_never_used_ms) {
+                candidates.push(path.clone());
+            }
+        }
+        for path in &self.ttls {
+            let Some(node) = self.nodes.get(path) else {
+                continue;
+            };
+            if let NodeKind::Ttl(ttl) = self.kind(node) {
+                let elapsed = now_ms.saturating_sub(node.stat.mtime);
+                if node.children.is_empty() && ttl != 0 && elapsed > ttl {
+                    candidates.push(path.clone());
+                }
+            }
+        }
+        candidates
+    }
+
+    fn index_kind(&mut self, path: &str, owner: i64) {
+        match NodeKind::of(owner, self.extended_types) {
+            NodeKind::Container => {
+                self.containers.insert(path.to_owned());
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.insert(path.to_owned());
+            }
+            NodeKind::Ephemeral(session) => {
+                self.ephemerals
+                    .entry(session)
+                    .or_default()
+                    .insert(path.to_owned());
+            }
+            NodeKind::Persistent => {}
+        }
+    }
+
+    fn unindex_kind(&mut self, path: &str, owner: i64) {
+        match NodeKind::of(owner, self.extended_types) {
+            NodeKind::Container => {
+                self.containers.remove(path);
+            }
+            NodeKind::Ttl(_) => {
+                self.ttls.remove(path);
+            }
+            NodeKind::Ephemeral(session) => {
+                if let Some(set) = self.ephemerals.get_mut(&session) {
+                    set.remove(path);
+                    if set.is_empty() {
+                        self.ephemerals.remove(&session);
+                    }
+                }
+            }
+            NodeKind::Persistent => {}
+        }
+    }
+
+    /// Applies a create (`DataTree.createNode`). `parent_cversion` is the
+    /// parent's new persisted cversion (-1: current + 1); it only ever moves
+    /// forward, and pzxid moves with it. On NodeExists (replay after a fuzzy
+    /// snapshot) the parent's cversion/pzxid are still brought forward.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create(
+        &mut self,
+        path: &str,
+        data: Option<Bytes>,
+        acl: Vec<Acl>,
+        owner: i64,
+        parent_cversion: i32,
+        zxid: i64,
+        time: i64,
+    ) -> Result<Stat, ErrorCode> {
+        let parent_path = path::parent(path);
+        let name = path::name(path);
+        let parent = self.nodes.get_mut(parent_path).ok_or(ErrorCode::NoNode)?;
+        let new_cversion = if parent_cversion == -1 {
+            parent.stat.cversion.wrapping_add(1)
+        } else {
+            parent_cversion
+        };
+        if new_cversion > parent.stat.cversion {
+            parent.stat.cversion = new_cversion;
+            parent.stat.pzxid = zxid;
+        }
+        if parent.children.contains(name) {
+            return Err(ErrorCode::NodeExists);
+        }
+        parent.children.insert(name.to_owned());
+        let data_len = data.as_ref().map_or(0, Bytes::len);
+        let node = Node::new(data, acl, new_stat(zxid, time, owner));
+        let stat = node.client_stat(self.extended_types);
+        self.insert_raw(path, node);
+        self.index_kind(path, owner);
+        self.after_create_for_quota(path);
+        if let Some(prefix) = self.quota_prefix(path) {
+            self.add_quota_usage(&prefix, 1, data_len as i64);
+        }
+        Ok(stat)
+    }
+
+    /// Applies a delete (`DataTree.deleteNode`). The parent's pzxid moves
+    /// forward even when the child is already gone (fuzzy-snapshot replay).
+    /// Returns the removed node.
+    pub fn delete(&mut self, path: &str, zxid: i64) -> Result<Node, ErrorCode> {
+        if path == ROOT {
+            return Err(ErrorCode::BadArguments);
+        }
+        let parent_path = path::parent(path);
+        let parent = self.nodes.get_mut(parent_path).ok_or(ErrorCode::NoNode)?;
+        parent.children.remove(path::name(path));
+        if zxid > parent.stat.pzxid {
+            parent.stat.pzxid = zxid;
+        }
+        let node = self.nodes.remove(path).ok_or(ErrorCode::NoNode)?;
+        self.data_size -= node_size(path, node.data_len());
+        self.unindex_kind(path, node.stat.ephemeral_owner);
+        if parent_path.starts_with(ZOOKEEPER) && path::name(path) == quota::LIMIT_NODE {
+            self.quota_roots
+                .remove(quota::trim_quota_path(parent_path));
+        }
+        if let Some(prefix) = self.quota_prefix(path) {
+            self.add_quota_usage(&prefix, -1, -(node.data_len() as i64));
+        }
+        Ok(node)
+    }
+
+    /// Applies a setData: data replaced, mzxid/mtime set, version = the
+    /// txn's new version. Returns the Stat after the change.
+    pub fn set_data(
+        &mut self,
+        path: &str,
+        data: Option<Bytes>,
+        version: i32,
+        zxid: i64,
+        time: i64,
+    ) -> Result<Stat, ErrorCode> {
+        let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
+        let old_len = node.data_len();
+        node.data = data;
+        node.stat.mtime = time;
+        node.stat.mzxid = zxid;
+        node.stat.version = version;
+        let new_len = node.data_len();
+        let stat = node.client_stat(self.extended_types);
+        self.data_size += new_len as i64 - old_len as i64;
+        if let Some(prefix) = self.quota_prefix(path) {
+            self.add_quota_usage(&prefix, 0, new_len as i64 - old_len as i64);
+        }
+        Ok(stat)
+    }
+
+    /// Applies a setACL: the ACL and aversion change, nothing else.
+    pub fn set_acl(&mut self, path: &str, acl: Vec<Acl>, version: i32) -> Result<Stat, ErrorCode> {
+        let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
+        node.acl = acl;
+        node.stat.aversion = version;
+        Ok(node.client_stat(self.extended_types))
+    }
+
+    /// Adds a node read from a snapshot. Its parent must already be there
+    /// (snapshots are pre-order); `Err(())` when it is not.
+    pub(crate) fn insert_loaded(&mut self, path: &str, node: Node) -> Result<(), ()> {
+        if path != ROOT {
+            let parent = self.nodes.get_mut(path::parent(path)).ok_or(())?;
+            parent.children.insert(path::name(path).to_owned());
+        }
+        let owner = node.stat.ephemeral_owner;
+        self.insert_raw(path, node);
+        if path != ROOT {
+            self.index_kind(path, owner);
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the quota roots and every stats node's usage from the tree
+    /// (`DataTree.setupQuota`), after loading a snapshot.
+    pub(crate) fn setup_quotas(&mut self) {
+        let limit_suffix = format!("/{}", quota::LIMIT_NODE);
+        let roots: Vec<String> = self
+            .nodes
+            .keys()
+            .filter(|p| p.starts_with(quota::QUOTA_ROOT) && p.ends_with(&limit_suffix))
+            .map(|p| quota::trim_quota_path(path::parent(p)).to_owned())
+            .collect();
+        for root in roots {
+            self.quota_roots.insert(root.clone());
+            self.refresh_quota_usage(&root);
+        }
+    }
+
+    /// Visits every node parents-first (children in name order).
+    pub fn for_each_preorder(&self, mut visit: impl FnMut(&str, &Node)) {
+        let mut stack = vec![ROOT.to_owned()];
+        while let Some(path) = stack.pop() {
+            let Some(node) = self.nodes.get(&path) else {
+                continue;
+            };
+            visit(&path, node);
+            for child in node.children.iter().rev() {
+                stack.push(path::join(&path, child));
+            }
+        }
+    }
+
+    // ---- quotas (SEMANTICS.md §9) ----
+
+    /// A new `zookeeper_limits` node makes its path a quota root; a new
+    /// `zookeeper_stats` node is filled with the subtree's current usage.
+    fn after_create_for_quota(&mut self, path: &str) {
+        let parent = path::parent(path);
+        if !parent.starts_with(quota::QUOTA_ROOT) {
+            return;
+        }
+        let quota_path = quota::trim_quota_path(parent).to_owned();
+        match path::name(path) {
+            quota::LIMIT_NODE => {
+                self.quota_roots.insert(quota_path);
+            }
+            quota::STAT_NODE => self.refresh_quota_usage(&quota_path),
+            _ => {}
+        }
+    }
+
+    /// The longest quota root that `path` lies in, `/` excluded.
+    pub fn quota_prefix(&self, path: &str) -> Option<String> {
+        self.quota_roots
+            .iter()
+            .filter(|root| root.as_str() != ROOT && path::is_in_subtree(path, root))
+            .max_by_key(|root| root.len())
+            .cloned()
+    }
+
+    /// The limits and current usage of the quota root `prefix`.
+    pub fn quota_state(&self, prefix: &str) -> Option<(StatsTrack, StatsTrack)> {
+        let limits = self.nodes.get(&quota::limit_path(prefix))?;
+        let usage = self.nodes.get(&quota::stat_path(prefix))?;
+        Some((
+            StatsTrack::parse(limits.data.as_deref()),
+            StatsTrack::parse(usage.data.as_deref()),
+        ))
+    }
+
+    /// Rewrites a stats node's data in place: no txn, no Stat change, the
+    /// same on every replica.
+    fn write_stats_node(&mut self, prefix: &str, stats: &StatsTrack) {
+        let stat_path = quota::stat_path(prefix);
+        if let Some(node) = self.nodes.get_mut(&stat_path) {
+            let old_len = node.data_len();
+            let text = Bytes::from(stats.to_text().into_bytes());
+            let new_len = text.len();
+            node.data = Some(text);
+            self.data_size += new_len as i64 - old_len as i64;
+        }
+    }
+
+    fn add_quota_usage(&mut self, prefix: &str, count_diff: i64, bytes_diff: i64) {
+        let Some(node) = self.nodes.get(&quota::stat_path(prefix)) else {
+            return;
+        };
+        let mut stats = StatsTrack::parse(node.data.as_deref());
+        stats.add(count_diff, bytes_diff);
+        self.write_stats_node(prefix, &stats);
+    }
+
+    fn refresh_quota_usage(&mut self, prefix: &str) {
+        let (mut count, mut bytes) = (0i64, 0i64);
+        let mut stack = vec![prefix.to_owned()];
+        while let Some(p) = stack.pop() {
+            if let Some(node) = self.nodes.get(&p) {
+                count += 1;
+                bytes += node.data_len() as i64;
+                stack.extend(node.children.iter().map(|c| path::join(&p, c)));
+            }
+        }
+        self.write_stats_node(prefix, &StatsTrack::usage(count, bytes));
+    }
+
+    /// Would adding `count_diff` nodes / `bytes_diff` bytes under `path`
+    /// break a hard quota? (`ZooKeeperServer.checkQuota`; only called with
+    /// `enforceQuota`.)
+    pub fn check_quota(&self, path: &str, count_diff: i64, bytes_diff: i64) -> Result<(), ErrorCode> {
+        let Some(prefix) = self.quota_prefix(path) else {
+            return Ok(());
+        };
+        let Some((limits, usage)) = self.quota_state(&prefix) else {
+            return Ok(());
+        };
+        let count_limit = limits.count_hard_limit();
+        if count_diff != 0 && count_limit > -1 && usage.count().saturating_add(count_diff) > count_limit {
+            return Err(ErrorCode::QuotaExceeded);
+        }
+        let byte_limit = limits.byte_hard_limit();
+        if bytes_diff != 0 && byte_limit > -1 && usage.bytes().saturating_add(bytes_diff) > byte_limit {
+            return Err(ErrorCode::QuotaExceeded);
+        }
+        Ok(())
+    }
+
+    /// Sessions and their ephemerals, for `dump`.
+    pub fn ephemerals_by_session(&self) -> BTreeMap<SessionId, Vec<String>> {
+        self.ephemerals
+            .iter()
+            .map(|(s, set)| (*s, set.iter().cloned().collect()))
+            .collect()
+    }
+}
+
+fn special_node(acl: Vec<Acl>) -> Node {
+    Node::new(Some(Bytes::new()), acl, StatPersisted::default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tree() -> DataTree {
+        DataTree::new(true)
+    }
+
+    fn create(t: &mut DataTree, path: &str, owner: i64, zxid: i64) -> Stat {
+        t.create(path, Some(Bytes::from_static(b"d")), Acl::open_unsafe(), owner, -1, zxid, 1000 + zxid)
+            .unwrap()
+    }
+
+    #[test]
+    fn a_fresh_tree_has_the_special_nodes_with_observed_stats() {
+        let t = tree();
+        assert_eq!(t.stat("/").unwrap().cversion, -1);
+        assert_eq!(t.stat("/").unwrap().num_children, 1);
+        let zk = t.stat("/zookeeper").unwrap();
+        assert_eq!((zk.cversion, zk.num_children), (-2, 2));
+        assert_eq!(t.stat("/zookeeper/config").unwrap().aversion, -1);
+        assert_eq!(t.get("/zookeeper/config").unwrap().acl, Acl::read_unsafe());
+        assert_eq!(t.apache_node_count(), 5);
+        assert_eq!(t.descendant_count("/"), 3);
+    }
+
+    #[test]
+    fn create_sets_the_node_stat_and_bumps_the_parent() {
+        let mut t = tree();
+        let stat = create(&mut t, "/a", 0, 7);
+        assert_eq!((stat.czxid, stat.mzxid, stat.pzxid), (7, 7, 7));
+        assert_eq!((stat.ctime, stat.mtime), (1007, 1007));
+        assert_eq!((stat.version, stat.cversion, stat.aversion), (0, 0, 0));
+        assert_eq!(stat.data_length, 1);
+        let root = t.get("/").unwrap();
+        assert_eq!((root.stat.cversion, root.stat.pzxid), (1, 7));
+    }
+
+    #[test]
+    fn visible_cversion_counts_creates_and_deletes() {
+        let mut t = tree();
+        create(&mut t, "/t", 0, 1);
+        create(&mut t, "/t/a", 0, 2);
+        create(&mut t, "/t/b", 0, 3);
+        t.delete("/t/a", 4).unwrap();
+        let s = t.stat("/t").unwrap();
+        assert_eq!((s.cversion, s.num_children, s.pzxid), (3, 1, 4));
+        assert_eq!(t.get("/t").unwrap().stat.cversion, 2, "persisted counts creates only");
+    }
+
+    #[test]
+    fn containers_and_ttl_nodes_hide_their_owner_marker() {
+        let mut t = tree();
+        assert_eq!(create(&mut t, "/c", CONTAINER_OWNER, 1).ephemeral_owner, 0);
+        assert_eq!(create(&mut t, "/t", ttl_owner(500), 2).ephemeral_owner, 0);
+        assert_eq!(create(&mut t, "/e", 0x42, 3).ephemeral_owner, 0x42);
+        assert_eq!(t.containers().collect::<Vec<_>>(), ["/c"]);
+        assert_eq!(t.ttls().collect::<Vec<_>>(), ["/t"]);
+        assert_eq!(t.ephemerals_of(0x42), ["/e"]);
+    }
+
+    #[test]
+    fn replayed_create_of_an_existing_node_still_moves_the_parent_forward() {
+        let mut t = tree();
+        create(&mut t, "/a", 0, 1);
+        let err = t.create("/a", None, Acl::open_unsafe(), 0, 5, 9, 0).unwrap_err();
+        assert_eq!(err, ErrorCode::NodeExists);
+        let root = t.get("/").unwrap();
+        assert_eq!((root.stat.cversion, root.stat.pzxid), (5, 9));
+    }
+
+    #[test]
+    fn parent_cversion_never_moves_backwards() {
+        let mut t = tree();
+        create(&mut t, "/p", 0, 1);
+        t.create("/p/a", None, vec![], 0, 4, 2, 0).unwrap();
+        t.create("/p/b", None, vec![], 0, 2, 3, 0).unwrap();
+        let p = t.get("/p").unwrap();
+        assert_eq!((p.stat.cversion, p.stat.pzxid), (4, 2));
+    }
+
+    #[test]
+    fn delete_of_a_missing_child_still_moves_parent_pzxid() {
+        let mut t = tree();
+        create(&mut t, "/p", 0, 1);
+        assert_eq!(t.delete("/p/x", 5).unwrap_err(), ErrorCode::NoNode);
+        assert_eq!(t.get("/p").unwrap().stat.pzxid, 5);
+        assert_eq!(t.delete("/q/x", 6).unwrap_err(), ErrorCode::NoNode);
+    }
+
+    #[test]
+    fn set_data_and_set_acl_touch_only_their_fields() {
+        let mut t = tree();
+        create(&mut t, "/a", 0, 1);
+        let s = t.set_data("/a", None, 1, 2, 5000).unwrap();
+        assert_eq!((s.version, s.mzxid, s.mtime, s.czxid, s.data_length), (1, 2, 5000, 1, 0));
+        let s = t.set_acl("/a", Acl::read_unsafe(), 1).unwrap();
+        assert_eq!((s.aversion, s.mzxid, s.version), (1, 2, 1));
+        assert_eq!(t.get("/a").unwrap().data, None);
+    }
+
+    #[test]
+    fn used_empty_containers_and_stale_ttl_nodes_are_candidates() {
+        let mut t = tree();
+        create(&mut t, "/fresh", CONTAINER_OWNER, 1);
+        create(&mut t, "/used", CONTAINER_OWNER, 2);
+        create(&mut t, "/used/x", 0, 3);
+        create(&mut t, "/busy", CONTAINER_OWNER, 4);
+        create(&mut t, "/busy/x", 0, 5);
+        t.delete("/used/x", 6).unwrap();
+        create(&mut t, "/ttl", ttl_owner(100), 7); // mtime 1007
+        assert_eq!(t.expired_containers_and_ttls(1100, 0), ["/used"]);
+        assert_eq!(t.expired_containers_and_ttls(1108, 0), ["/used", "/ttl"]);
+        assert_eq!(
+            t.expired_containers_and_ttls(1108, 50),
+            ["/fresh", "/used", "/ttl"],
+            "never-used containers expire only with maxNeverUsedIntervalMs"
+        );
+    }
+
+    #[test]
+    fn quota_stats_follow_creates_deletes_and_set_data() {
+        let mut t = tree();
+        create(&mut t, "/q", 0, 1);
+        create(&mut t, "/q/a", 0, 2);
+        create(&mut t, "/zookeeper/quota/q", 0, 3);
+        t.create("/zookeeper/quota/q/zookeeper_limits", Some(Bytes::from_static(b"count=10,bytes=-1")), vec![], 0, -1, 4, 0)
+            .unwrap();
+        t.create("/zookeeper/quota/q/zookeeper_stats", Some(Bytes::from_static(b"junk")), vec![], 0, -1, 5, 0)
+            .unwrap();
+        let usage = |t: &DataTree| t.quota_state("/q").unwrap().1.to_text();
+        assert_eq!(usage(&t), "count=2,bytes=2");
+        create(&mut t, "/q/b", 0, 6);
+        assert_eq!(usage(&t), "count=3,bytes=3");
+        t.set_data("/q/b", Some(Bytes::from_static(b"12345")), 1, 7, 0).unwrap();
+        assert_eq!(usage(&t), "count=3,bytes=7");
+        t.delete("/q/a", 8).unwrap();
+        assert_eq!(usage(&t), "count=2,bytes=6");
+        let stats_node = t.get("/zookeeper/quota/q/zookeeper_stats").unwrap();
+        assert_eq!(stats_node.stat.mzxid, 5, "usage updates change no Stat");
+    }
+
+    #[test]
+    fn hard_quota_limits_reject_growth() {
+        let mut t = tree();
+        create(&mut t, "/q", 0, 1);
+        create(&mut t, "/zookeeper/quota/q", 0, 2);
+        t.create("/zookeeper/quota/q/zookeeper_limits", Some(Bytes::from_static(b"count=-1,bytes=-1=;byteHardLimit=4;countHardLimit=2")), vec![], 0, -1, 3, 0)
+            .unwrap();
+        t.create("/zookeeper/quota/q/zookeeper_stats", None, vec![], 0, -1, 4, 0)
+            .unwrap();
+        assert_eq!(t.check_quota("/q/a", 1, 1), Ok(()));
+        create(&mut t, "/q/a", 0, 5);
+        assert_eq!(t.check_quota("/q/b", 1, 0), Err(ErrorCode::QuotaExceeded));
+        assert_eq!(t.check_quota("/q/a", 0, 3), Err(ErrorCode::QuotaExceeded));
+        assert_eq!(t.check_quota("/other", 1, 100), Ok(()));
+    }
+
+    #[test]
+    fn data_size_is_path_plus_data_lengths() {
+        let mut t = tree();
+        let before = t.approximate_data_size();
+        create(&mut t, "/ab", 0, 1);
+        assert_eq!(t.approximate_data_size(), before + 3 + 1);
+        t.delete("/ab", 2).unwrap();
+        assert_eq!(t.approximate_data_size(), before);
+    }
+}

@@ -1,0 +1,119 @@
+//! The `zk-server` binary: `zk-server [zoo.cfg]`.
+//!
+//! Without an argument it runs a standalone server on port 2181 with its
+//! data under `./data`. With a zoo.cfg it honours Apache's keys; unknown
+//! keys are warned about, malformed lines are fatal. `server.N` lines
+//! (ensemble mode) are not supported yet and make it exit non-zero.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use zk_server::config::{Parsed, ServerConfig};
+use zk_server::Server;
+
+fn usage() -> ExitCode {
+    eprintln!("usage: zk-server [zoo.cfg]");
+    ExitCode::from(2)
+}
+
+/// The configuration to run: the zoo.cfg given, or the defaults.
+fn load_config(args: &[String]) -> Result<ServerConfig, String> {
+    match args {
+        [] => Ok(ServerConfig {
+            tick_time_ms: 2000,
+            ..ServerConfig::standalone(PathBuf::from("data"), 2181)
+        }),
+        [path] => {
+            let Parsed { config, warnings } =
+                ServerConfig::from_file(path.as_ref()).map_err(|e| format!("{path}: {e}"))?;
+            for w in warnings {
+                tracing::warn!("{path}: {w}");
+                eprintln!("warning: {path}: {w}");
+            }
+            Ok(config)
+        }
+        _ => Err(String::new()),
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "-h" || a == "--help") {
+        return usage();
+    }
+    let config = match load_config(&args) {
+        Ok(config) => config,
+        Err(e) if e.is_empty() => return usage(),
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if !config.peers.is_empty() {
+        eprintln!(
+            "error: ensemble mode is not supported yet ({} server.N lines found); \
+             remove them to run a standalone server",
+            config.peers.len()
+        );
+        return ExitCode::FAILURE;
+    }
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(config))
+}
+
+async fn run(config: ServerConfig) -> ExitCode {
+    println!(
+        "zk-server: standalone, client port {}, data dir {}, log dir {}",
+        config.client_port,
+        config.data_dir.display(),
+        config.log_dir().display()
+    );
+    let server = match Server::start(config).await {
+        Ok(server) => server,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("zk-server: listening on {}", server.local_addr());
+    wait_for_signal().await;
+    println!("zk-server: shutting down");
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+/// Ctrl-C or SIGTERM.
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,341 @@
+//! One client connection.
+//!
+//! The first four bytes decide what it is: a known four-letter word gets
+//! its text answer and the connection closes (OPS.md §1.1); anything else
+//! is the length prefix of a ConnectRequest. After the handshake the
+//! reader decodes frames and forwards them to the pipeline, while a writer
+//! task drains everything the pipeline queued for this connection into one
+//! buffer per write call.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::codec::Decoder;
+use tokio_util::sync::CancellationToken;
+use zk_proto::{
+    ConnectRequest, FrameCodec, FrameError, Jute, OpCode, Reader, Request, RequestFrame,
+    RequestHeader,
+};
+
+use super::NetContext;
+use crate::admin::{self, FourLetterWord};
+use crate::pipeline::{ConnRegistration, Inbound, Outbound};
+
+/// Apache's `zookeeper.nio.sessionlessCnxnTimeout`: a connection must
+/// complete its handshake within this.
+const SESSIONLESS_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client that does not read its replies for this long is dropped.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a four-letter-word connection may take to go away after the
+/// answer (we drain its input so the close is a FIN, not a RST).
+const FOUR_LETTER_LINGER: Duration = Duration::from_millis(500);
+
+/// Serves one accepted connection until it closes or the server stops.
+pub(super) async fn serve(stream: TcpStream, remote: SocketAddr, ctx: Arc<NetContext>) {
+    let cancel = ctx.cancel.child_token();
+    tokio::select! {
+        _ = cancel.cancelled() => {}
+        _ = run(stream, remote, &ctx, &cancel) => {}
+    }
+}
+
+async fn run(
+    mut stream: TcpStream,
+    remote: SocketAddr,
+    ctx: &Arc<NetContext>,
+    cancel: &CancellationToken,
+) {
+    let mut buf = BytesMut::with_capacity(4096);
+    match tokio::time::timeout(SESSIONLESS_TIMEOUT, read_at_least(&mut stream, &mut buf, 4)).await {
+        Ok(Ok(true)) => {}
+        _ => return,
+    }
+    if let Some(word) = FourLetterWord::from_prefix([buf[0], buf[1], buf[2], buf[3]]) {
+        four_letter(stream, word, remote, ctx).await;
+        return;
+    }
+
+    let (mut reader, writer) = stream.into_split();
+    let (out_tx, out_rx) = mpsc::unbounded_channel();
+    tokio::spawn(write_loop(writer, out_rx, cancel.clone()));
+    let mut codec = FrameCodec::new(ctx.shared.config.jute_max_buffer);
+
+    // The handshake: the first frame is always a ConnectRequest (a request
+    // sent before it fails to parse as one and the connection closes).
+    let first = tokio::time::timeout(
+        SESSIONLESS_TIMEOUT,
+        next_frame(&mut reader, &mut buf, &mut codec),
+    )
+    .await;
+    let Ok(Ok(Some(frame))) = first else {
+        return;
+    };
+    let Ok(request) = ConnectRequest::decode(&mut Reader::new(frame)) else {
+        tracing::debug!(%remote, "malformed connect request; closing");
+        return;
+    };
+    let conn_id = ctx.next_conn_id();
+    let (established_tx, established_rx) = oneshot::channel();
+    let registration = ConnRegistration {
+        id: conn_id,
+        remote,
+        out: out_tx,
+        established: established_tx,
+    };
+    if ctx
+        .pipeline
+        .send(Inbound::Connect {
+            conn: registration,
+            request,
+        })
+        .is_err()
+    {
+        return;
+    }
+    // Apache stops reading until the session is established.
+    if matches!(established_rx.await, Ok(true)) {
+        read_requests(&mut reader, &mut buf, &mut codec, conn_id, ctx).await;
+    }
+    let _ = ctx.pipeline.send(Inbound::Closed { conn_id });
+}
+
+/// Forwards frames to the pipeline until EOF, a framing error (oversize
+/// frame: closed without a reply, as Apache's "Len error") or a frame
+/// that ends the connection.
+async fn read_requests(
+    reader: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+    codec: &mut FrameCodec,
+    conn_id: u64,
+    ctx: &NetContext,
+) {
+    let max_field = ctx.shared.config.jute_max_buffer.saturating_mul(2);
+    loop {
+        let frame = match next_frame(reader, buf, codec).await {
+            Ok(Some(frame)) => frame,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::debug!(conn_id, "closing connection: {e}");
+                return;
+            }
+        };
+        let Some(msg) = classify(frame, max_field, conn_id) else {
+            tracing::debug!(conn_id, "unreadable request header; closing");
+            return;
+        };
+        let last = matches!(msg, Inbound::Unimplemented { .. });
+        if ctx.pipeline.send(msg).is_err() || last {
+            return;
+        }
+    }
+}
+
+/// Turns a request frame into the pipeline's message: a request, a
+/// malformed body of a known op, or an op we do not serve. `None` when not
+/// even the header is readable.
+pub(crate) fn classify(frame: Bytes, max_field: usize, conn_id: u64) -> Option<Inbound> {
+    let arrived = Instant::now();
+    let mut r = Reader::with_max_field_len(frame, max_field);
+    let header = RequestHeader::decode(&mut r).ok()?;
+    let op = match OpCode::from_code(header.op) {
+        Some(OpCode::Notification | OpCode::CreateSession | OpCode::Error) | None => {
+            return Some(Inbound::Unimplemented {
+                conn_id,
+                xid: header.xid,
+                arrived,
+            })
+        }
+        Some(op) => op,
+    };
+    Some(match Request::decode_body(header.op, &mut r) {
+        Ok(request) => Inbound::Request {
+            conn_id,
+            frame: RequestFrame::new(header.xid, request),
+            arrived,
+        },
+        Err(_) => Inbound::Malformed {
+            conn_id,
+            xid: header.xid,
+            op,
+            arrived,
+        },
+    })
+}
+
+/// Reads until `buf` holds `n` bytes; false on EOF first.
+async fn read_at_least(
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+    n: usize,
+) -> std::io::Result<bool> {
+    while buf.len() < n {
+        if stream.read_buf(buf).await? == 0 {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// The next whole frame; `None` on a clean EOF between frames.
+async fn next_frame(
+    reader: &mut OwnedReadHalf,
+    buf: &mut BytesMut,
+    codec: &mut FrameCodec,
+) -> Result<Option<Bytes>, FrameError> {
+    loop {
+        if let Some(frame) = codec.decode(buf)? {
+            return Ok(Some(frame));
+        }
+        if reader.read_buf(buf).await? == 0 {
+            return codec.decode_eof(buf);
+        }
+    }
+}
+
+/// Writes what the pipeline queued: everything available is drained into
+/// one buffer per write call. Ends on `Close` (after flushing), when the
+/// pipeline forgets the connection, on a write error or on cancellation;
+/// it then cancels the connection so the reader stops too.
+async fn write_loop(
+    mut writer: OwnedWriteHalf,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+    cancel: CancellationToken,
+) {
+    let mut buf = BytesMut::new();
+    loop {
+        let first = tokio::select! {
+            _ = cancel.cancelled() => break,
+            msg = rx.recv() => msg,
+        };
+        let Some(mut msg) = first else { break };
+        let mut close = false;
+        loop {
+            match msg {
+                Outbound::Frame(frame) => buf.extend_from_slice(&frame),
+                Outbound::Close => close = true,
+            }
+            if close {
+                break;
+            }
+            match rx.try_recv() {
+                Ok(next) => msg = next,
+                Err(_) => break,
+            }
+        }
+        if !buf.is_empty() {
+            let written = tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&buf)).await;
+            buf.clear();
+            if !matches!(written, Ok(Ok(()))) {
+                break;
+            }
+        }
+        if close {
+            break;
+        }
+    }
+    let _ = writer.shutdown().await;
+    cancel.cancel();
+}
+
+/// Answers a four-letter word and closes.
+async fn four_letter(
+    mut stream: TcpStream,
+    word: FourLetterWord,
+    remote: SocketAddr,
+    ctx: &NetContext,
+) {
+    let text = if !ctx.shared.config.four_letter_whitelist.allows(word.name()) {
+        admin::not_whitelisted(word)
+    } else if word == FourLetterWord::Ruok {
+        // ruok only says the process is up; it never waits on the pipeline.
+        admin::RUOK.to_string()
+    } else {
+        let (reply, answer) = oneshot::channel();
+        let asked = ctx.pipeline.send(Inbound::FourLetter {
+            word,
+            remote,
+            reply,
+        });
+        match (
+            asked,
+            tokio::time::timeout(Duration::from_secs(5), answer).await,
+        ) {
+            (Ok(()), Ok(Ok(text))) => text,
+            _ => "This ZooKeeper instance is not currently serving requests\n".to_string(),
+        }
+    };
+    let _ = stream.write_all(text.as_bytes()).await;
+    let _ = stream.shutdown().await;
+    // Drain what the client sent after the word (e.g. nc's newline) so the
+    // close does not turn into a reset that could discard our answer.
+    let mut sink = [0u8; 256];
+    let _ = tokio::time::timeout(FOUR_LETTER_LINGER, async {
+        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zk_proto::{encode_frame, GetDataRequest};
+
+    fn body(frame: &RequestFrame) -> Bytes {
+        let mut buf = BytesMut::new();
+        encode_frame(frame, &mut buf);
+        buf.split_off(4).freeze()
+    }
+
+    #[test]
+    fn a_known_request_is_forwarded_decoded() {
+        let frame = RequestFrame::new(
+            3,
+            Request::GetData(GetDataRequest {
+                path: "/a".into(),
+                watch: true,
+            }),
+        );
+        match classify(body(&frame), 1 << 20, 9) {
+            Some(Inbound::Request {
+                conn_id: 9,
+                frame: got,
+                ..
+            }) => assert_eq!(got, frame),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unknown_opcode_is_unimplemented() {
+        let raw = Bytes::from_static(&[0, 0, 0, 5, 0, 0, 0, 99]);
+        assert!(matches!(
+            classify(raw, 1 << 20, 1),
+            Some(Inbound::Unimplemented { xid: 5, .. })
+        ));
+    }
+
+    #[test]
+    fn a_truncated_body_is_malformed() {
+        // getData (4) with a path length but no path bytes.
+        let raw = Bytes::from_static(&[0, 0, 0, 5, 0, 0, 0, 4, 0, 0, 0, 9]);
+        assert!(matches!(
+            classify(raw, 1 << 20, 1),
+            Some(Inbound::Malformed {
+                xid: 5,
+                op: OpCode::GetData,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_short_header_closes() {
+        assert!(classify(Bytes::from_static(&[0, 0, 1]), 1 << 20, 1).is_none());
+    }
+}

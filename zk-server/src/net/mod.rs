@@ -1,0 +1,82 @@
+//! The network side: the acceptor (with Apache's per-IP connection limit)
+//! and one task per connection (four-letter-word sniffing, handshake,
+//! framed requests in, batched replies out).
+
+mod conn;
+pub mod frames;
+mod limits;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::pipeline::{Inbound, Shared};
+use limits::ConnLimiter;
+
+/// What every connection task shares.
+#[derive(Debug)]
+pub(crate) struct NetContext {
+    pub shared: Arc<Shared>,
+    pub pipeline: mpsc::UnboundedSender<Inbound>,
+    /// Cancelled when the server stops: every connection ends.
+    pub cancel: CancellationToken,
+    next_conn_id: AtomicU64,
+}
+
+impl NetContext {
+    pub fn new(
+        shared: Arc<Shared>,
+        pipeline: mpsc::UnboundedSender<Inbound>,
+        cancel: CancellationToken,
+    ) -> Self {
+        NetContext {
+            shared,
+            pipeline,
+            cancel,
+            next_conn_id: AtomicU64::new(1),
+        }
+    }
+
+    fn next_conn_id(&self) -> u64 {
+        self.next_conn_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Accepts until cancelled. Connections beyond `maxClientCnxns` from one
+/// IP are closed at once, as Apache does.
+pub(crate) async fn accept_loop(listener: TcpListener, ctx: Arc<NetContext>) {
+    let limiter = ConnLimiter::new(ctx.shared.config.max_client_cnxns);
+    loop {
+        let accepted = tokio::select! {
+            _ = ctx.cancel.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, remote) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(slot) = limiter.try_acquire(remote.ip()) else {
+            tracing::warn!(
+                "too many connections from {} - max is {}",
+                remote.ip(),
+                ctx.shared.config.max_client_cnxns
+            );
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let ctx = Arc::clone(&ctx);
+        tokio::spawn(async move {
+            conn::serve(stream, remote, ctx).await;
+            drop(slot);
+        });
+    }
+}

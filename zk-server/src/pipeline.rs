@@ -1,0 +1,1348 @@
+//! The single writer task (DESIGN.md "processing model").
+//!
+//! One task owns the [`Database`], the [`SessionTracker`] and the
+//! [`TxnLog`]. Connection tasks send it [`Inbound`] messages; it answers
+//! through each connection's outgoing channel, so everything a connection
+//! receives is queued in one order:
+//!
+//! * a write is prepared at once with zxid = last + 1, appended to the log,
+//!   and applied only when the log reports it durable; its reply follows
+//!   the watch events the apply fired;
+//! * a session's reads wait behind its pending writes (per-session FIFO);
+//!   a read of a session with nothing pending is served at once;
+//! * expired sessions get a closeSession txn; containers and TTL nodes the
+//!   database reports get deleteContainer / delete txns;
+//! * every `snap_count` txns (randomised as Apache does) the tree is
+//!   serialised here and written by a blocking task, then the log rolls.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::{Bytes, BytesMut};
+use rand::Rng;
+use tokio::sync::{mpsc, oneshot, watch};
+use zk_proto::txn::ErrorTxn;
+use zk_proto::{
+    ConnectRequest, DeleteContainerRequest, ErrorCode, Id, Jute, OpCode, Request, RequestFrame,
+    Response, SyncResponse, Txn, TxnEntry, TxnHeader, WatcherEvent,
+};
+
+use crate::admin::{self, FourLetterWord, Latency};
+use crate::config::ServerConfig;
+use crate::db::{
+    self, ConnId, Database, RequestContext, SessionId, SessionIdGenerator, SessionTracker,
+};
+use crate::net::frames;
+use crate::storage::TxnLog;
+
+/// What connection tasks tell the pipeline.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// A handshake. The pipeline answers on `conn.out`, then resolves
+    /// `conn.established` (false: the connection is being closed).
+    Connect {
+        conn: ConnRegistration,
+        request: ConnectRequest,
+    },
+    /// A decoded request of an established connection.
+    Request {
+        conn_id: ConnId,
+        frame: RequestFrame,
+        arrived: Instant,
+    },
+    /// A known opcode whose body did not parse.
+    Malformed {
+        conn_id: ConnId,
+        xid: i32,
+        op: OpCode,
+        arrived: Instant,
+    },
+    /// An opcode the server does not serve: Unimplemented, then close.
+    Unimplemented {
+        conn_id: ConnId,
+        xid: i32,
+        arrived: Instant,
+    },
+    /// The connection's socket is gone.
+    Closed { conn_id: ConnId },
+    /// A whitelisted four-letter word that needs server state.
+    FourLetter {
+        word: FourLetterWord,
+        remote: SocketAddr,
+        reply: oneshot::Sender<String>,
+    },
+    /// Clean stop: finish durable work, snapshot, close the log.
+    Shutdown { done: oneshot::Sender<()> },
+    /// Crash stop: no replies, no snapshot; only waits for the log thread
+    /// to stop so a restarted server never races with it.
+    Kill { done: oneshot::Sender<()> },
+}
+
+/// A connection introducing itself with its handshake.
+#[derive(Debug)]
+pub(crate) struct ConnRegistration {
+    pub id: ConnId,
+    pub remote: SocketAddr,
+    pub out: mpsc::UnboundedSender<Outbound>,
+    pub established: oneshot::Sender<bool>,
+}
+
+/// What the pipeline queues for a connection's writer.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// A whole frame, length prefix included.
+    Frame(Bytes),
+    /// Flush what is queued, then close the socket.
+    Close,
+}
+
+/// Clock readings: wall time for txn headers, monotonic time for expiry.
+#[derive(Debug, Clone, Copy)]
+struct Clock {
+    base: Instant,
+}
+
+impl Clock {
+    /// Monotonic ms since the pipeline started (the tracker's time base).
+    fn mono_ms(&self) -> u64 {
+        self.base.elapsed().as_millis() as u64
+    }
+
+    fn wall_ms() -> i64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+    }
+
+    /// The wall-clock time of a monotonic reading, for `dump`.
+    fn wall_of(&self, mono_ms: u64) -> u64 {
+        let now_mono = self.mono_ms();
+        (Clock::wall_ms().max(0) as u64 + mono_ms).saturating_sub(now_mono)
+    }
+}
+
+/// A txn appended to the log and not yet applied.
+#[derive(Debug)]
+struct InFlight {
+    entry: TxnEntry,
+    origin: Origin,
+}
+
+#[derive(Debug)]
+enum Origin {
+    /// A client request; its reply goes to `conn_id`.
+    Client {
+        conn_id: ConnId,
+        session: SessionId,
+        arrived: Instant,
+    },
+    /// A new session; the ConnectResponse goes to `conn_id`.
+    CreateSession {
+        conn_id: ConnId,
+        read_only: Option<bool>,
+    },
+    /// Expiry, container cleanup: nobody to answer.
+    Internal,
+}
+
+/// An entry of a session's FIFO.
+#[derive(Debug)]
+enum Queued {
+    /// A write waiting to be applied.
+    Write(i64),
+    /// A request to answer once the writes ahead of it are applied.
+    Deferred(Deferred),
+}
+
+#[derive(Debug)]
+struct Deferred {
+    conn_id: ConnId,
+    xid: i32,
+    arrived: Instant,
+    action: Action,
+}
+
+#[derive(Debug)]
+enum Action {
+    Serve(Request),
+    /// Answer with this error; close the connection afterwards if `close`.
+    Fail {
+        err: ErrorCode,
+        zxid: Option<i64>,
+        close: bool,
+    },
+}
+
+/// Per-connection bookkeeping (for replies, auth, and cons/stat).
+#[derive(Debug)]
+struct Conn {
+    remote: SocketAddr,
+    out: mpsc::UnboundedSender<Outbound>,
+    session: Option<SessionId>,
+    timeout: i32,
+    auth: Vec<Id>,
+    established_wall_ms: u64,
+    received: u64,
+    sent: u64,
+    last_op: &'static str,
+    last_cxid: Option<i32>,
+    last_zxid: i64,
+    last_response_ms: u64,
+    last_latency: u64,
+    latency: Latency,
+}
+
+impl Conn {
+    fn send(&mut self, frame: Bytes) {
+        self.sent += 1;
+        let _ = self.out.send(Outbound::Frame(frame));
+    }
+
+    fn close(&self) {
+        let _ = self.out.send(Outbound::Close);
+    }
+}
+
+/// Server-wide counters for srvr/mntr.
+#[derive(Debug, Default)]
+struct Stats {
+    received: u64,
+    sent: u64,
+    latency: Latency,
+    auth_failed: u64,
+    commits: u64,
+    snapshots: u64,
+    last_response_size: Option<usize>,
+    min_response_size: Option<usize>,
+    max_response_size: Option<usize>,
+}
+
+impl Stats {
+    fn response(&mut self, size: usize) {
+        self.sent += 1;
+        self.last_response_size = Some(size);
+        self.min_response_size = Some(self.min_response_size.map_or(size, |m| m.min(size)));
+        self.max_response_size = Some(self.max_response_size.map_or(size, |m| m.max(size)));
+    }
+}
+
+/// When the next snapshot is due (ZAB.md §8: snapCount/2 + rand(snapCount/2)).
+#[derive(Debug)]
+struct SnapSchedule {
+    snap_count: u64,
+    since_last: u64,
+    threshold: u64,
+    running: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl SnapSchedule {
+    fn new(snap_count: u64) -> Self {
+        SnapSchedule {
+            snap_count,
+            since_last: 0,
+            threshold: Self::roll_threshold(snap_count),
+            running: None,
+        }
+    }
+
+    fn roll_threshold(snap_count: u64) -> u64 {
+        let half = (snap_count / 2).max(1);
+        half + rand::thread_rng().gen_range(0..half)
+    }
+
+    /// Counts one logged txn; true when a snapshot should start now.
+    fn count(&mut self) -> bool {
+        self.since_last += 1;
+        if self.since_last < self.threshold {
+            return false;
+        }
+        if self.running.as_ref().is_some_and(|h| !h.is_finished()) {
+            // Apache: "Too busy to snap, skipping".
+            return false;
+        }
+        self.since_last = 0;
+        self.threshold = Self::roll_threshold(self.snap_count);
+        true
+    }
+}
+
+/// The shared, read-only facts every part of the server needs.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub config: ServerConfig,
+    pub started: Instant,
+    /// The bound address (the config's port may be 0).
+    pub local_addr: SocketAddr,
+}
+
+/// The pipeline task's state.
+pub(crate) struct Pipeline {
+    shared: Arc<Shared>,
+    db: Database,
+    tracker: SessionTracker,
+    log: Option<TxnLog>,
+    durable: watch::Receiver<i64>,
+    last_zxid: i64,
+    in_flight: VecDeque<InFlight>,
+    conns: HashMap<ConnId, Conn>,
+    session_conn: HashMap<SessionId, ConnId>,
+    session_timeouts: HashMap<SessionId, i32>,
+    queues: HashMap<SessionId, VecDeque<Queued>>,
+    closing: HashSet<SessionId>,
+    session_ids: SessionIdGenerator,
+    /// When each session was last touched, for `dump`'s expiry buckets.
+    last_touch: HashMap<SessionId, u64>,
+    stats: Stats,
+    snaps: SnapSchedule,
+    clock: Clock,
+}
+
+/// Standalone servers use server id 1 in session ids (SEMANTICS.md §5.1).
+const STANDALONE_SERVER_ID: i64 = 1;
+
+/// The OPS.md `lop` code of a request.
+fn last_op_code(op: OpCode) -> &'static str {
+    match op {
+        OpCode::Ping => "PING",
+        OpCode::CreateSession => "SESS",
+        OpCode::Create | OpCode::Create2 | OpCode::CreateTtl | OpCode::CreateContainer => "CREA",
+        OpCode::Delete | OpCode::DeleteContainer => "DELE",
+        OpCode::SetData => "SETD",
+        OpCode::GetData => "GETD",
+        OpCode::Exists => "EXIS",
+        OpCode::GetChildren | OpCode::GetChildren2 => "GETC",
+        OpCode::GetAllChildrenNumber => "GETACN",
+        OpCode::GetAcl => "GETA",
+        OpCode::SetAcl => "SETA",
+        OpCode::Sync => "SYNC",
+        OpCode::Multi => "MULT",
+        OpCode::MultiRead => "MLTR",
+        OpCode::Check => "CHEC",
+        OpCode::SetWatches => "SETW",
+        OpCode::SetWatches2 => "STW2",
+        OpCode::AddWatch => "ADDW",
+        OpCode::CheckWatches => "CHKW",
+        OpCode::RemoveWatches => "REMW",
+        OpCode::WhoAmI => "HOMI",
+        OpCode::GetEphemerals => "GETE",
+        OpCode::Reconfig => "RECO",
+        OpCode::CloseSession => "CLOS",
+        _ => "NA",
+    }
+}
+
+impl Pipeline {
+    /// A pipeline over a recovered database and an open log.
+    pub(crate) fn new(shared: Arc<Shared>, db: Database, log: TxnLog) -> Self {
+        let config = &shared.config;
+        let clock = Clock {
+            base: Instant::now(),
+        };
+        let mut tracker = SessionTracker::new(u64::from(config.tick_time_ms));
+        let mut session_timeouts = HashMap::new();
+        let mut last_touch = HashMap::new();
+        // Recovered sessions get a full timeout from now, as Apache's
+        // loadData does, so their clients can reattach.
+        for (id, timeout) in db.sessions() {
+            tracker.add(id, timeout, clock.mono_ms());
+            session_timeouts.insert(id, timeout);
+            last_touch.insert(id, clock.mono_ms());
+        }
+        let last_zxid = db.last_processed_zxid();
+        let snaps = SnapSchedule::new(config.snap_count);
+        let durable = log.durable();
+        Pipeline {
+            db,
+            tracker,
+            durable,
+            log: Some(log),
+            last_zxid,
+            in_flight: VecDeque::new(),
+            conns: HashMap::new(),
+            session_conn: HashMap::new(),
+            session_timeouts,
+            queues: HashMap::new(),
+            closing: HashSet::new(),
+            session_ids: SessionIdGenerator::new(STANDALONE_SERVER_ID, Clock::wall_ms()),
+            last_touch,
+            stats: Stats::default(),
+            snaps,
+            clock,
+            shared,
+        }
+    }
+
+    /// Runs until shutdown or until the inbound channel closes.
+    pub(crate) async fn run(mut self, mut inbound: mpsc::UnboundedReceiver<Inbound>) {
+        let config = &self.shared.config;
+        let mut cleanup =
+            tokio::time::interval(Duration::from_millis(config.container_check_interval_ms));
+        cleanup.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let purge_every = u64::from(config.autopurge_purge_interval_hours) * 3600;
+        let mut purge = tokio::time::interval(Duration::from_secs(purge_every.max(1)));
+        purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut log_failure = match &self.log {
+            Some(log) => log.failure(),
+            None => return,
+        };
+        loop {
+            let expiry = self.next_expiry_sleep();
+            tokio::select! {
+                msg = inbound.recv() => match msg {
+                    Some(Inbound::Shutdown { done }) => {
+                        self.shutdown().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(Inbound::Kill { done }) => {
+                        if let Some(running) = self.snaps.running.take() {
+                            let _ = running.await;
+                        }
+                        self.close_log().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(msg) => self.on_inbound(msg),
+                    None => {
+                        self.shutdown().await;
+                        return;
+                    }
+                },
+                changed = self.durable.changed() => {
+                    if changed.is_err() {
+                        tracing::error!("txn log writer stopped; pipeline stops");
+                        self.close_all_connections();
+                        return;
+                    }
+                    self.apply_durable();
+                }
+                _ = log_failure.changed() => {
+                    if let Some(failure) = log_failure.borrow().clone() {
+                        tracing::error!(%failure, "txn log failed; the server stops serving");
+                        self.close_all_connections();
+                        return;
+                    }
+                }
+                _ = tokio::time::sleep(expiry) => self.expire_sessions(),
+                _ = cleanup.tick() => self.cleanup_containers(),
+                _ = purge.tick(), if purge_every > 0 => self.start_purge(),
+            }
+        }
+    }
+
+    /// Any packet of a session refreshes its expiry (SEMANTICS.md §5.2).
+    fn touch(&mut self, session: SessionId, timeout: i32) {
+        let now = self.clock.mono_ms();
+        if self.tracker.touch(session, timeout, now) {
+            self.last_touch.insert(session, now);
+        }
+    }
+
+    fn next_expiry_sleep(&self) -> Duration {
+        // With no session tracked, wake up once a minute anyway.
+        match self.tracker.next_expiry() {
+            Some(at) => Duration::from_millis(at.saturating_sub(self.clock.mono_ms())),
+            None => Duration::from_secs(60),
+        }
+    }
+
+    fn on_inbound(&mut self, msg: Inbound) {
+        match msg {
+            Inbound::Connect { conn, request } => self.on_connect(conn, request),
+            Inbound::Request {
+                conn_id,
+                frame,
+                arrived,
+            } => self.on_request(conn_id, frame, arrived),
+            Inbound::Malformed {
+                conn_id,
+                xid,
+                op,
+                arrived,
+            } => self.on_malformed(conn_id, xid, op, arrived),
+            Inbound::Unimplemented {
+                conn_id,
+                xid,
+                arrived,
+            } => self.on_deferred(
+                conn_id,
+                xid,
+                arrived,
+                Action::Fail {
+                    err: ErrorCode::Unimplemented,
+                    zxid: Some(-1),
+                    close: true,
+                },
+            ),
+            Inbound::Closed { conn_id } => self.on_closed(conn_id),
+            Inbound::FourLetter {
+                word,
+                remote,
+                reply,
+            } => {
+                let _ = reply.send(self.four_letter(word, remote));
+            }
+            Inbound::Shutdown { .. } | Inbound::Kill { .. } => {}
+        }
+    }
+
+    // ---- handshake -------------------------------------------------------
+
+    fn on_connect(&mut self, reg: ConnRegistration, request: ConnectRequest) {
+        let config = &self.shared.config;
+        // A client that saw a newer state must find another server.
+        if request.last_zxid_seen > self.db.last_processed_zxid() {
+            tracing::info!(
+                remote = %reg.remote,
+                client_zxid = request.last_zxid_seen,
+                our_zxid = self.db.last_processed_zxid(),
+                "refusing a client ahead of us"
+            );
+            let _ = reg.out.send(Outbound::Close);
+            let _ = reg.established.send(false);
+            return;
+        }
+        let timeout = config.negotiate_timeout(request.timeout);
+        let ConnRegistration {
+            id,
+            remote,
+            out,
+            established,
+        } = reg;
+        let conn = Conn {
+            remote,
+            out,
+            session: None,
+            timeout,
+            auth: vec![Id::new("ip", remote.ip().to_string())],
+            established_wall_ms: Clock::wall_ms().max(0) as u64,
+            received: 1,
+            sent: 0,
+            last_op: "NA",
+            last_cxid: None,
+            last_zxid: -1,
+            last_response_ms: 0,
+            last_latency: 0,
+            latency: Latency::default(),
+        };
+        self.stats.received += 1;
+        self.conns.insert(id, conn);
+        if request.session_id == 0 {
+            self.create_session(id, timeout, request.read_only);
+            let _ = established.send(true);
+        } else {
+            let ok = self.reattach(id, &request, timeout);
+            let _ = established.send(ok);
+        }
+    }
+
+    fn create_session(&mut self, conn_id: ConnId, timeout: i32, read_only: Option<bool>) {
+        let mut session_id = self.session_ids.next_id();
+        // Ids of a previous run may still be alive (recovered sessions).
+        while self.db.session_exists(session_id) || self.session_timeouts.contains_key(&session_id)
+        {
+            session_id = self.session_ids.next_id();
+        }
+        let zxid = self.next_zxid();
+        let entry = self
+            .db
+            .prepare_create_session(session_id, timeout, zxid, Clock::wall_ms());
+        self.log_txn(entry, Origin::CreateSession { conn_id, read_only });
+    }
+
+    /// Reconnect with id + password; answers at once. True if accepted.
+    fn reattach(&mut self, conn_id: ConnId, request: &ConnectRequest, timeout: i32) -> bool {
+        let session_id = request.session_id;
+        // Apache closes the other connection before checking the password.
+        if let Some(old) = self.session_conn.remove(&session_id) {
+            if old != conn_id {
+                if let Some(c) = self.conns.get_mut(&old) {
+                    c.session = None;
+                    c.close();
+                }
+            }
+        }
+        let valid = db::session::password_matches(session_id, &request.passwd)
+            && self.db.session_exists(session_id)
+            && !self.closing.contains(&session_id);
+        if valid {
+            let session_timeout = self
+                .session_timeouts
+                .get(&session_id)
+                .copied()
+                .unwrap_or(timeout);
+            self.touch(session_id, session_timeout);
+        }
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return false;
+        };
+        if !valid {
+            conn.send(frames::connect_refused(request.read_only));
+            conn.close();
+            self.stats.sent += 1;
+            return false;
+        }
+        let password = db::session::password(session_id);
+        conn.session = Some(session_id);
+        conn.last_op = "SESS";
+        conn.send(frames::connect_response(
+            timeout,
+            session_id,
+            &password,
+            request.read_only.map(|_| false),
+        ));
+        self.stats.sent += 1;
+        self.session_conn.insert(session_id, conn_id);
+        true
+    }
+
+    // ---- requests --------------------------------------------------------
+
+    fn on_request(&mut self, conn_id: ConnId, frame: RequestFrame, arrived: Instant) {
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
+        let Some(session) = conn.session else {
+            // Not (or no longer) bound to a session: Apache drops it.
+            return;
+        };
+        let op = frame.request.op_code();
+        conn.received += 1;
+        conn.last_op = last_op_code(op);
+        if frame.xid >= 0 {
+            conn.last_cxid = Some(frame.xid);
+        }
+        self.stats.received += 1;
+        let timeout = self
+            .session_timeouts
+            .get(&session)
+            .copied()
+            .unwrap_or(conn.timeout);
+        self.touch(session, timeout);
+
+        if self.closing.contains(&session) {
+            let action = Action::Fail {
+                err: ErrorCode::SessionExpired,
+                zxid: None,
+                close: false,
+            };
+            return self.on_deferred(conn_id, frame.xid, arrived, action);
+        }
+        match frame.request {
+            Request::Auth(packet) => self.on_auth(conn_id, &packet.scheme, &packet.auth),
+            // check only exists inside multi; 3.8.5+ refuse it and close.
+            Request::Check(_) => self.on_deferred(
+                conn_id,
+                frame.xid,
+                arrived,
+                Action::Fail {
+                    err: ErrorCode::Unimplemented,
+                    zxid: Some(-1),
+                    close: true,
+                },
+            ),
+            // No reconfig on a standalone server (SEMANTICS.md §13).
+            Request::Reconfig(_) => self.on_deferred(
+                conn_id,
+                frame.xid,
+                arrived,
+                Action::Fail {
+                    err: ErrorCode::Unimplemented,
+                    zxid: None,
+                    close: false,
+                },
+            ),
+            request if op.is_write() => {
+                self.on_write(conn_id, session, frame.xid, request, arrived)
+            }
+            request => self.on_deferred(conn_id, frame.xid, arrived, Action::Serve(request)),
+        }
+    }
+
+    fn context(&self, conn_id: ConnId, session_id: SessionId, xid: i32) -> RequestContext {
+        RequestContext {
+            session_id,
+            conn_id,
+            xid,
+            auth: self
+                .conns
+                .get(&conn_id)
+                .map(|c| c.auth.clone())
+                .unwrap_or_default(),
+        }
+    }
+
+    fn on_write(
+        &mut self,
+        conn_id: ConnId,
+        session: SessionId,
+        xid: i32,
+        request: Request,
+        arrived: Instant,
+    ) {
+        let ctx = self.context(conn_id, session, xid);
+        let zxid = self.next_zxid();
+        let entry = self.db.prepare(&ctx, &request, zxid, Clock::wall_ms());
+        self.enqueue_write(conn_id, session, entry, arrived);
+    }
+
+    fn enqueue_write(
+        &mut self,
+        conn_id: ConnId,
+        session: SessionId,
+        entry: TxnEntry,
+        arrived: Instant,
+    ) {
+        let zxid = entry.header.zxid;
+        self.queues
+            .entry(session)
+            .or_default()
+            .push_back(Queued::Write(zxid));
+        self.log_txn(
+            entry,
+            Origin::Client {
+                conn_id,
+                session,
+                arrived,
+            },
+        );
+    }
+
+    /// A body that did not parse: reads answer MarshallingError; writes
+    /// log an error txn with that code first, as Apache does.
+    fn on_malformed(&mut self, conn_id: ConnId, xid: i32, op: OpCode, arrived: Instant) {
+        let Some(session) = self.conns.get(&conn_id).and_then(|c| c.session) else {
+            return;
+        };
+        self.stats.received += 1;
+        if op.is_write() {
+            let zxid = self.next_zxid();
+            let entry = TxnEntry {
+                header: TxnHeader {
+                    client_id: session,
+                    cxid: xid,
+                    zxid,
+                    time: Clock::wall_ms(),
+                    txn_type: OpCode::Error.code(),
+                },
+                txn: Txn::Error(ErrorTxn {
+                    err: ErrorCode::MarshallingError.code(),
+                }),
+                digest: None,
+            };
+            self.enqueue_write(conn_id, session, entry, arrived);
+        } else {
+            let action = Action::Fail {
+                err: ErrorCode::MarshallingError,
+                zxid: None,
+                close: false,
+            };
+            self.on_deferred(conn_id, xid, arrived, action);
+        }
+    }
+
+    /// Serves at once, or queues behind the session's pending writes.
+    fn on_deferred(&mut self, conn_id: ConnId, xid: i32, arrived: Instant, action: Action) {
+        let Some(session) = self.conns.get(&conn_id).and_then(|c| c.session) else {
+            return;
+        };
+        let deferred = Deferred {
+            conn_id,
+            xid,
+            arrived,
+            action,
+        };
+        match self.queues.get_mut(&session) {
+            Some(queue) if !queue.is_empty() => queue.push_back(Queued::Deferred(deferred)),
+            _ => self.serve(session, deferred),
+        }
+    }
+
+    fn serve(&mut self, session: SessionId, d: Deferred) {
+        let zxid = self.db.last_processed_zxid();
+        let (result, close, reply_zxid) = match d.action {
+            Action::Fail {
+                err,
+                zxid: z,
+                close,
+            } => (Err(err), close, z.unwrap_or(zxid)),
+            Action::Serve(Request::Ping) => (Ok(Response::Empty), false, zxid),
+            Action::Serve(Request::Sync(r)) => (
+                Ok(Response::Sync(SyncResponse { path: r.path })),
+                false,
+                zxid,
+            ),
+            Action::Serve(Request::Sasl(_)) => (Err(ErrorCode::Unimplemented), false, zxid),
+            Action::Serve(request) => {
+                let ctx = self.context(d.conn_id, session, d.xid);
+                let (result, events) = self.db.read(&ctx, &request);
+                self.deliver(events);
+                (result, false, zxid)
+            }
+        };
+        self.reply(d.conn_id, d.xid, reply_zxid, &result, d.arrived);
+        if close {
+            if let Some(conn) = self.conns.get(&d.conn_id) {
+                conn.close();
+            }
+        }
+    }
+
+    fn on_auth(&mut self, conn_id: ConnId, scheme: &str, auth: &[u8]) {
+        let Some(conn) = self.conns.get(&conn_id) else {
+            return;
+        };
+        let ip = conn.remote.ip().to_string();
+        let result = self.db.authenticate(scheme, auth, &ip);
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return;
+        };
+        match result {
+            Ok(ids) => {
+                for id in ids {
+                    if !conn.auth.contains(&id) {
+                        conn.auth.push(id);
+                    }
+                }
+                self.db.set_connection_auth(conn_id, &conn.auth);
+                conn.send(frames::reply(zk_proto::xid::AUTH, 0, &Ok(Response::Empty)));
+            }
+            Err(err) => {
+                self.stats.auth_failed += 1;
+                conn.send(frames::reply(zk_proto::xid::AUTH, 0, &Err(err)));
+                conn.close();
+            }
+        }
+        self.stats.sent += 1;
+    }
+
+    fn on_closed(&mut self, conn_id: ConnId) {
+        let Some(conn) = self.conns.remove(&conn_id) else {
+            return;
+        };
+        self.db.remove_watches_of(conn_id);
+        if let Some(session) = conn.session {
+            if self.session_conn.get(&session) == Some(&conn_id) {
+                self.session_conn.remove(&session);
+            }
+        }
+    }
+
+    // ---- the log and apply -----------------------------------------------
+
+    fn next_zxid(&mut self) -> i64 {
+        self.last_zxid += 1;
+        self.last_zxid
+    }
+
+    fn log_txn(&mut self, entry: TxnEntry, origin: Origin) {
+        let zxid = entry.header.zxid;
+        if let Some(log) = &self.log {
+            log.append(zxid, entry.to_bytes());
+        }
+        self.in_flight.push_back(InFlight { entry, origin });
+    }
+
+    /// Applies, in zxid order, every logged txn the log reports durable.
+    fn apply_durable(&mut self) {
+        let durable = *self.durable.borrow_and_update();
+        while self
+            .in_flight
+            .front()
+            .is_some_and(|f| f.entry.header.zxid <= durable)
+        {
+            let Some(done) = self.in_flight.pop_front() else {
+                break;
+            };
+            self.apply_one(done);
+        }
+    }
+
+    fn apply_one(&mut self, done: InFlight) {
+        let applied = self.db.apply(&done.entry);
+        self.stats.commits += 1;
+        // Events first: a client must see them before the reply to this
+        // txn and before any later reply.
+        self.deliver(applied.notifications);
+        if let Some((session, timeout)) = applied.session_created {
+            self.tracker.add(session, timeout, self.clock.mono_ms());
+            self.last_touch.insert(session, self.clock.mono_ms());
+            self.session_timeouts.insert(session, timeout);
+        }
+        match done.origin {
+            Origin::Client {
+                conn_id,
+                session,
+                arrived,
+            } => {
+                if let Some((_, xid, result)) = &applied.reply {
+                    self.reply(conn_id, *xid, applied.zxid, result, arrived);
+                }
+                self.advance_queue(session, applied.zxid);
+            }
+            Origin::CreateSession { conn_id, read_only } => {
+                self.finish_create_session(conn_id, &applied.session_created, read_only);
+            }
+            Origin::Internal => {}
+        }
+        if let Some(session) = applied.session_closed {
+            self.end_session(session);
+        }
+        if self.snaps.count() {
+            self.start_snapshot();
+        }
+    }
+
+    fn finish_create_session(
+        &mut self,
+        conn_id: ConnId,
+        created: &Option<(SessionId, i32)>,
+        read_only: Option<bool>,
+    ) {
+        let Some(conn) = self.conns.get_mut(&conn_id) else {
+            return; // the client left; the session will expire
+        };
+        let Some((session, _)) = *created else {
+            conn.send(frames::connect_refused(read_only));
+            conn.close();
+            return;
+        };
+        conn.session = Some(session);
+        conn.last_op = "SESS";
+        let password = db::session::password(session);
+        conn.send(frames::connect_response(
+            conn.timeout,
+            session,
+            &password,
+            read_only.map(|_| false),
+        ));
+        self.stats.sent += 1;
+        self.session_conn.insert(session, conn_id);
+    }
+
+    /// The write `zxid` of `session` is done: serve what waited behind it.
+    fn advance_queue(&mut self, session: SessionId, zxid: i64) {
+        let Some(queue) = self.queues.get_mut(&session) else {
+            return;
+        };
+        if matches!(queue.front(), Some(Queued::Write(z)) if *z == zxid) {
+            queue.pop_front();
+        }
+        while let Some(Queued::Deferred(_)) = self.queues.get(&session).and_then(|q| q.front()) {
+            if let Some(Queued::Deferred(d)) =
+                self.queues.get_mut(&session).and_then(|q| q.pop_front())
+            {
+                self.serve(session, d);
+            }
+        }
+        if self.queues.get(&session).is_some_and(|q| q.is_empty()) {
+            self.queues.remove(&session);
+        }
+    }
+
+    /// A closeSession txn was applied: forget the session, close its
+    /// connections (after the reply already queued).
+    fn end_session(&mut self, session: SessionId) {
+        self.tracker.remove(session);
+        self.last_touch.remove(&session);
+        self.closing.remove(&session);
+        self.session_timeouts.remove(&session);
+        self.queues.remove(&session);
+        if let Some(conn_id) = self.session_conn.remove(&session) {
+            if let Some(conn) = self.conns.get_mut(&conn_id) {
+                conn.session = None;
+                conn.close();
+            }
+        }
+    }
+
+    fn deliver(&mut self, events: Vec<(ConnId, WatcherEvent)>) {
+        for (conn_id, event) in events {
+            if let Some(conn) = self.conns.get_mut(&conn_id) {
+                conn.send(frames::notification(&event));
+                self.stats.sent += 1;
+            }
+        }
+    }
+
+    fn reply(
+        &mut self,
+        conn_id: ConnId,
+        xid: i32,
+        zxid: i64,
+        result: &Result<Response, ErrorCode>,
+        arrived: Instant,
+    ) {
+        let frame = frames::reply(xid, zxid, result);
+        let latency = arrived.elapsed().as_millis() as u64;
+        self.stats.latency.record(latency);
+        self.stats.response(frame.len());
+        if let Some(conn) = self.conns.get_mut(&conn_id) {
+            conn.last_zxid = zxid;
+            conn.last_latency = latency;
+            conn.latency.record(latency);
+            conn.last_response_ms = self.clock.mono_ms();
+            conn.send(frame);
+        }
+    }
+
+    fn close_all_connections(&mut self) {
+        for conn in self.conns.values() {
+            conn.close();
+        }
+    }
+
+    // ---- timers ------------------------------------------------------------
+
+    fn expire_sessions(&mut self) {
+        let now = self.clock.mono_ms();
+        for session in self.tracker.expired(now) {
+            if !self.closing.insert(session) {
+                continue;
+            }
+            tracing::info!("expiring session 0x{session:x}");
+            let zxid = self.next_zxid();
+            let entry = self
+                .db
+                .prepare_close_session(session, zxid, Clock::wall_ms());
+            self.log_txn(entry, Origin::Internal);
+        }
+    }
+
+    /// Deletes empty containers and expired TTL nodes the database reports.
+    fn cleanup_containers(&mut self) {
+        let now = Clock::wall_ms();
+        // Apache's ContainerManager: a deleteContainer request as session 0
+        // for empty containers and expired TTL nodes alike.
+        let ctx = RequestContext::default();
+        for path in self.db.expired_containers_and_ttls(now) {
+            let zxid = self.next_zxid();
+            let request = Request::DeleteContainer(DeleteContainerRequest { path });
+            let entry = self.db.prepare(&ctx, &request, zxid, now);
+            self.log_txn(entry, Origin::Internal);
+        }
+    }
+
+    fn start_purge(&self) {
+        let snap_dir = self.shared.config.data_dir.clone();
+        let log_dir = self.shared.config.log_dir().to_path_buf();
+        let retain = self.shared.config.autopurge_snap_retain_count;
+        tokio::task::spawn_blocking(move || {
+            match crate::storage::purge(&snap_dir, &log_dir, retain) {
+                Ok(report) => tracing::info!(?report, "autopurge done"),
+                Err(e) => tracing::warn!("autopurge failed: {e}"),
+            }
+        });
+    }
+
+    // ---- snapshots ---------------------------------------------------------
+
+    /// Serialises the tree here (a consistent cut at the last applied zxid),
+    /// rolls the log so later txns start a new file, and writes the file on
+    /// a blocking task.
+    fn start_snapshot(&mut self) {
+        let (zxid, body) = self.serialize();
+        if let Some(log) = &self.log {
+            log.roll();
+        }
+        self.stats.snapshots += 1;
+        let dir = self.shared.config.data_dir.clone();
+        self.snaps.running = Some(tokio::task::spawn_blocking(move || {
+            write_snapshot_logged(&dir, zxid, &body)
+        }));
+    }
+
+    fn serialize(&self) -> (i64, Bytes) {
+        let mut body = BytesMut::new();
+        self.db.serialize_snapshot(&mut body);
+        (self.db.last_processed_zxid(), body.freeze())
+    }
+
+    /// Clean stop: wait (bounded) for what is logged to become durable and
+    /// applied, answer it, write a final snapshot, close the log.
+    async fn shutdown(&mut self) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while !self.in_flight.is_empty() {
+            match tokio::time::timeout_at(deadline, self.durable.changed()).await {
+                Ok(Ok(())) => self.apply_durable(),
+                _ => break,
+            }
+        }
+        if let Some(running) = self.snaps.running.take() {
+            let _ = running.await;
+        }
+        if self.in_flight.is_empty() {
+            let (zxid, body) = self.serialize();
+            let dir = self.shared.config.data_dir.clone();
+            let _ =
+                tokio::task::spawn_blocking(move || write_snapshot_logged(&dir, zxid, &body)).await;
+        }
+        self.close_all_connections();
+        self.close_log().await;
+    }
+
+    /// Stops the log writer thread (it writes what is queued first).
+    async fn close_log(&mut self) {
+        if let Some(log) = self.log.take() {
+            match tokio::task::spawn_blocking(move || log.close()).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::warn!("closing the txn log failed: {e}"),
+                Err(e) => tracing::warn!("closing the txn log panicked: {e}"),
+            }
+        }
+    }
+
+    // ---- four-letter words ---------------------------------------------------
+
+    fn summary(&self) -> admin::ServerSummary {
+        admin::ServerSummary {
+            latency: self.stats.latency,
+            packets_received: self.stats.received,
+            packets_sent: self.stats.sent,
+            connections: self.conns.len(),
+            outstanding: self.outstanding(),
+            zxid: self.db.last_processed_zxid(),
+            mode: "standalone",
+            node_count: self.db.stats().node_count,
+        }
+    }
+
+    fn outstanding(&self) -> u64 {
+        self.queues.values().map(|q| q.len() as u64).sum()
+    }
+
+    fn connection_infos(&self) -> Vec<admin::ConnectionInfo> {
+        let mut ids: Vec<&ConnId> = self.conns.keys().collect();
+        ids.sort();
+        ids.into_iter()
+            .filter_map(|id| self.conns.get(id))
+            .map(|c| admin::ConnectionInfo {
+                remote: c.remote,
+                interest_ops: 1,
+                queued: c
+                    .session
+                    .and_then(|s| self.queues.get(&s))
+                    .map_or(0, |q| q.len() as u64),
+                packets_received: c.received,
+                packets_sent: c.sent,
+                session: c.session.map(|s| admin::SessionConnInfo {
+                    session_id: s,
+                    last_op: c.last_op,
+                    established_ms: c.established_wall_ms,
+                    timeout_ms: c.timeout,
+                    last_cxid: c.last_cxid,
+                    last_zxid: c.last_zxid,
+                    last_response_ms: c.last_response_ms,
+                    last_latency: c.last_latency,
+                    latency: c.latency,
+                }),
+            })
+            .collect()
+    }
+
+    fn four_letter(&mut self, word: FourLetterWord, _remote: SocketAddr) -> String {
+        match word {
+            FourLetterWord::Ruok => admin::RUOK.to_string(),
+            FourLetterWord::Isro => admin::ISRO_READ_WRITE.to_string(),
+            FourLetterWord::Srvr => admin::format_srvr(&self.summary()),
+            FourLetterWord::Stat => admin::format_stat(&self.summary(), &self.connection_infos()),
+            FourLetterWord::Cons => admin::format_cons(&self.connection_infos()),
+            FourLetterWord::Conf => admin::format_conf(&self.conf_info()),
+            FourLetterWord::Envi => admin::format_envi(&admin::environment()),
+            FourLetterWord::Mntr => {
+                let extra = self.mntr_extra();
+                admin::format_mntr(&admin::standalone_metrics(&self.summary(), &extra))
+            }
+            FourLetterWord::Wchs => {
+                let w = self.db.watches().summary();
+                admin::format_wchs(w.connections, w.paths, w.watches)
+            }
+            FourLetterWord::Wchc => admin::format_wchc(&self.watches_by_session()),
+            FourLetterWord::Wchp => admin::format_wchp(&self.watches_by_path()),
+            FourLetterWord::Dump => admin::format_dump(&self.dump_info()),
+            FourLetterWord::Crst => {
+                for c in self.conns.values_mut() {
+                    c.received = 0;
+                    c.sent = 0;
+                    c.latency = Latency::default();
+                    c.last_zxid = -1;
+                    c.last_latency = 0;
+                }
+                admin::CRST.to_string()
+            }
+            FourLetterWord::Srst => {
+                self.stats.latency = Latency::default();
+                self.stats.received = 0;
+                self.stats.sent = 0;
+                admin::SRST.to_string()
+            }
+        }
+    }
+
+    fn conf_info(&self) -> admin::ConfInfo {
+        let c = &self.shared.config;
+        let snap_dir = c.snap_version_dir();
+        let log_dir = c.log_version_dir();
+        admin::ConfInfo {
+            client_port: self.shared.local_addr.port(),
+            data_dir_size: dir_size(&snap_dir),
+            data_dir: snap_dir.display().to_string(),
+            data_log_size: dir_size(&log_dir),
+            data_log_dir: log_dir.display().to_string(),
+            tick_time: c.tick_time_ms,
+            max_client_cnxns: c.max_client_cnxns,
+            min_session_timeout: c.min_session_timeout(),
+            max_session_timeout: c.max_session_timeout(),
+            server_id: 0,
+        }
+    }
+
+    fn mntr_extra(&self) -> admin::MntrExtra {
+        let size = |v: Option<usize>| v.map_or(-1, |n| n as i64);
+        let db = self.db.stats();
+        admin::MntrExtra {
+            uptime_ms: self.shared.started.elapsed().as_millis() as u64,
+            watch_count: db.watch_count,
+            ephemerals_count: db.ephemerals_count,
+            approximate_data_size: db.approximate_data_size.max(0) as u64,
+            global_sessions: self.session_timeouts.len(),
+            auth_failed_count: self.stats.auth_failed,
+            last_client_response_size: size(self.stats.last_response_size),
+            max_client_response_size: size(self.stats.max_response_size),
+            min_client_response_size: size(self.stats.min_response_size),
+            snap_count: self.stats.snapshots,
+            commit_count: self.stats.commits,
+            connection_rejected: 0,
+        }
+    }
+
+    /// Data watches per session (wchc), from the per-connection table.
+    fn watches_by_session(&self) -> Vec<(i64, Vec<String>)> {
+        let mut out: Vec<(i64, Vec<String>)> = self
+            .db
+            .watches()
+            .by_connection()
+            .into_iter()
+            .filter_map(|(conn, paths)| {
+                let session = self.conns.get(&conn).and_then(|c| c.session)?;
+                Some((session, paths))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    /// Data watches per path (wchp).
+    fn watches_by_path(&self) -> Vec<(String, Vec<i64>)> {
+        let mut by_path: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
+        for (session, paths) in self.watches_by_session() {
+            for p in paths {
+                by_path.entry(p).or_default().push(session);
+            }
+        }
+        by_path.into_iter().collect()
+    }
+
+    fn dump_info(&self) -> admin::DumpInfo {
+        let tick = u64::from(self.shared.config.tick_time_ms).max(1);
+        let round_up = |t: u64| (t / tick + 1) * tick;
+        let mut buckets: std::collections::BTreeMap<u64, Vec<i64>> = Default::default();
+        for (&session, &touched) in &self.last_touch {
+            let timeout = self.session_timeouts.get(&session).copied().unwrap_or(0);
+            let at = round_up(touched + timeout.max(0) as u64);
+            buckets
+                .entry(self.clock.wall_of(at))
+                .or_default()
+                .push(session);
+        }
+        let session_buckets = buckets.into_iter().collect();
+        let mut ephemerals: Vec<(i64, Vec<String>)> = self
+            .session_timeouts
+            .keys()
+            .map(|&id| (id, self.db.ephemerals_of(id)))
+            .filter(|(_, paths)| !paths.is_empty())
+            .collect();
+        ephemerals.sort();
+        let now = self.clock.mono_ms();
+        let mut connection_buckets: std::collections::BTreeMap<u64, Vec<(SocketAddr, i64)>> =
+            Default::default();
+        for c in self.conns.values() {
+            if let Some(s) = c.session {
+                // Connections expire with their session's timeout.
+                let at = round_up(now + c.timeout.max(0) as u64);
+                connection_buckets
+                    .entry(self.clock.wall_of(at))
+                    .or_default()
+                    .push((c.remote, s));
+            }
+        }
+        admin::DumpInfo {
+            session_buckets,
+            ephemerals,
+            connection_buckets: connection_buckets.into_iter().collect(),
+        }
+    }
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("last_zxid", &self.last_zxid)
+            .field("in_flight", &self.in_flight.len())
+            .field("conns", &self.conns.len())
+            .finish()
+    }
+}
+
+fn write_snapshot_logged(dir: &std::path::Path, zxid: i64, body: &[u8]) {
+    match crate::storage::write_snapshot(dir, zxid, body) {
+        Ok(path) => tracing::info!("snapshot written: {}", path.display()),
+        Err(e) => tracing::error!("writing snapshot 0x{zxid:x} failed: {e}"),
+    }
+}
+
+/// Sum of the sizes of the files in a directory (conf's dataDirSize).
+fn dir_size(dir: &PathBuf) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(|m| m.is_file())
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn snapshot_threshold_is_between_half_and_full_snap_count() {
+        for _ in 0..100 {
+            let t = SnapSchedule::roll_threshold(1000);
+            assert!((500..1000).contains(&t), "{t}");
+        }
+        assert_eq!(SnapSchedule::roll_threshold(2), 1);
+    }
+
+    #[test]
+    fn snapshot_is_due_after_threshold_txns() {
+        let mut s = SnapSchedule::new(2);
+        assert!(s.count(), "threshold 1 with snapCount 2");
+        assert!(s.count());
+    }
+
+    #[test]
+    fn lop_codes_follow_ops_md() {
+        assert_eq!(last_op_code(OpCode::Create2), "CREA");
+        assert_eq!(last_op_code(OpCode::GetAllChildrenNumber), "GETACN");
+        assert_eq!(last_op_code(OpCode::WhoAmI), "HOMI");
+    }
+}

@@ -1,0 +1,908 @@
+//! Seeded simulation of the ZAB quorum core (ZAB.md §4-§7).
+//!
+//! Real [`Peer`]s run in virtual time over a simulated network that delays,
+//! loses, duplicates and reorders messages, splits into partitions and
+//! heals, while nodes crash (keeping only their durable state) and restart
+//! and clients write to whoever leads. Every output is checked as it
+//! happens:
+//!
+//! * at most one leader establishes each epoch;
+//! * every node applies txns in zxid order, and the applied sequences of all
+//!   nodes are prefixes of one global sequence (same zxid, same content);
+//! * no truncation ever removes an applied txn;
+//! * after all faults heal and the network is quiet, a leader exists, a
+//!   final write commits everywhere, and every write the leader applied
+//!   (the moment it could answer the client) is applied on every node.
+//!
+//! `ZK_SIM_SEEDS=n` sets how many seeds the random test runs (default
+//! 1000); `ZK_SIM_SEED=s` replays one seed exactly; `ZK_SIM_TRACE=1` prints
+//! what happens.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use bytes::Bytes;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use zk_server::quorum::*;
+
+type SimResult<T = ()> = Result<T, String>;
+
+/// The ensemble and the fault mix of one run.
+#[derive(Debug, Clone)]
+struct SimOptions {
+    voters: u64,
+    observers: u64,
+    loss: f64,
+    duplicate: f64,
+    reorder: f64,
+    commit_log_count: usize,
+}
+
+impl SimOptions {
+    fn quiet(voters: u64, observers: u64) -> Self {
+        SimOptions {
+            voters,
+            observers,
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            commit_log_count: 500,
+        }
+    }
+}
+
+/// What a crash keeps: epoch files and the fsynced part of the log.
+#[derive(Debug, Default)]
+struct Disk {
+    accepted_epoch: Epoch,
+    current_epoch: Epoch,
+    log: Vec<LogEntry>,
+    durable_len: usize,
+}
+
+#[derive(Debug)]
+struct Node {
+    id: ServerId,
+    peer: Option<Peer>,
+    disk: Disk,
+    incarnation: u64,
+    fsync_pending: bool,
+    /// What this incarnation applied, in order.
+    applied: Vec<LogEntry>,
+    truncations: usize,
+    snapshots: usize,
+}
+
+#[derive(Debug)]
+enum Event {
+    Deliver {
+        from: ServerId,
+        to: ServerId,
+        msg: Message,
+    },
+    Tick {
+        node: ServerId,
+    },
+    Fsync {
+        node: ServerId,
+        incarnation: u64,
+    },
+}
+
+struct Sim {
+    seed: u64,
+    rng: StdRng,
+    opts: SimOptions,
+    now: u64,
+    seq: u64,
+    queue: BTreeMap<(u64, u64), Event>,
+    nodes: BTreeMap<ServerId, Node>,
+    /// Partition group of each node; nodes talk only within a group.
+    group: BTreeMap<ServerId, u32>,
+    /// Delivery time of the last message per link, to keep links FIFO
+    /// except when a message is deliberately reordered.
+    link_clock: BTreeMap<(ServerId, ServerId), u64>,
+    /// The one sequence every node's applied txns must be a prefix of.
+    global: Vec<LogEntry>,
+    leader_of_epoch: BTreeMap<Epoch, ServerId>,
+    /// Client writes by zxid: who proposed it and what.
+    proposed: BTreeMap<Zxid, (ServerId, Bytes)>,
+    /// Writes their leader applied: the client got (or could get) an answer.
+    acked: BTreeMap<Zxid, Bytes>,
+    writes: u64,
+    trace: bool,
+    trace_all: bool,
+}
+
+const TICK_MS: u64 = 100;
+const TICK_EVERY_MS: u64 = 50;
+
+fn config(id: ServerId, opts: &SimOptions) -> PeerConfig {
+    let voters: BTreeSet<ServerId> = (1..=opts.voters).collect();
+    let observers: BTreeSet<ServerId> = (opts.voters + 1..=opts.voters + opts.observers).collect();
+    let mut cfg = PeerConfig::new(id, voters, observers);
+    cfg.tick_ms = TICK_MS;
+    cfg.init_limit = 10;
+    cfg.sync_limit = 5;
+    cfg.finalize_wait_ms = 50;
+    cfg.min_notification_interval_ms = 50;
+    cfg.max_notification_interval_ms = 400;
+    cfg.commit_log_count = opts.commit_log_count;
+    cfg
+}
+
+impl Sim {
+    fn new(seed: u64, opts: SimOptions) -> Self {
+        let mut sim = Sim {
+            seed,
+            rng: StdRng::seed_from_u64(seed),
+            opts,
+            now: 0,
+            seq: 0,
+            queue: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            group: BTreeMap::new(),
+            link_clock: BTreeMap::new(),
+            global: Vec::new(),
+            leader_of_epoch: BTreeMap::new(),
+            proposed: BTreeMap::new(),
+            acked: BTreeMap::new(),
+            writes: 0,
+            trace: std::env::var("ZK_SIM_TRACE").is_ok(),
+            trace_all: std::env::var("ZK_SIM_TRACE").is_ok_and(|v| v == "all"),
+        };
+        let ids: Vec<ServerId> = (1..=sim.opts.voters + sim.opts.observers).collect();
+        for id in ids {
+            sim.nodes.insert(
+                id,
+                Node {
+                    id,
+                    peer: None,
+                    disk: Disk::default(),
+                    incarnation: 0,
+                    fsync_pending: false,
+                    applied: Vec::new(),
+                    truncations: 0,
+                    snapshots: 0,
+                },
+            );
+            sim.group.insert(id, 0);
+            let first_tick = sim.rng.gen_range(1..=TICK_EVERY_MS);
+            sim.schedule(first_tick, Event::Tick { node: id });
+        }
+        let ids: Vec<ServerId> = sim.nodes.keys().copied().collect();
+        for id in ids {
+            sim.start(id)
+                .expect("a fresh node cannot break an invariant");
+        }
+        sim
+    }
+
+    fn log(&self, what: impl FnOnce() -> String) {
+        if self.trace {
+            println!("[{:>7}ms] {}", self.now, what());
+        }
+    }
+
+    fn schedule(&mut self, delay: u64, event: Event) {
+        self.seq += 1;
+        self.queue.insert((self.now + delay, self.seq), event);
+    }
+
+    fn start(&mut self, id: ServerId) -> SimResult {
+        let seed = self.rng.gen();
+        let now = self.now;
+        let cfg = config(id, &self.opts);
+        let node = self.node(id)?;
+        let durable = DurableState {
+            accepted_epoch: node.disk.accepted_epoch,
+            current_epoch: node.disk.current_epoch,
+            log: node.disk.log[..node.disk.durable_len].to_vec(),
+        };
+        node.peer = Some(Peer::new(cfg, durable, now, seed));
+        self.log(|| format!("node {id} starts"));
+        self.drain(id)
+    }
+
+    fn node(&mut self, id: ServerId) -> SimResult<&mut Node> {
+        self.nodes
+            .get_mut(&id)
+            .ok_or_else(|| format!("no node {id}"))
+    }
+
+    fn is_up(&self, id: ServerId) -> bool {
+        self.nodes.get(&id).is_some_and(|n| n.peer.is_some())
+    }
+
+    fn connected(&self, a: ServerId, b: ServerId) -> bool {
+        self.group.get(&a) == self.group.get(&b)
+    }
+
+    // ---- faults ----
+
+    fn crash(&mut self, id: ServerId) -> SimResult {
+        let node = self.node(id)?;
+        if node.peer.take().is_none() {
+            return Ok(());
+        }
+        // Memory is lost, and with it whatever was not fsynced.
+        let keep = node.disk.durable_len;
+        node.disk.log.truncate(keep);
+        node.incarnation += 1;
+        node.fsync_pending = false;
+        node.applied.clear();
+        let last = node.disk.log.last().map_or(0, |e| e.zxid);
+        self.log(|| format!("node {id} crashes, durable log ends at {last:#x}"));
+        Ok(())
+    }
+
+    fn restart(&mut self, id: ServerId) -> SimResult {
+        if self.is_up(id) {
+            return Ok(());
+        }
+        self.start(id)
+    }
+
+    fn partition(&mut self, groups: &[&[ServerId]]) {
+        for (g, members) in groups.iter().enumerate() {
+            for id in members.iter() {
+                self.group.insert(*id, g as u32 + 1);
+            }
+        }
+        self.log(|| format!("partition {groups:?}"));
+    }
+
+    fn heal(&mut self) {
+        for g in self.group.values_mut() {
+            *g = 0;
+        }
+        self.log(|| "heal".to_string());
+    }
+
+    fn quiet_network(&mut self) {
+        self.opts.loss = 0.0;
+        self.opts.duplicate = 0.0;
+        self.opts.reorder = 0.0;
+    }
+
+    /// A client write to node `id`; the zxid if it was accepted.
+    fn write(&mut self, id: ServerId) -> SimResult<Option<Zxid>> {
+        self.writes += 1;
+        let payload = Bytes::from(format!("seed{}-write{}", self.seed, self.writes));
+        let Some(peer) = self.node(id)?.peer.as_mut() else {
+            return Ok(None);
+        };
+        if peer
+            .step(Input::ClientWrite {
+                payload: payload.clone(),
+            })
+            .is_err()
+        {
+            return Ok(None);
+        }
+        let outputs = peer.take_outputs();
+        let zxid = outputs.iter().find_map(|o| match o {
+            Output::Proposed { zxid } => Some(*zxid),
+            _ => None,
+        });
+        if let Some(z) = zxid {
+            self.proposed.insert(z, (id, payload));
+        }
+        self.handle_outputs(id, outputs)?;
+        Ok(zxid)
+    }
+
+    // ---- the event loop ----
+
+    fn run_for(&mut self, ms: u64) -> SimResult {
+        let end = self.now + ms;
+        while let Some((&(at, seq), _)) = self.queue.first_key_value() {
+            if at > end {
+                break;
+            }
+            let event = self.queue.remove(&(at, seq)).ok_or("queue race")?;
+            self.now = at;
+            self.dispatch(event)?;
+        }
+        self.now = end;
+        Ok(())
+    }
+
+    /// Runs until `done` holds, for at most `max_ms`; true if it did.
+    fn run_until(&mut self, max_ms: u64, done: impl Fn(&Sim) -> bool) -> SimResult<bool> {
+        let end = self.now + max_ms;
+        while self.now < end {
+            if done(self) {
+                return Ok(true);
+            }
+            self.run_for(10)?;
+        }
+        Ok(done(self))
+    }
+
+    fn dispatch(&mut self, event: Event) -> SimResult {
+        match event {
+            Event::Tick { node } => {
+                self.schedule(TICK_EVERY_MS, Event::Tick { node });
+                let now = self.now;
+                self.step(node, Input::Tick { now_ms: now })
+            }
+            Event::Deliver { from, to, msg } => {
+                if !self.connected(from, to) {
+                    return Ok(());
+                }
+                self.step(to, Input::Message { from, msg })
+            }
+            Event::Fsync { node, incarnation } => {
+                let n = self.node(node)?;
+                if n.incarnation != incarnation || n.peer.is_none() {
+                    return Ok(());
+                }
+                n.fsync_pending = false;
+                n.disk.durable_len = n.disk.log.len();
+                let Some(last) = n.disk.log.last().map(|e| e.zxid) else {
+                    return Ok(());
+                };
+                self.step(node, Input::LogDurable { zxid: last })
+            }
+        }
+    }
+
+    fn step(&mut self, id: ServerId, input: Input) -> SimResult {
+        let Some(peer) = self.node(id)?.peer.as_mut() else {
+            return Ok(());
+        };
+        // Only client writes can be refused, and those go through `write`.
+        peer.step(input).map_err(|e| format!("node {id}: {e}"))?;
+        self.drain(id)
+    }
+
+    fn drain(&mut self, id: ServerId) -> SimResult {
+        let outputs = match self.node(id)?.peer.as_mut() {
+            Some(peer) => peer.take_outputs(),
+            None => return Ok(()),
+        };
+        self.handle_outputs(id, outputs)
+    }
+
+    fn handle_outputs(&mut self, id: ServerId, outputs: Vec<Output>) -> SimResult {
+        for out in outputs {
+            self.handle_output(id, out)
+                .map_err(|e| format!("seed {} at {}ms, node {id}: {e}", self.seed, self.now))?;
+        }
+        Ok(())
+    }
+
+    fn handle_output(&mut self, id: ServerId, out: Output) -> SimResult {
+        if self.trace_all {
+            println!("[{:>7}ms] node {id} -> {out:?}", self.now);
+        }
+        match out {
+            Output::Send { to, msg } => self.transmit(id, to, msg),
+            Output::Persist(entry) => {
+                let node = self.node(id)?;
+                node.disk.log.push(entry);
+                if !node.fsync_pending {
+                    node.fsync_pending = true;
+                    let incarnation = node.incarnation;
+                    let delay = self.rng.gen_range(1..=8);
+                    self.schedule(
+                        delay,
+                        Event::Fsync {
+                            node: id,
+                            incarnation,
+                        },
+                    );
+                }
+            }
+            Output::PersistEpoch { kind, epoch } => {
+                let disk = &mut self.node(id)?.disk;
+                match kind {
+                    EpochKind::Accepted => disk.accepted_epoch = epoch,
+                    EpochKind::Current => disk.current_epoch = epoch,
+                }
+                if disk.accepted_epoch < disk.current_epoch {
+                    return Err(format!(
+                        "acceptedEpoch {} < currentEpoch {}",
+                        disk.accepted_epoch, disk.current_epoch
+                    ));
+                }
+            }
+            Output::Truncate { to } => {
+                let node = self.node(id)?;
+                if let Some(applied) = node.applied.last().filter(|e| e.zxid > to) {
+                    return Err(format!(
+                        "truncate to {to:#x} drops applied txn {:#x}",
+                        applied.zxid
+                    ));
+                }
+                node.disk.log.retain(|e| e.zxid <= to);
+                node.disk.durable_len = node.disk.log.len();
+                node.truncations += 1;
+                self.log(|| format!("node {id} truncates to {to:#x}"));
+            }
+            Output::InstallSnapshot { entries } => {
+                let node = self.node(id)?;
+                node.disk.log = entries;
+                node.disk.durable_len = node.disk.log.len();
+                // The data tree is replaced: it is rebuilt by the applies.
+                node.applied.clear();
+                node.snapshots += 1;
+                self.log(|| format!("node {id} installs a snapshot"));
+            }
+            Output::Apply(entry) => self.check_apply(id, entry)?,
+            Output::RoleChanged { role } => self.log(|| format!("node {id} is {role:?}")),
+            Output::LeaderEstablished { epoch } => {
+                self.log(|| format!("node {id} leads epoch {epoch}"));
+                if let Some(other) = self.leader_of_epoch.insert(epoch, id) {
+                    if other != id {
+                        return Err(format!("epoch {epoch} has two leaders: {other} and {id}"));
+                    }
+                }
+            }
+            Output::Proposed { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// The safety check on every applied txn.
+    fn check_apply(&mut self, id: ServerId, entry: LogEntry) -> SimResult {
+        let node = self.nodes.get_mut(&id).ok_or("no node")?;
+        if let Some(prev) = node.applied.last() {
+            if entry.zxid <= prev.zxid {
+                return Err(format!(
+                    "applied {:#x} after {:#x}: out of order",
+                    entry.zxid, prev.zxid
+                ));
+            }
+        }
+        let i = node.applied.len();
+        node.applied.push(entry.clone());
+        match self.global.get(i) {
+            Some(g) if *g == entry => {}
+            Some(g) => {
+                return Err(format!(
+                    "applied {:#x} {:?} at position {i}, where others applied {:#x} {:?}",
+                    entry.zxid, entry.payload, g.zxid, g.payload
+                ))
+            }
+            None => {
+                self.global.push(entry.clone());
+                self.log(|| format!("node {id} commits {:#x} first", entry.zxid));
+            }
+        }
+        if let Some((proposer, payload)) = self.proposed.get(&entry.zxid) {
+            if *payload != entry.payload {
+                return Err(format!("zxid {:#x} applied with other content", entry.zxid));
+            }
+            if *proposer == id {
+                self.acked.insert(entry.zxid, entry.payload);
+            }
+        }
+        Ok(())
+    }
+
+    fn transmit(&mut self, from: ServerId, to: ServerId, msg: Message) {
+        if !self.connected(from, to) || self.rng.gen_bool(self.opts.loss) {
+            return;
+        }
+        let copies = if self.rng.gen_bool(self.opts.duplicate) {
+            2
+        } else {
+            1
+        };
+        for _ in 0..copies {
+            let mut at = self.now + self.rng.gen_range(1..=10);
+            if self.rng.gen_bool(self.opts.reorder) {
+                at += self.rng.gen_range(10..=60);
+            } else {
+                let last = self.link_clock.entry((from, to)).or_insert(0);
+                at = at.max(*last);
+                *last = at;
+            }
+            let delay = at - self.now;
+            self.schedule(
+                delay,
+                Event::Deliver {
+                    from,
+                    to,
+                    msg: msg.clone(),
+                },
+            );
+        }
+    }
+
+    // ---- observations ----
+
+    fn serving_leaders(&self) -> Vec<ServerId> {
+        self.nodes
+            .values()
+            .filter(|n| n.peer.as_ref().is_some_and(|p| p.is_serving_leader()))
+            .map(|n| n.id)
+            .collect()
+    }
+
+    fn applied_on(&self, id: ServerId, zxid: Zxid) -> bool {
+        self.nodes
+            .get(&id)
+            .is_some_and(|n| n.applied.iter().any(|e| e.zxid == zxid))
+    }
+
+    fn applied_everywhere(&self, zxid: Zxid) -> bool {
+        self.nodes
+            .values()
+            .all(|n| n.peer.is_some() && n.applied.iter().any(|e| e.zxid == zxid))
+    }
+
+    /// Heals everything, waits for a leader, commits one more write on
+    /// every node and checks no acknowledged write got lost.
+    fn check_recovers(&mut self) -> SimResult {
+        self.heal();
+        self.quiet_network();
+        let ids: Vec<ServerId> = self.nodes.keys().copied().collect();
+        for id in ids {
+            self.restart(id)?;
+        }
+        let mut final_zxid = None;
+        for _ in 0..40 {
+            if !self.run_until(5_000, |s| !s.serving_leaders().is_empty())? {
+                break;
+            }
+            let leaders = self.serving_leaders();
+            if let Some(z) = self.write(leaders[0])? {
+                if self.run_until(3_000, |s| s.applied_everywhere(z))? {
+                    final_zxid = Some(z);
+                    break;
+                }
+            }
+            self.run_for(200)?;
+        }
+        let Some(final_zxid) = final_zxid else {
+            return Err(format!(
+                "seed {}: no write commits everywhere after healing (leaders: {:?})",
+                self.seed,
+                self.serving_leaders()
+            ));
+        };
+        for node in self.nodes.values() {
+            for (zxid, payload) in &self.acked {
+                let found = node.applied.iter().find(|e| e.zxid == *zxid);
+                if found.map(|e| &e.payload) != Some(payload) {
+                    return Err(format!(
+                        "seed {}: acknowledged write {zxid:#x} missing on node {}",
+                        self.seed, node.id
+                    ));
+                }
+            }
+            if !node.applied.iter().any(|e| e.zxid == final_zxid) {
+                return Err(format!(
+                    "seed {}: final write missing on {}",
+                    self.seed, node.id
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+// ---- the randomized run ----
+
+fn random_options(rng: &mut StdRng) -> SimOptions {
+    let (voters, observers) = match rng.gen_range(0..4) {
+        0 | 1 => (3, 0),
+        2 => (5, 0),
+        _ => (3, 1),
+    };
+    SimOptions {
+        voters,
+        observers,
+        loss: rng.gen_range(0.0..0.05),
+        duplicate: rng.gen_range(0.0..0.03),
+        reorder: rng.gen_range(0.0..0.03),
+        commit_log_count: rng.gen_range(3..30),
+    }
+}
+
+fn random_partition(sim: &mut Sim) {
+    let ids: Vec<ServerId> = sim.nodes.keys().copied().collect();
+    for id in ids {
+        let g = sim.rng.gen_range(1..=2);
+        sim.group.insert(id, g);
+    }
+    let groups = sim.group.clone();
+    sim.log(|| format!("partition {groups:?}"));
+}
+
+/// What one run went through, to show the faults really bit.
+#[derive(Debug, Default, Clone, Copy)]
+struct RunStats {
+    acked: usize,
+    epochs: usize,
+    truncations: usize,
+    snapshots: usize,
+}
+
+impl RunStats {
+    fn add(mut self, o: RunStats) -> RunStats {
+        self.acked += o.acked;
+        self.epochs += o.epochs;
+        self.truncations += o.truncations;
+        self.snapshots += o.snapshots;
+        self
+    }
+}
+
+/// One seeded run: a few hundred random faults and writes, then recovery.
+fn run_seed(seed: u64, steps: usize) -> SimResult<RunStats> {
+    let mut rng = StdRng::seed_from_u64(seed ^ 0x5eed);
+    let opts = random_options(&mut rng);
+    let mut sim = Sim::new(seed, opts);
+    let n = sim.nodes.len() as u64;
+    for _ in 0..steps {
+        let pause = sim.rng.gen_range(5..80);
+        sim.run_for(pause)?;
+        let id = sim.rng.gen_range(1..=n);
+        match sim.rng.gen_range(0..100) {
+            0..=59 => {
+                // Clients mostly find the leader; sometimes they hit a follower.
+                let leaders = sim.serving_leaders();
+                let target = if leaders.is_empty() || sim.rng.gen_bool(0.2) {
+                    id
+                } else {
+                    leaders[sim.rng.gen_range(0..leaders.len())]
+                };
+                sim.write(target)?;
+            }
+            60..=66 => sim.crash(id)?,
+            67..=79 => sim.restart(id)?,
+            80..=84 => random_partition(&mut sim),
+            85..=94 => sim.heal(),
+            _ => {}
+        }
+    }
+    sim.check_recovers()?;
+    Ok(RunStats {
+        acked: sim.acked.len(),
+        epochs: sim.leader_of_epoch.len(),
+        truncations: sim.nodes.values().map(|n| n.truncations).sum(),
+        snapshots: sim.nodes.values().map(|n| n.snapshots).sum(),
+    })
+}
+
+fn env_u64(name: &str) -> Option<u64> {
+    std::env::var(name).ok().and_then(|v| v.parse().ok())
+}
+
+#[test]
+fn random_faults_never_break_safety_and_the_ensemble_recovers() {
+    const STEPS: usize = 250;
+    if let Some(seed) = env_u64("ZK_SIM_SEED") {
+        match run_seed(seed, STEPS) {
+            Ok(stats) => eprintln!("seed {seed}: {stats:?}"),
+            Err(e) => panic!("ZK_SIM_SEED={seed}: {e}"),
+        }
+        return;
+    }
+    let seeds = env_u64("ZK_SIM_SEEDS").unwrap_or(1000);
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get().min(4)) as u64;
+    let results: Vec<Result<RunStats, String>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|w| {
+                scope.spawn(move || {
+                    (0..seeds)
+                        .filter(|s| s % workers == w)
+                        .map(|seed| {
+                            run_seed(seed, STEPS).map_err(|e| format!("ZK_SIM_SEED={seed}: {e}"))
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| vec![Err("a worker panicked".into())])
+            })
+            .collect()
+    });
+    let mut total = RunStats::default();
+    let mut failures = Vec::new();
+    for r in results {
+        match r {
+            Ok(stats) => total = total.add(stats),
+            Err(e) => failures.push(e),
+        }
+    }
+    eprintln!("{seeds} seeds: {total:?}");
+    assert!(
+        failures.is_empty(),
+        "{} of {seeds} seeds failed; replay with the seed shown:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+// ---- directed scenarios ----
+
+const SCENARIO_SEED: u64 = 7;
+
+/// A quiet ensemble with an elected, serving leader.
+fn settled(opts: SimOptions) -> (Sim, ServerId) {
+    let mut sim = Sim::new(SCENARIO_SEED, opts);
+    let elected = sim
+        .run_until(5_000, |s| s.serving_leaders().len() == 1)
+        .expect("no invariant breaks while electing");
+    assert!(elected, "no leader within 5 s on a quiet network");
+    let leader = sim.serving_leaders()[0];
+    (sim, leader)
+}
+
+impl Sim {
+    fn commit_everywhere(&mut self, leader: ServerId) -> Zxid {
+        let z = self
+            .write(leader)
+            .unwrap()
+            .expect("the leader accepts writes");
+        let done = self
+            .run_until(3_000, |s| {
+                s.nodes
+                    .values()
+                    .filter(|n| n.peer.is_some())
+                    .all(|n| n.applied.iter().any(|e| e.zxid == z))
+            })
+            .unwrap();
+        assert!(done, "write {z:#x} did not reach every live node");
+        z
+    }
+
+    fn in_global(&self, zxid: Zxid) -> bool {
+        self.global.iter().any(|e| e.zxid == zxid)
+    }
+
+    fn role_of(&self, id: ServerId) -> Option<Role> {
+        self.nodes[&id].peer.as_ref().map(|p| p.role())
+    }
+}
+
+#[test]
+fn leader_crash_mid_broadcast_loses_no_acknowledged_write() {
+    let (mut sim, leader) = settled(SimOptions::quiet(3, 0));
+    for _ in 0..5 {
+        sim.commit_everywhere(leader);
+    }
+    for _ in 0..3 {
+        sim.write(leader).unwrap();
+    }
+    sim.run_for(3).unwrap();
+    sim.crash(leader).unwrap();
+    let reelected = sim
+        .run_until(5_000, |s| s.serving_leaders().iter().any(|&l| l != leader))
+        .unwrap();
+    assert!(reelected, "the two survivors elect a new leader");
+    let epochs: Vec<&ServerId> = sim.leader_of_epoch.values().collect();
+    assert!(epochs.len() >= 2, "the new leader runs a new epoch");
+    sim.check_recovers().unwrap();
+}
+
+#[test]
+fn follower_with_an_uncommitted_proposal_is_truncated_on_rejoin() {
+    let (mut sim, old_leader) = settled(SimOptions::quiet(3, 0));
+    sim.commit_everywhere(old_leader);
+    let others: Vec<ServerId> = (1..=3).filter(|&i| i != old_leader).collect();
+    sim.partition(&[&[old_leader], &others]);
+    let orphan = sim
+        .write(old_leader)
+        .unwrap()
+        .expect("a cut-off leader still takes writes until it notices");
+    let new_leader = sim
+        .run_until(5_000, |s| {
+            s.serving_leaders().iter().any(|l| others.contains(l))
+        })
+        .unwrap();
+    assert!(new_leader, "the majority side elects a leader");
+    let leader = *sim
+        .serving_leaders()
+        .iter()
+        .find(|l| others.contains(l))
+        .unwrap();
+    let z = sim.write(leader).unwrap().expect("the new leader serves");
+    let committed = sim
+        .run_until(2_000, |s| others.iter().all(|&o| s.applied_on(o, z)))
+        .unwrap();
+    assert!(
+        committed,
+        "the majority side commits without the old leader"
+    );
+    sim.heal();
+    let latest = sim.commit_everywhere(leader);
+    assert!(sim.applied_on(old_leader, latest));
+    assert!(
+        sim.nodes[&old_leader].truncations >= 1,
+        "the old leader's uncommitted tail is TRUNCated"
+    );
+    assert!(
+        !sim.in_global(orphan),
+        "the uncommitted proposal is never applied"
+    );
+}
+
+#[test]
+fn follower_down_for_long_gets_a_snapshot() {
+    let mut opts = SimOptions::quiet(3, 0);
+    opts.commit_log_count = 5;
+    let (mut sim, leader) = settled(opts);
+    sim.commit_everywhere(leader);
+    let follower = (1..=3).find(|&i| i != leader).unwrap();
+    sim.crash(follower).unwrap();
+    for _ in 0..12 {
+        sim.commit_everywhere(leader);
+    }
+    sim.restart(follower).unwrap();
+    let latest = sim.commit_everywhere(leader);
+    assert!(sim.applied_on(follower, latest));
+    assert!(
+        sim.nodes[&follower].snapshots >= 1,
+        "12 txns behind with a DIFF window of 5 means SNAP"
+    );
+}
+
+#[test]
+fn partitioned_minority_cannot_commit() {
+    let (mut sim, old_leader) = settled(SimOptions::quiet(5, 0));
+    sim.commit_everywhere(old_leader);
+    let buddy = (1..=5).find(|&i| i != old_leader).unwrap();
+    let majority: Vec<ServerId> = (1..=5).filter(|&i| i != old_leader && i != buddy).collect();
+    sim.partition(&[&[old_leader, buddy], &majority]);
+    let stranded = sim.write(old_leader).unwrap();
+    sim.run_for(3_000).unwrap();
+    if let Some(z) = stranded {
+        assert!(!sim.in_global(z), "two of five acks are no quorum");
+    }
+    assert!(
+        sim.serving_leaders().iter().all(|l| majority.contains(l)),
+        "the minority leader stepped down"
+    );
+    let leader = sim.serving_leaders()[0];
+    let z = sim.write(leader).unwrap().expect("majority leader serves");
+    let committed = sim
+        .run_until(2_000, |s| majority.iter().all(|&m| s.applied_on(m, z)))
+        .unwrap();
+    assert!(committed, "the majority keeps committing");
+    sim.check_recovers().unwrap();
+    if let Some(z) = stranded {
+        assert!(!sim.in_global(z), "the stranded write is discarded on heal");
+    }
+}
+
+#[test]
+fn observer_applies_commits_but_never_votes() {
+    let (mut sim, leader) = settled(SimOptions::quiet(3, 1));
+    let observer = 4;
+    let observing = sim
+        .run_until(2_000, |s| {
+            matches!(s.role_of(observer), Some(Role::Observing { .. }))
+        })
+        .unwrap();
+    assert!(observing, "the observer finds the leader");
+    let z = sim.commit_everywhere(leader);
+    assert!(sim.applied_on(observer, z));
+    // One voter and the observer are no quorum.
+    let down: Vec<ServerId> = (1..=3).filter(|&i| i != leader).collect();
+    for &id in &down {
+        sim.crash(id).unwrap();
+    }
+    sim.run_for(3_000).unwrap();
+    assert!(
+        sim.serving_leaders().is_empty(),
+        "the observer's presence must not keep a leader up"
+    );
+    assert!(sim.write(leader).unwrap().is_none());
+    assert!(!sim.leader_of_epoch.values().any(|&l| l == observer));
+    sim.restart(down[0]).unwrap();
+    let back = sim
+        .run_until(5_000, |s| !s.serving_leaders().is_empty())
+        .unwrap();
+    assert!(back, "two voters of three elect a leader again");
+    assert_ne!(sim.serving_leaders()[0], observer);
+}
