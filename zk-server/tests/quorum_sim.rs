@@ -16,7 +16,7 @@
 //!
 //! `ZK_SIM_SEEDS=n` sets how many seeds the random test runs (default
 //! 1000); `ZK_SIM_SEED=s` replays one seed exactly; `ZK_SIM_TRACE=1` prints
-//! what happens.
+//! roles, crashes and first commits, `ZK_SIM_TRACE=all` every output.
 
 use std::collections::{BTreeMap, BTreeSet};
 
