@@ -312,7 +312,7 @@ pub fn format_mntr(metrics: &[(&str, Metric)]) -> String {
 
 /// The mntr metrics of a standalone server, version and state first.
 pub fn standalone_metrics(s: &ServerSummary, extra: &MntrExtra) -> Vec<(&'static str, Metric)> {
-    vec![
+    let mut metrics = vec![
         ("version", Metric::Text(version_string())),
         ("server_state", Metric::Text(s.mode.to_string())),
         ("avg_latency", Metric::Double(s.latency.avg())),
@@ -358,7 +358,32 @@ pub fn standalone_metrics(s: &ServerSummary, extra: &MntrExtra) -> Vec<(&'static
             "connection_rejected",
             Metric::Int(extra.connection_rejected as i64),
         ),
-    ]
+    ];
+    if let Some((open, max)) = extra.file_descriptors {
+        metrics.push(("open_file_descriptor_count", Metric::Int(open as i64)));
+        metrics.push(("max_file_descriptor_count", Metric::Int(max as i64)));
+    }
+    metrics
+}
+
+/// Open and maximum file descriptors of this process (mntr's
+/// `zk_open_file_descriptor_count` / `zk_max_file_descriptor_count`);
+/// `None` where /proc is unavailable.
+pub fn file_descriptor_counts() -> Option<(u64, u64)> {
+    let open = std::fs::read_dir("/proc/self/fd").ok()?.count() as u64;
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    let max = parse_max_open_files(&limits)?;
+    Some((open, max))
+}
+
+/// The soft limit of the `Max open files` line of /proc/self/limits.
+fn parse_max_open_files(limits: &str) -> Option<u64> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// mntr values beyond the srvr summary.
@@ -377,6 +402,8 @@ pub struct MntrExtra {
     pub snap_count: u64,
     pub commit_count: u64,
     pub connection_rejected: u64,
+    /// (open, max) file descriptors, where known.
+    pub file_descriptors: Option<(u64, u64)>,
 }
 
 /// `wchs`: counts from the data-watch table.
@@ -711,6 +738,14 @@ mod tests {
         assert!(text
             .lines()
             .all(|l| l.starts_with("zk_") && l.contains('\t')));
+    }
+
+    #[test]
+    fn max_open_files_is_read_from_the_soft_limit_column() {
+        let limits = "Limit                     Soft Limit           Hard Limit           Units\n\
+                      Max open files            1024                 524288               files\n";
+        assert_eq!(parse_max_open_files(limits), Some(1024));
+        assert_eq!(parse_max_open_files("nothing here"), None);
     }
 
     #[test]

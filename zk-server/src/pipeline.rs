@@ -277,6 +277,8 @@ pub(crate) struct Shared {
     pub started: Instant,
     /// The bound address (the config's port may be 0).
     pub local_addr: SocketAddr,
+    /// Connections closed at accept by `maxClientCnxns` (mntr).
+    pub connections_rejected: std::sync::atomic::AtomicU64,
 }
 
 /// The pipeline task's state.
@@ -1098,12 +1100,14 @@ impl Pipeline {
 
     // ---- four-letter words ---------------------------------------------------
 
+    /// `asker` is the four-letter-word connection itself, which Apache
+    /// counts and lists like any other (without a session).
     fn summary(&self) -> admin::ServerSummary {
         admin::ServerSummary {
             latency: self.stats.latency,
             packets_received: self.stats.received,
             packets_sent: self.stats.sent,
-            connections: self.conns.len(),
+            connections: self.conns.len() + 1,
             outstanding: self.outstanding(),
             zxid: self.db.last_processed_zxid(),
             mode: "standalone",
@@ -1115,10 +1119,19 @@ impl Pipeline {
         self.queues.values().map(|q| q.len() as u64).sum()
     }
 
-    fn connection_infos(&self) -> Vec<admin::ConnectionInfo> {
+    fn connection_infos(&self, asker: SocketAddr) -> Vec<admin::ConnectionInfo> {
         let mut ids: Vec<&ConnId> = self.conns.keys().collect();
         ids.sort();
-        ids.into_iter()
+        let asking = admin::ConnectionInfo {
+            remote: asker,
+            interest_ops: 0,
+            queued: 0,
+            packets_received: 1,
+            packets_sent: 0,
+            session: None,
+        };
+        let listed = ids
+            .into_iter()
             .filter_map(|id| self.conns.get(id))
             .map(|c| admin::ConnectionInfo {
                 remote: c.remote,
@@ -1140,17 +1153,19 @@ impl Pipeline {
                     last_latency: c.last_latency,
                     latency: c.latency,
                 }),
-            })
-            .collect()
+            });
+        std::iter::once(asking).chain(listed).collect()
     }
 
-    fn four_letter(&mut self, word: FourLetterWord, _remote: SocketAddr) -> String {
+    fn four_letter(&mut self, word: FourLetterWord, asker: SocketAddr) -> String {
         match word {
             FourLetterWord::Ruok => admin::RUOK.to_string(),
             FourLetterWord::Isro => admin::ISRO_READ_WRITE.to_string(),
             FourLetterWord::Srvr => admin::format_srvr(&self.summary()),
-            FourLetterWord::Stat => admin::format_stat(&self.summary(), &self.connection_infos()),
-            FourLetterWord::Cons => admin::format_cons(&self.connection_infos()),
+            FourLetterWord::Stat => {
+                admin::format_stat(&self.summary(), &self.connection_infos(asker))
+            }
+            FourLetterWord::Cons => admin::format_cons(&self.connection_infos(asker)),
             FourLetterWord::Conf => admin::format_conf(&self.conf_info()),
             FourLetterWord::Envi => admin::format_envi(&admin::environment()),
             FourLetterWord::Mntr => {
@@ -1163,7 +1178,7 @@ impl Pipeline {
             }
             FourLetterWord::Wchc => admin::format_wchc(&self.watches_by_session()),
             FourLetterWord::Wchp => admin::format_wchp(&self.watches_by_path()),
-            FourLetterWord::Dump => admin::format_dump(&self.dump_info()),
+            FourLetterWord::Dump => admin::format_dump(&self.dump_info(asker)),
             FourLetterWord::Crst => {
                 for c in self.conns.values_mut() {
                     c.received = 0;
@@ -1216,7 +1231,11 @@ impl Pipeline {
             min_client_response_size: size(self.stats.min_response_size),
             snap_count: self.stats.snapshots,
             commit_count: self.stats.commits,
-            connection_rejected: 0,
+            connection_rejected: self
+                .shared
+                .connections_rejected
+                .load(std::sync::atomic::Ordering::Relaxed),
+            file_descriptors: admin::file_descriptor_counts(),
         }
     }
 
@@ -1247,7 +1266,7 @@ impl Pipeline {
         by_path.into_iter().collect()
     }
 
-    fn dump_info(&self) -> admin::DumpInfo {
+    fn dump_info(&self, asker: SocketAddr) -> admin::DumpInfo {
         let tick = u64::from(self.shared.config.tick_time_ms).max(1);
         let round_up = |t: u64| (t / tick + 1) * tick;
         let mut buckets: std::collections::BTreeMap<u64, Vec<i64>> = Default::default();
@@ -1280,6 +1299,12 @@ impl Pipeline {
                     .push((c.remote, s));
             }
         }
+        // The asking connection has no session; Apache lists it as 0x0,
+        // due when a sessionless connection times out.
+        connection_buckets
+            .entry(self.clock.wall_of(round_up(now + 10_000)))
+            .or_default()
+            .push((asker, 0));
         admin::DumpInfo {
             session_buckets,
             ephemerals,

@@ -94,6 +94,7 @@ impl Server {
             config,
             started: Instant::now(),
             local_addr,
+            connections_rejected: Default::default(),
         });
         let (inbound, inbound_rx) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();

@@ -136,15 +136,27 @@ fn exists_on_a_missing_node_is_no_node_but_still_registers_a_watch() {
 #[test]
 fn exists_with_a_nul_is_bad_arguments() {
     let mut h = Harness::new();
-    assert_eq!(h.read(&ctx(S1), exists("/a\0", false)), Err(ErrorCode::BadArguments));
+    assert_eq!(
+        h.read(&ctx(S1), exists("/a\0", false)),
+        Err(ErrorCode::BadArguments)
+    );
 }
 
 #[test]
 fn reads_need_read_permission_and_register_no_watch_when_refused() {
     let mut h = Harness::new();
-    h.write(&ctx(S1), create_with("/secret", 0, vec![Acl::new(Perms::WRITE, Id::anyone())]));
-    assert_eq!(h.read(&ctx(S2), get_data("/secret", true)), Err(ErrorCode::NoAuth));
-    assert_eq!(h.read(&ctx(S2), exists("/secret", true)), Err(ErrorCode::NoAuth));
+    h.write(
+        &ctx(S1),
+        create_with("/secret", 0, vec![Acl::new(Perms::WRITE, Id::anyone())]),
+    );
+    assert_eq!(
+        h.read(&ctx(S2), get_data("/secret", true)),
+        Err(ErrorCode::NoAuth)
+    );
+    assert_eq!(
+        h.read(&ctx(S2), exists("/secret", true)),
+        Err(ErrorCode::NoAuth)
+    );
     assert_eq!(h.db.watches().watch_count(), 0);
 }
 
@@ -264,8 +276,13 @@ fn multi_read_reports_each_op_and_sets_no_watch() {
         panic!("multiRead reply");
     };
     assert!(matches!(resp.results[0], MultiResult::GetData(_)));
-    assert_eq!(resp.results[1], MultiResult::Error(ErrorCode::NoNode.code()));
-    assert!(matches!(&resp.results[2], MultiResult::GetChildren(c) if c.children == ["a", "zookeeper"]));
+    assert_eq!(
+        resp.results[1],
+        MultiResult::Error(ErrorCode::NoNode.code())
+    );
+    assert!(
+        matches!(&resp.results[2], MultiResult::GetChildren(c) if c.children == ["a", "zookeeper"])
+    );
     assert_eq!(h.db.watches().watch_count(), 0);
 }
 
@@ -276,7 +293,11 @@ fn who_am_i_lists_the_connection_identities() {
     c.auth.push(Id::new("digest", "bob:hash"));
     match h.read(&c, Request::WhoAmI) {
         Ok(Response::WhoAmI(r)) => {
-            let users: Vec<_> = r.client_info.iter().map(|i| (i.auth_scheme.as_str(), i.user.as_str())).collect();
+            let users: Vec<_> = r
+                .client_info
+                .iter()
+                .map(|i| (i.auth_scheme.as_str(), i.user.as_str()))
+                .collect();
             assert_eq!(users, [("ip", "127.0.0.1"), ("digest", "bob")]);
         }
         other => panic!("{other:?}"),
@@ -291,7 +312,10 @@ fn one_shot_data_watches_fire_once_per_connection() {
     h.write(&ctx(S1), create("/a"));
     h.read(&ctx(S2), exists("/a", true)).unwrap();
     h.read(&ctx(S2), get_data("/a", true)).unwrap();
-    assert_eq!(h.write(&ctx(S1), set_data("/a")), [ev(S2, EventType::NodeDataChanged, "/a")]);
+    assert_eq!(
+        h.write(&ctx(S1), set_data("/a")),
+        [ev(S2, EventType::NodeDataChanged, "/a")]
+    );
     assert!(h.write(&ctx(S1), set_data("/a")).is_empty());
 }
 
@@ -299,7 +323,10 @@ fn one_shot_data_watches_fire_once_per_connection() {
 fn child_watches_fire_node_children_changed_on_the_parent() {
     let mut h = Harness::new();
     h.read(&ctx(S2), get_children("/", true)).unwrap();
-    assert_eq!(h.write(&ctx(S1), create("/a")), [ev(S2, EventType::NodeChildrenChanged, "/")]);
+    assert_eq!(
+        h.write(&ctx(S1), create("/a")),
+        [ev(S2, EventType::NodeChildrenChanged, "/")]
+    );
 }
 
 #[test]
@@ -311,7 +338,10 @@ fn delete_notifies_a_connection_with_data_and_child_watches_once() {
     h.read(&ctx(S2), get_children("/", true)).unwrap();
     assert_eq!(
         h.write(&ctx(S1), delete("/a")),
-        [ev(S2, EventType::NodeDeleted, "/a"), ev(S2, EventType::NodeChildrenChanged, "/")]
+        [
+            ev(S2, EventType::NodeDeleted, "/a"),
+            ev(S2, EventType::NodeChildrenChanged, "/")
+        ]
     );
     assert_eq!(h.db.watches().watch_count(), 0);
 }
@@ -345,11 +375,22 @@ fn persistent_watches_see_data_and_child_events_until_removed() {
     h.write(&ctx(S1), create("/p"));
     assert_eq!(
         h.read(&ctx(S2), add_watch("/p", 0)),
-        Ok(Response::AddWatch(zk_proto::proto::ErrorResponse { err: 0 }))
+        Ok(Response::AddWatch(zk_proto::proto::ErrorResponse {
+            err: 0
+        }))
     );
-    assert_eq!(h.write(&ctx(S1), create("/p/x")), [ev(S2, EventType::NodeChildrenChanged, "/p")]);
-    assert_eq!(h.write(&ctx(S1), set_data("/p")), [ev(S2, EventType::NodeDataChanged, "/p")]);
-    assert_eq!(h.write(&ctx(S1), set_data("/p")), [ev(S2, EventType::NodeDataChanged, "/p")]);
+    assert_eq!(
+        h.write(&ctx(S1), create("/p/x")),
+        [ev(S2, EventType::NodeChildrenChanged, "/p")]
+    );
+    assert_eq!(
+        h.write(&ctx(S1), set_data("/p")),
+        [ev(S2, EventType::NodeDataChanged, "/p")]
+    );
+    assert_eq!(
+        h.write(&ctx(S1), set_data("/p")),
+        [ev(S2, EventType::NodeDataChanged, "/p")]
+    );
     let remove = Request::RemoveWatches(RemoveWatchesRequest {
         path: "/p".into(),
         watcher_type: 4,
@@ -388,8 +429,15 @@ fn events_skip_watchers_without_read_permission() {
     h.write(&ctx(S1), Request::SetAcl(admin_only));
     let mut insider = ctx(S1);
     insider.auth = vec![Id::new("ip", "10.0.0.1")];
-    assert!(h.write(&insider, set_data("/a")).is_empty(), "S2 may no longer read /a");
-    assert_eq!(h.db.watches().watch_count(), 0, "the watch is consumed anyway");
+    assert!(
+        h.write(&insider, set_data("/a")).is_empty(),
+        "S2 may no longer read /a"
+    );
+    assert_eq!(
+        h.db.watches().watch_count(),
+        0,
+        "the watch is consumed anyway"
+    );
 }
 
 #[test]
@@ -399,7 +447,10 @@ fn closing_a_session_fires_delete_watches_for_its_ephemerals() {
     h.read(&ctx(S2), exists("/e", true)).unwrap();
     let entry = h.db.prepare_close_session(S1, 100, 2000);
     let applied = h.db.apply(&entry);
-    assert_eq!(applied.notifications, [ev(S2, EventType::NodeDeleted, "/e")]);
+    assert_eq!(
+        applied.notifications,
+        [ev(S2, EventType::NodeDeleted, "/e")]
+    );
 }
 
 #[test]
@@ -439,12 +490,18 @@ fn set_watches_fires_for_changes_after_relative_zxid_and_registers_the_rest() {
         ]
     );
     // Registered: data + child on /old, exist on /nothere.
-    assert_eq!(h.write(&ctx(S1), create("/nothere")), [ev(S2, EventType::NodeCreated, "/nothere")]);
+    assert_eq!(
+        h.write(&ctx(S1), create("/nothere")),
+        [ev(S2, EventType::NodeCreated, "/nothere")]
+    );
     assert_eq!(
         h.write(&ctx(S1), create("/old/x")),
         [ev(S2, EventType::NodeChildrenChanged, "/old")]
     );
-    assert_eq!(h.write(&ctx(S1), set_data("/old")), [ev(S2, EventType::NodeDataChanged, "/old")]);
+    assert_eq!(
+        h.write(&ctx(S1), set_data("/old")),
+        [ev(S2, EventType::NodeDataChanged, "/old")]
+    );
 }
 
 #[test]
@@ -458,9 +515,15 @@ fn set_watches2_reregisters_persistent_and_recursive_watches() {
     });
     let (result, events) = h.db.read(&ctx(S2), &req);
     assert_eq!((result, events.len()), (Ok(Response::Empty), 0));
-    assert_eq!(h.write(&ctx(S1), create("/p")), [ev(S2, EventType::NodeCreated, "/p")]);
+    assert_eq!(
+        h.write(&ctx(S1), create("/p")),
+        [ev(S2, EventType::NodeCreated, "/p")]
+    );
     h.write(&ctx(S1), create("/r"));
-    assert_eq!(h.write(&ctx(S1), create("/r/deep")), [ev(S2, EventType::NodeCreated, "/r/deep")]);
+    assert_eq!(
+        h.write(&ctx(S1), create("/r/deep")),
+        [ev(S2, EventType::NodeCreated, "/r/deep")]
+    );
 }
 
 // ---- snapshots ----
@@ -472,25 +535,50 @@ fn a_snapshot_round_trips_nodes_acls_sessions_and_indexes() {
     h.write(&ctx(S1), create_with("/a/e", 1, Acl::open_unsafe()));
     h.write(&ctx(S1), create_with("/ro", 0, Acl::read_unsafe()));
     h.write(&ctx(S1), create_with("/ro2", 0, Acl::read_unsafe()));
-    h.write(&ctx(S1), Request::CreateContainer(CreateRequest {
-        path: "/c".into(),
-        data: None,
-        acl: Acl::open_unsafe(),
-        flags: 4,
-    }));
+    h.write(
+        &ctx(S1),
+        Request::CreateContainer(CreateRequest {
+            path: "/c".into(),
+            data: None,
+            acl: Acl::open_unsafe(),
+            flags: 4,
+        }),
+    );
     let mut body = BytesMut::new();
     h.db.serialize_snapshot(&mut body);
-    let restored = Database::deserialize_snapshot(DbConfig::default(), &mut Reader::new(body.clone().freeze()), h.zxid).unwrap();
+    let restored = Database::deserialize_snapshot(
+        DbConfig::default(),
+        &mut Reader::new(body.clone().freeze()),
+        h.zxid,
+    )
+    .unwrap();
     assert_eq!(restored.last_processed_zxid(), h.zxid);
-    assert_eq!(restored.sessions().collect::<Vec<_>>(), h.db.sessions().collect::<Vec<_>>());
-    for path in ["/", "/a", "/a/e", "/ro", "/c", "/zookeeper", "/zookeeper/config"] {
-        let (a, b) = (h.db.tree().get(path).unwrap(), restored.tree().get(path).unwrap());
+    assert_eq!(
+        restored.sessions().collect::<Vec<_>>(),
+        h.db.sessions().collect::<Vec<_>>()
+    );
+    for path in [
+        "/",
+        "/a",
+        "/a/e",
+        "/ro",
+        "/c",
+        "/zookeeper",
+        "/zookeeper/config",
+    ] {
+        let (a, b) = (
+            h.db.tree().get(path).unwrap(),
+            restored.tree().get(path).unwrap(),
+        );
         assert_eq!(a, b, "{path}");
     }
     assert_eq!(restored.ephemerals_of(S1), ["/a/e"]);
     assert_eq!(restored.tree().containers().collect::<Vec<_>>(), ["/c"]);
     assert_eq!(restored.stats().node_count, h.db.stats().node_count);
-    assert_eq!(restored.stats().approximate_data_size, h.db.stats().approximate_data_size);
+    assert_eq!(
+        restored.stats().approximate_data_size,
+        h.db.stats().approximate_data_size
+    );
     let mut again = BytesMut::new();
     restored.serialize_snapshot(&mut again);
     assert_eq!(again, body, "serialization is deterministic");
@@ -503,7 +591,11 @@ fn a_snapshot_lists_sessions_then_the_acl_cache_then_nodes_from_the_root() {
     db.serialize_snapshot(&mut body);
     let mut r = Reader::new(body.freeze());
     assert_eq!(r.read_i32().unwrap(), 0, "no sessions");
-    assert_eq!(r.read_i32().unwrap(), 1, "one cached ACL: READ_ACL_UNSAFE of /zookeeper/config");
+    assert_eq!(
+        r.read_i32().unwrap(),
+        1,
+        "one cached ACL: READ_ACL_UNSAFE of /zookeeper/config"
+    );
     assert_eq!(r.read_i64().unwrap(), 1);
     let acl: Vec<Acl> = zk_proto::Jute::decode(&mut r).unwrap();
     assert_eq!(acl, Acl::read_unsafe());
@@ -519,7 +611,10 @@ fn a_snapshot_lists_sessions_then_the_acl_cache_then_nodes_from_the_root() {
         }
         paths.push(path);
     }
-    assert_eq!(paths, ["", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"]);
+    assert_eq!(
+        paths,
+        ["", "/zookeeper", "/zookeeper/config", "/zookeeper/quota"]
+    );
     assert!(r.is_empty());
 }
 
@@ -537,7 +632,8 @@ fn a_snapshot_with_an_unknown_acl_reference_is_rejected() {
         &mut body,
     );
     zk_proto::Jute::encode(&"/".to_string(), &mut body);
-    let result = Database::deserialize_snapshot(DbConfig::default(), &mut Reader::new(body.freeze()), 0);
+    let result =
+        Database::deserialize_snapshot(DbConfig::default(), &mut Reader::new(body.freeze()), 0);
     assert!(result.is_err());
 }
 
@@ -557,7 +653,8 @@ fn a_snapshot_node_before_its_parent_is_rejected() {
         );
     }
     zk_proto::Jute::encode(&"/".to_string(), &mut body);
-    let result = Database::deserialize_snapshot(DbConfig::default(), &mut Reader::new(body.freeze()), 0);
+    let result =
+        Database::deserialize_snapshot(DbConfig::default(), &mut Reader::new(body.freeze()), 0);
     assert!(result.is_err());
 }
 
@@ -571,9 +668,17 @@ fn quota_stats_are_rebuilt_after_loading_a_snapshot() {
     h.write(&ctx(S1), create("/zookeeper/quota/q/zookeeper_stats"));
     let mut body = BytesMut::new();
     h.db.serialize_snapshot(&mut body);
-    let mut restored = Database::deserialize_snapshot(DbConfig::default(), &mut Reader::new(body.freeze()), h.zxid).unwrap();
+    let mut restored = Database::deserialize_snapshot(
+        DbConfig::default(),
+        &mut Reader::new(body.freeze()),
+        h.zxid,
+    )
+    .unwrap();
     let e = restored.prepare(&ctx(S1), &create("/q/b"), h.zxid + 1, 5000);
     restored.apply(&e);
-    let stats = restored.tree().get("/zookeeper/quota/q/zookeeper_stats").unwrap();
+    let stats = restored
+        .tree()
+        .get("/zookeeper/quota/q/zookeeper_stats")
+        .unwrap();
     assert_eq!(stats.data.as_deref(), Some(&b"count=3,bytes=3"[..]));
 }

@@ -8,8 +8,8 @@ use zk_proto::proto::{
     SetAclRequest, SetDataRequest,
 };
 use zk_proto::{
-    Acl, ErrorCode, Id, MultiOp, MultiRequest, MultiResult, OpCode, Perms, Request, Response,
-    Stat, Txn,
+    Acl, ErrorCode, Id, MultiOp, MultiRequest, MultiResult, OpCode, Perms, Request, Response, Stat,
+    Txn,
 };
 use zk_server::db::{Applied, Database, DbConfig, RequestContext};
 
@@ -132,7 +132,12 @@ fn only(perms: Perms) -> Vec<Acl> {
 #[test]
 fn create_replies_path_and_create2_replies_path_and_stat() {
     let mut h = Harness::new();
-    assert_eq!(h.write(&ctx(S1), create("/a")), Ok(Response::Create(zk_proto::proto::CreateResponse { path: "/a".into() })));
+    assert_eq!(
+        h.write(&ctx(S1), create("/a")),
+        Ok(Response::Create(zk_proto::proto::CreateResponse {
+            path: "/a".into()
+        }))
+    );
     match h.write(&ctx(S1), Request::Create2(create_req("/b", 0))) {
         Ok(Response::Create2(r)) => {
             assert_eq!(r.path, "/b");
@@ -164,7 +169,10 @@ fn error_txns_are_logged_with_the_error_type() {
 #[test]
 fn unknown_flags_are_bad_arguments_before_anything_else() {
     let mut h = Harness::new();
-    assert_eq!(h.write(&ctx(0x999), create_mode("nopath", 9)), Err(ErrorCode::BadArguments));
+    assert_eq!(
+        h.write(&ctx(0x999), create_mode("nopath", 9)),
+        Err(ErrorCode::BadArguments)
+    );
 }
 
 #[test]
@@ -196,30 +204,49 @@ fn ttl_modes_need_create_ttl_and_a_valid_ttl() {
         })
     };
     assert_eq!(h.write(&ctx(S1), ttl(5, 0)), Err(ErrorCode::BadArguments));
-    assert_eq!(h.write(&ctx(S1), ttl(5, 1 << 40)), Err(ErrorCode::BadArguments));
+    assert_eq!(
+        h.write(&ctx(S1), ttl(5, 1 << 40)),
+        Err(ErrorCode::BadArguments)
+    );
     assert_eq!(h.write(&ctx(S1), ttl(0, 100)), Err(ErrorCode::BadArguments));
-    assert_eq!(h.write(&ctx(S1), create_mode("/t", 5)), Err(ErrorCode::BadArguments));
+    assert_eq!(
+        h.write(&ctx(S1), create_mode("/t", 5)),
+        Err(ErrorCode::BadArguments)
+    );
     let path = created_path(h.write(&ctx(S1), ttl(5, 100)));
     assert_eq!(path, "/t");
-    assert_eq!(h.stat("/t").ephemeral_owner, 0, "TTL owner marker is hidden");
+    assert_eq!(
+        h.stat("/t").ephemeral_owner,
+        0,
+        "TTL owner marker is hidden"
+    );
 }
 
 #[test]
 fn unknown_sessions_are_expired() {
     let mut h = Harness::new();
-    assert_eq!(h.write(&ctx(0x999), create("/a")), Err(ErrorCode::SessionExpired));
+    assert_eq!(
+        h.write(&ctx(0x999), create("/a")),
+        Err(ErrorCode::SessionExpired)
+    );
 }
 
 #[test]
 fn a_path_without_slash_is_bad_arguments() {
     let mut h = Harness::new();
-    assert_eq!(h.write(&ctx(S1), create("abc")), Err(ErrorCode::BadArguments));
+    assert_eq!(
+        h.write(&ctx(S1), create("abc")),
+        Err(ErrorCode::BadArguments)
+    );
 }
 
 #[test]
 fn invalid_acl_comes_before_a_missing_parent() {
     let mut h = Harness::new();
-    assert_eq!(h.write(&ctx(S1), create_acl("/missing/x", vec![])), Err(ErrorCode::InvalidAcl));
+    assert_eq!(
+        h.write(&ctx(S1), create_acl("/missing/x", vec![])),
+        Err(ErrorCode::InvalidAcl)
+    );
     assert_eq!(
         h.write(&ctx(S1), create_acl("/a", Acl::creator_all())),
         Err(ErrorCode::InvalidAcl),
@@ -237,14 +264,21 @@ fn an_invalid_path_under_a_missing_parent_is_no_node() {
 fn an_invalid_path_under_an_existing_parent_is_bad_arguments() {
     let mut h = Harness::new();
     h.write(&ctx(S1), create("/a")).unwrap();
-    assert_eq!(h.write(&ctx(S1), create("/a/")), Err(ErrorCode::BadArguments));
-    assert_eq!(h.write(&ctx(S1), create("/a/.")), Err(ErrorCode::BadArguments));
+    assert_eq!(
+        h.write(&ctx(S1), create("/a/")),
+        Err(ErrorCode::BadArguments)
+    );
+    assert_eq!(
+        h.write(&ctx(S1), create("/a/.")),
+        Err(ErrorCode::BadArguments)
+    );
 }
 
 #[test]
 fn create_needs_create_permission_on_the_parent() {
     let mut h = Harness::new();
-    h.write(&ctx(S1), create_acl("/ro", only(Perms::READ))).unwrap();
+    h.write(&ctx(S1), create_acl("/ro", only(Perms::READ)))
+        .unwrap();
     assert_eq!(h.write(&ctx(S1), create("/ro/x")), Err(ErrorCode::NoAuth));
     // NoAuth precedes NodeExists and path validation.
     assert_eq!(h.write(&ctx(S1), create("/ro/")), Err(ErrorCode::NoAuth));
@@ -262,8 +296,12 @@ fn existing_nodes_are_node_exists() {
 fn ephemerals_cannot_have_children_but_containers_can() {
     let mut h = Harness::new();
     h.write(&ctx(S1), create_mode("/e", 1)).unwrap();
-    assert_eq!(h.write(&ctx(S1), create("/e/x")), Err(ErrorCode::NoChildrenForEphemerals));
-    h.write(&ctx(S1), Request::CreateContainer(create_req("/c", 4))).unwrap();
+    assert_eq!(
+        h.write(&ctx(S1), create("/e/x")),
+        Err(ErrorCode::NoChildrenForEphemerals)
+    );
+    h.write(&ctx(S1), Request::CreateContainer(create_req("/c", 4)))
+        .unwrap();
     h.write(&ctx(S1), create("/c/x")).unwrap();
 }
 
@@ -272,7 +310,8 @@ fn ephemeral_stat_shows_the_owner_and_container_stat_hides_it() {
     let mut h = Harness::new();
     h.write(&ctx(S1), create_mode("/e", 1)).unwrap();
     assert_eq!(h.stat("/e").ephemeral_owner, S1);
-    h.write(&ctx(S1), Request::CreateContainer(create_req("/c", 4))).unwrap();
+    h.write(&ctx(S1), Request::CreateContainer(create_req("/c", 4)))
+        .unwrap();
     assert_eq!(h.stat("/c").ephemeral_owner, 0);
     assert_eq!(h.db.ephemerals_of(S1), ["/e"]);
 }
@@ -301,7 +340,8 @@ fn hard_quota_rejects_creates_only_when_enforced() {
             }),
         )
         .unwrap();
-        h.write(&ctx(S1), create("/zookeeper/quota/q/zookeeper_stats")).unwrap();
+        h.write(&ctx(S1), create("/zookeeper/quota/q/zookeeper_stats"))
+            .unwrap();
         let result = h.write(&ctx(S1), create("/q/x"));
         if enforce {
             assert_eq!(result, Err(ErrorCode::QuotaExceeded));
@@ -317,11 +357,22 @@ fn hard_quota_rejects_creates_only_when_enforced() {
 fn sequential_names_count_every_child_ever_created() {
     let mut h = Harness::new();
     h.write(&ctx(S1), create("/q")).unwrap();
-    assert_eq!(created_path(h.write(&ctx(S1), create_mode("/q/n-", 2))), "/q/n-0000000000");
+    assert_eq!(
+        created_path(h.write(&ctx(S1), create_mode("/q/n-", 2))),
+        "/q/n-0000000000"
+    );
     h.write(&ctx(S1), create("/q/plain")).unwrap();
     h.write(&ctx(S1), delete("/q/plain", -1)).unwrap();
-    assert_eq!(h.write(&ctx(S1), create("/q/n-0000000002")), Ok(Response::Create(zk_proto::proto::CreateResponse { path: "/q/n-0000000002".into() })));
-    assert_eq!(created_path(h.write(&ctx(S1), create_mode("/q/", 3))), "/q/0000000003");
+    assert_eq!(
+        h.write(&ctx(S1), create("/q/n-0000000002")),
+        Ok(Response::Create(zk_proto::proto::CreateResponse {
+            path: "/q/n-0000000002".into()
+        }))
+    );
+    assert_eq!(
+        created_path(h.write(&ctx(S1), create_mode("/q/", 3))),
+        "/q/0000000003"
+    );
 }
 
 #[test]
@@ -330,7 +381,10 @@ fn failed_creates_do_not_advance_the_sequence() {
     h.write(&ctx(S1), create("/q")).unwrap();
     h.write(&ctx(S1), create("/q/a")).unwrap();
     assert!(h.write(&ctx(S1), create("/q/a")).is_err());
-    assert_eq!(created_path(h.write(&ctx(S1), create_mode("/q/s", 2))), "/q/s0000000001");
+    assert_eq!(
+        created_path(h.write(&ctx(S1), create_mode("/q/s", 2))),
+        "/q/s0000000001"
+    );
 }
 
 // ---- prepared-but-unapplied txns see each other ----
@@ -384,16 +438,30 @@ fn pending_versions_advance_for_conditional_writes() {
 fn reserved_nodes_cannot_be_deleted() {
     let mut h = Harness::new();
     for p in ["/", "/zookeeper", "/zookeeper/quota", "/zookeeper/config"] {
-        assert_eq!(h.write(&ctx(S1), delete(p, -1)), Err(ErrorCode::BadArguments), "{p}");
+        assert_eq!(
+            h.write(&ctx(S1), delete(p, -1)),
+            Err(ErrorCode::BadArguments),
+            "{p}"
+        );
     }
 }
 
 #[test]
 fn delete_checks_the_parent_acl_before_the_node_exists() {
     let mut h = Harness::new();
-    h.write(&ctx(S1), create_acl("/nd", only(Perms::READ | Perms::CREATE))).unwrap();
-    assert_eq!(h.write(&ctx(S1), delete("/nd/missing", -1)), Err(ErrorCode::NoAuth));
-    assert_eq!(h.write(&ctx(S1), delete("/missing/x", -1)), Err(ErrorCode::NoNode));
+    h.write(
+        &ctx(S1),
+        create_acl("/nd", only(Perms::READ | Perms::CREATE)),
+    )
+    .unwrap();
+    assert_eq!(
+        h.write(&ctx(S1), delete("/nd/missing", -1)),
+        Err(ErrorCode::NoAuth)
+    );
+    assert_eq!(
+        h.write(&ctx(S1), delete("/missing/x", -1)),
+        Err(ErrorCode::NoNode)
+    );
 }
 
 #[test]
@@ -401,7 +469,10 @@ fn delete_checks_version_then_children() {
     let mut h = Harness::new();
     h.write(&ctx(S1), create("/a")).unwrap();
     h.write(&ctx(S1), create("/a/b")).unwrap();
-    assert_eq!(h.write(&ctx(S1), delete("/a", 5)), Err(ErrorCode::BadVersion));
+    assert_eq!(
+        h.write(&ctx(S1), delete("/a", 5)),
+        Err(ErrorCode::BadVersion)
+    );
     assert_eq!(h.write(&ctx(S1), delete("/a", 0)), Err(ErrorCode::NotEmpty));
     assert_eq!(h.write(&ctx(S1), delete("/a/b", 0)), Ok(Response::Empty));
 }
@@ -432,16 +503,29 @@ fn set_data_changes_version_mzxid_mtime_and_returns_the_new_stat() {
     assert_eq!(stat.mtime, h.now);
     assert_eq!(stat.czxid, created.czxid);
     assert_eq!(stat.data_length, 5);
-    assert_eq!(h.write(&ctx(S1), set_data("/a", b"x", 0)), Err(ErrorCode::BadVersion));
+    assert_eq!(
+        h.write(&ctx(S1), set_data("/a", b"x", 0)),
+        Err(ErrorCode::BadVersion)
+    );
 }
 
 #[test]
 fn set_data_errors_come_in_apache_order() {
     let mut h = Harness::new();
-    assert_eq!(h.write(&ctx(S1), set_data("/a/", b"", -1)), Err(ErrorCode::BadArguments));
-    assert_eq!(h.write(&ctx(S1), set_data("/a", b"", -1)), Err(ErrorCode::NoNode));
-    h.write(&ctx(S1), create_acl("/ro", only(Perms::READ))).unwrap();
-    assert_eq!(h.write(&ctx(S1), set_data("/ro", b"", 7)), Err(ErrorCode::NoAuth));
+    assert_eq!(
+        h.write(&ctx(S1), set_data("/a/", b"", -1)),
+        Err(ErrorCode::BadArguments)
+    );
+    assert_eq!(
+        h.write(&ctx(S1), set_data("/a", b"", -1)),
+        Err(ErrorCode::NoNode)
+    );
+    h.write(&ctx(S1), create_acl("/ro", only(Perms::READ)))
+        .unwrap();
+    assert_eq!(
+        h.write(&ctx(S1), set_data("/ro", b"", 7)),
+        Err(ErrorCode::NoAuth)
+    );
 }
 
 #[test]
@@ -460,14 +544,27 @@ fn set_acl_changes_only_acl_and_aversion() {
     let Ok(Response::Stat(after)) = h.write(&ctx(S1), req(0)) else {
         panic!("setACL reply");
     };
-    assert_eq!(after, Stat { aversion: 1, ..before });
-    assert_eq!(h.db.tree().get("/a").unwrap().acl, only(Perms::READ | Perms::ADMIN));
+    assert_eq!(
+        after,
+        Stat {
+            aversion: 1,
+            ..before
+        }
+    );
+    assert_eq!(
+        h.db.tree().get("/a").unwrap().acl,
+        only(Perms::READ | Perms::ADMIN)
+    );
 }
 
 #[test]
 fn set_acl_needs_admin() {
     let mut h = Harness::new();
-    h.write(&ctx(S1), create_acl("/a", only(Perms(Perms::ALL.0 & !Perms::ADMIN.0)))).unwrap();
+    h.write(
+        &ctx(S1),
+        create_acl("/a", only(Perms(Perms::ALL.0 & !Perms::ADMIN.0))),
+    )
+    .unwrap();
     let req = Request::SetAcl(SetAclRequest {
         path: "/a".into(),
         acl: Acl::open_unsafe(),
@@ -482,19 +579,36 @@ fn super_users_pass_every_acl() {
         super_digest: Some("zookeeper:qW/HnTfCSoQpB5G8LgkwT3IbiFc=".into()),
         ..DbConfig::default()
     });
-    h.write(&ctx(S1), create_acl("/locked", vec![Acl::new(Perms::ALL, Id::new("digest", "x:y"))])).unwrap();
+    h.write(
+        &ctx(S1),
+        create_acl(
+            "/locked",
+            vec![Acl::new(Perms::ALL, Id::new("digest", "x:y"))],
+        ),
+    )
+    .unwrap();
     let mut admin = ctx(S1);
-    admin.auth.extend(h.db.authenticate("digest", b"zookeeper:admin", "127.0.0.1").unwrap());
+    admin.auth.extend(
+        h.db.authenticate("digest", b"zookeeper:admin", "127.0.0.1")
+            .unwrap(),
+    );
     h.write(&admin, create("/locked/child")).unwrap();
-    assert_eq!(h.write(&ctx(S1), create("/locked/other")), Err(ErrorCode::NoAuth));
+    assert_eq!(
+        h.write(&ctx(S1), create("/locked/other")),
+        Err(ErrorCode::NoAuth)
+    );
 }
 
 #[test]
 fn digest_acls_admit_the_matching_user() {
     let mut h = Harness::new();
     let mut alice = ctx(S1);
-    alice.auth.extend(h.db.authenticate("digest", b"alice:secret", "127.0.0.1").unwrap());
-    h.write(&alice, create_acl("/mine", Acl::creator_all())).unwrap();
+    alice.auth.extend(
+        h.db.authenticate("digest", b"alice:secret", "127.0.0.1")
+            .unwrap(),
+    );
+    h.write(&alice, create_acl("/mine", Acl::creator_all()))
+        .unwrap();
     let acl = &h.db.tree().get("/mine").unwrap().acl;
     assert_eq!(acl[0].id.scheme, "digest");
     assert!(acl[0].id.id.starts_with("alice:"));
@@ -507,8 +621,12 @@ fn digest_acls_admit_the_matching_user() {
 #[test]
 fn used_empty_containers_are_listed_and_delete_container_removes_them() {
     let mut h = Harness::new();
-    h.write(&ctx(S1), Request::CreateContainer(create_req("/c", 4))).unwrap();
-    assert!(h.db.expired_containers_and_ttls(h.now).is_empty(), "never used: lives forever");
+    h.write(&ctx(S1), Request::CreateContainer(create_req("/c", 4)))
+        .unwrap();
+    assert!(
+        h.db.expired_containers_and_ttls(h.now).is_empty(),
+        "never used: lives forever"
+    );
     h.write(&ctx(S1), create("/c/x")).unwrap();
     h.write(&ctx(S1), delete("/c/x", -1)).unwrap();
     let candidates = h.db.expired_containers_and_ttls(h.now);
@@ -526,7 +644,8 @@ fn used_empty_containers_are_listed_and_delete_container_removes_them() {
 fn delete_container_refuses_ephemerals_and_non_empty_nodes() {
     let mut h = Harness::new();
     h.write(&ctx(S1), create_mode("/e", 1)).unwrap();
-    h.write(&ctx(S1), Request::CreateContainer(create_req("/c", 4))).unwrap();
+    h.write(&ctx(S1), Request::CreateContainer(create_req("/c", 4)))
+        .unwrap();
     h.write(&ctx(S1), create("/c/x")).unwrap();
     let dc = |p: &str| Request::DeleteContainer(DeleteContainerRequest { path: p.into() });
     let entry = h.db.prepare(&RequestContext::default(), &dc("/e"), 100, 1);
@@ -577,7 +696,10 @@ fn close_session_deletes_ephemerals_including_pending_ones() {
     assert!(h.db.ephemerals_of(S1).is_empty());
     assert!(!h.db.tree().contains("/e1") && !h.db.tree().contains("/e2"));
     let root = h.db.tree().get("/").unwrap();
-    assert_eq!(root.stat.pzxid, 101, "deletions happen at the closeSession zxid");
+    assert_eq!(
+        root.stat.pzxid, 101,
+        "deletions happen at the closeSession zxid"
+    );
 }
 
 #[test]
@@ -662,7 +784,10 @@ fn a_successful_multi_applies_every_op_at_one_zxid() {
             other => panic!("{other:?}"),
         })
         .collect();
-    assert_eq!(kinds, ["create", "create2", "create2", "create2", "setData", "check", "delete"]);
+    assert_eq!(
+        kinds,
+        ["create", "create2", "create2", "create2", "setData", "check", "delete"]
+    );
     assert_eq!(h.stat("/m").czxid, zxid);
     assert_eq!(h.stat("/m/c").czxid, zxid);
     assert!(!h.db.tree().contains("/m/a"));
@@ -686,7 +811,10 @@ fn a_failed_multi_applies_nothing_and_reports_every_op() {
     assert_eq!(entry.header.txn_type, OpCode::Multi.code());
     match &entry.txn {
         Txn::Multi(subs) => {
-            assert!(matches!(subs[0], Txn::Create(_)), "ops before the failure keep their txn");
+            assert!(
+                matches!(subs[0], Txn::Create(_)),
+                "ops before the failure keep their txn"
+            );
             assert!(matches!(subs[1], Txn::Error(ref e) if e.err == -110));
             assert!(matches!(subs[2], Txn::Error(ref e) if e.err == -2));
         }
@@ -698,7 +826,11 @@ fn a_failed_multi_applies_nothing_and_reports_every_op() {
     };
     assert_eq!(
         resp.results,
-        [MultiResult::Error(0), MultiResult::Error(-110), MultiResult::Error(-2)]
+        [
+            MultiResult::Error(0),
+            MultiResult::Error(-110),
+            MultiResult::Error(-2)
+        ]
     );
     assert!(!h.db.tree().contains("/new"));
     // The failed multi's pending create was rolled back.
@@ -709,7 +841,10 @@ fn a_failed_multi_applies_nothing_and_reports_every_op() {
 fn an_empty_multi_commits_an_empty_result() {
     let mut h = Harness::new();
     let result = h.write(&ctx(S1), multi(vec![]));
-    assert_eq!(result, Ok(Response::Multi(zk_proto::MultiResponse { results: vec![] })));
+    assert_eq!(
+        result,
+        Ok(Response::Multi(zk_proto::MultiResponse { results: vec![] }))
+    );
 }
 
 #[test]

@@ -22,7 +22,8 @@ async fn srvr_reports_standalone_mode_zxid_and_node_count() {
     let lines: Vec<&str> = text.lines().collect();
     assert!(lines[0].starts_with("Zookeeper version: 3.8.0-"), "{text}");
     assert!(lines[1].starts_with("Latency min/avg/max: "), "{text}");
-    assert!(text.contains("\nConnections: 1\n"), "{text}");
+    // The client's connection and the asking one, as Apache counts.
+    assert!(text.contains("\nConnections: 2\n"), "{text}");
     assert!(
         text.contains(&format!("\nZxid: 0x{:x}\n", created.header.zxid)),
         "{text}"
@@ -122,4 +123,30 @@ async fn stat_conf_envi_wchs_dump_isro_answer_in_apache_shape() {
         four_letter(server.addr(), "srst").await,
         "Server stats reset.\n"
     );
+}
+
+#[tokio::test]
+async fn a_closed_connection_leaves_no_watches_or_listing_behind() {
+    let server = TestingServer::start().await.unwrap();
+    let mut c = RawClient::session(server.addr(), 3000).await;
+    c.create(1, "/w", b"", CreateMode::Persistent).await;
+    c.get(2, "/w", true).await;
+    c.call(3, zk_proto::Request::CloseSession).await;
+    assert!(c.closed_without_more().await);
+    // The server forgets the connection asynchronously; poll briefly.
+    let deadline = tokio::time::Instant::now() + server_common::WAIT;
+    loop {
+        let wchs = four_letter(server.addr(), "wchs").await;
+        let cons = four_letter(server.addr(), "cons").await;
+        // Only the asking connection itself is left in `cons`.
+        let listed = cons.lines().filter(|l| !l.is_empty()).count();
+        if wchs == "0 connections watching 0 paths\nTotal watches:0\n" && listed == 1 {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still listed:\n{wchs}{cons}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -269,14 +269,23 @@ mod tests {
 
     #[test]
     fn digest_matches_the_documented_examples() {
-        assert_eq!(generate_digest("user1:12345"), "user1:+owfoSBn/am19roBPzR1/MfCblE=");
-        assert_eq!(generate_digest("zookeeper:admin"), "zookeeper:qW/HnTfCSoQpB5G8LgkwT3IbiFc=");
+        assert_eq!(
+            generate_digest("user1:12345"),
+            "user1:+owfoSBn/am19roBPzR1/MfCblE="
+        );
+        assert_eq!(
+            generate_digest("zookeeper:admin"),
+            "zookeeper:qW/HnTfCSoQpB5G8LgkwT3IbiFc="
+        );
     }
 
     #[test]
     fn digest_auth_adds_the_digest_identity() {
         let ids = authenticate(&config(), "digest", b"user1:12345", "127.0.0.1").unwrap();
-        assert_eq!(ids, vec![Id::new("digest", "user1:+owfoSBn/am19roBPzR1/MfCblE=")]);
+        assert_eq!(
+            ids,
+            vec![Id::new("digest", "user1:+owfoSBn/am19roBPzR1/MfCblE=")]
+        );
     }
 
     #[test]
@@ -293,13 +302,19 @@ mod tests {
     #[test]
     fn unknown_schemes_and_disabled_digest_fail_auth() {
         for scheme in ["world", "super", "auth", "kerberos"] {
-            assert_eq!(authenticate(&config(), scheme, b"x", "1.2.3.4"), Err(ErrorCode::AuthFailed));
+            assert_eq!(
+                authenticate(&config(), scheme, b"x", "1.2.3.4"),
+                Err(ErrorCode::AuthFailed)
+            );
         }
         let cfg = DbConfig {
             digest_enabled: false,
             ..config()
         };
-        assert_eq!(authenticate(&cfg, "digest", b"a:b", "1.2.3.4"), Err(ErrorCode::AuthFailed));
+        assert_eq!(
+            authenticate(&cfg, "digest", b"a:b", "1.2.3.4"),
+            Err(ErrorCode::AuthFailed)
+        );
     }
 
     #[test]
@@ -312,7 +327,10 @@ mod tests {
 
     #[test]
     fn world_anyone_and_empty_acls_allow_everyone() {
-        assert_eq!(check(&config(), &Acl::open_unsafe(), Perms::WRITE, &[]), Ok(()));
+        assert_eq!(
+            check(&config(), &Acl::open_unsafe(), Perms::WRITE, &[]),
+            Ok(())
+        );
         assert_eq!(check(&config(), &[], Perms::ADMIN, &[]), Ok(()));
     }
 
@@ -327,22 +345,35 @@ mod tests {
     #[test]
     fn any_one_of_several_requested_bits_suffices() {
         let acl = [acl(Perms::ADMIN, "world", "anyone")];
-        assert_eq!(check(&config(), &acl, Perms::READ | Perms::ADMIN, &[]), Ok(()));
+        assert_eq!(
+            check(&config(), &acl, Perms::READ | Perms::ADMIN, &[]),
+            Ok(())
+        );
     }
 
     #[test]
     fn digest_entries_match_by_exact_identity() {
-        let acl = [acl(Perms::ALL, "digest", "user1:+owfoSBn/am19roBPzR1/MfCblE=")];
+        let acl = [acl(
+            Perms::ALL,
+            "digest",
+            "user1:+owfoSBn/am19roBPzR1/MfCblE=",
+        )];
         let me = [Id::new("digest", "user1:+owfoSBn/am19roBPzR1/MfCblE=")];
         let other = [Id::new("digest", "user2:abc")];
         assert_eq!(check(&config(), &acl, Perms::READ, &me), Ok(()));
-        assert_eq!(check(&config(), &acl, Perms::READ, &other), Err(ErrorCode::NoAuth));
+        assert_eq!(
+            check(&config(), &acl, Perms::READ, &other),
+            Err(ErrorCode::NoAuth)
+        );
     }
 
     #[test]
     fn super_and_skip_acl_bypass_every_check() {
         let acl = [acl(Perms::READ, "digest", "a:b")];
-        assert_eq!(check(&config(), &acl, Perms::ADMIN, &[Id::new("super", "")]), Ok(()));
+        assert_eq!(
+            check(&config(), &acl, Perms::ADMIN, &[Id::new("super", "")]),
+            Ok(())
+        );
         let cfg = DbConfig {
             skip_acl: true,
             ..config()
@@ -361,14 +392,29 @@ mod tests {
         assert!(ip_matches("fe80::1234", "fe80::/16"));
         assert!(!ip_matches("127.0.0.1", "::1/0"), "IPv4 never matches IPv6");
         let entries = [acl(Perms::READ, "ip", "127.0.0.0/8")];
-        assert_eq!(check(&config(), &entries, Perms::READ, &[Id::new("ip", "127.0.0.1")]), Ok(()));
+        assert_eq!(
+            check(
+                &config(),
+                &entries,
+                Perms::READ,
+                &[Id::new("ip", "127.0.0.1")]
+            ),
+            Ok(())
+        );
     }
 
     #[test]
     fn malformed_ip_entries_are_invalid() {
         assert!(ip_id_is_valid("1.2.3.4/32"));
         assert!(ip_id_is_valid("::1/128"));
-        for bad in ["1.2.3", "1.2.3.256", "1.2.3.4/33", "::ffff:1.2.3.4", "1.2.3.4/x", "host"] {
+        for bad in [
+            "1.2.3",
+            "1.2.3.256",
+            "1.2.3.4/33",
+            "::ffff:1.2.3.4",
+            "1.2.3.4/x",
+            "host",
+        ] {
             assert!(!ip_id_is_valid(bad), "{bad}");
         }
     }
@@ -413,13 +459,20 @@ mod tests {
             acl(Perms::ALL, "ip", "300.0.0.1"),
             acl(Perms::ALL, "sasl", "u"),
         ] {
-            assert_eq!(fixup(&config(), &[], &[bad.clone()]), Err(ErrorCode::InvalidAcl), "{bad:?}");
+            assert_eq!(
+                fixup(&config(), &[], std::slice::from_ref(&bad)),
+                Err(ErrorCode::InvalidAcl),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn get_acl_masking_hides_digest_hashes_only() {
-        let input = [acl(Perms::ALL, "digest", "alice:hash"), acl(Perms::READ, "ip", "1.2.3.4")];
+        let input = [
+            acl(Perms::ALL, "digest", "alice:hash"),
+            acl(Perms::READ, "ip", "1.2.3.4"),
+        ];
         let masked = mask_digests(&input);
         assert_eq!(masked[0].id.id, "alice:x");
         assert_eq!(masked[1], input[1]);

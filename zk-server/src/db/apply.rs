@@ -165,12 +165,14 @@ impl Database {
                 Ok(Response::Empty)
             }
             Txn::SetData(t) => {
-                let stat = self.apply_set_data(&t.path, t.data.clone(), t.version, zxid, time, events)?;
+                let stat =
+                    self.apply_set_data(&t.path, t.data.clone(), t.version, zxid, time, events)?;
                 Ok(Response::Stat(stat))
             }
             Txn::Reconfig(t) => {
                 // The config node's version is always -1 after a reconfig.
-                let stat = self.apply_set_data(tree::CONFIG, t.data.clone(), -1, zxid, time, events)?;
+                let stat =
+                    self.apply_set_data(tree::CONFIG, t.data.clone(), -1, zxid, time, events)?;
                 Ok(Response::GetData(GetDataResponse {
                     data: t.data.clone(),
                     stat,
@@ -206,10 +208,24 @@ impl Database {
         )?;
         let parent = path::parent(spec.path);
         let fired = self.watches.trigger_data(spec.path);
-        self.deliver(&fired, None, EventType::NodeCreated, spec.path, spec.acl, events);
+        self.deliver(
+            &fired,
+            None,
+            EventType::NodeCreated,
+            spec.path,
+            spec.acl,
+            events,
+        );
         let parent_acl = self.acl_of(parent);
         let fired = self.watches.trigger_child(parent);
-        self.deliver(&fired, None, EventType::NodeChildrenChanged, parent, &parent_acl, events);
+        self.deliver(
+            &fired,
+            None,
+            EventType::NodeChildrenChanged,
+            parent,
+            &parent_acl,
+            events,
+        );
         Ok(stat)
     }
 
@@ -221,7 +237,14 @@ impl Database {
     ) -> Result<(), ErrorCode> {
         let removed = self.tree.delete(target, zxid)?;
         let data_fired = self.watches.trigger_data(target);
-        self.deliver(&data_fired, None, EventType::NodeDeleted, target, &removed.acl, events);
+        self.deliver(
+            &data_fired,
+            None,
+            EventType::NodeDeleted,
+            target,
+            &removed.acl,
+            events,
+        );
         // A connection told through its data watch is not told twice.
         let child_fired = self.watches.trigger_child(target);
         self.deliver(
@@ -235,7 +258,14 @@ impl Database {
         let parent = path::parent(target);
         let parent_acl = self.acl_of(parent);
         let fired = self.watches.trigger_child(parent);
-        self.deliver(&fired, None, EventType::NodeChildrenChanged, parent, &parent_acl, events);
+        self.deliver(
+            &fired,
+            None,
+            EventType::NodeChildrenChanged,
+            parent,
+            &parent_acl,
+            events,
+        );
         Ok(())
     }
 
@@ -251,7 +281,14 @@ impl Database {
         let stat = self.tree.set_data(target, data, version, zxid, time)?;
         let node_acl = self.acl_of(target);
         let fired = self.watches.trigger_data(target);
-        self.deliver(&fired, None, EventType::NodeDataChanged, target, &node_acl, events);
+        self.deliver(
+            &fired,
+            None,
+            EventType::NodeDataChanged,
+            target,
+            &node_acl,
+            events,
+        );
         Ok(stat)
     }
 
@@ -281,7 +318,10 @@ impl Database {
     }
 
     fn acl_of(&self, node: &str) -> Vec<Acl> {
-        self.tree.get(node).map(|n| n.acl.clone()).unwrap_or_default()
+        self.tree
+            .get(node)
+            .map(|n| n.acl.clone())
+            .unwrap_or_default()
     }
 
     /// Queues one event per reached connection, skipping `skip` and any

@@ -171,7 +171,12 @@ impl Database {
     }
 
     /// addAuth: the identities to add to the connection, or AuthFailed.
-    pub fn authenticate(&self, scheme: &str, auth: &[u8], remote_ip: &str) -> Result<Vec<Id>, ErrorCode> {
+    pub fn authenticate(
+        &self,
+        scheme: &str,
+        auth: &[u8],
+        remote_ip: &str,
+    ) -> Result<Vec<Id>, ErrorCode> {
         acl::authenticate(&self.config, scheme, auth, remote_ip)
     }
 

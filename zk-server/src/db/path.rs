@@ -133,7 +133,16 @@ mod tests {
 
     #[test]
     fn root_and_ordinary_paths_are_valid() {
-        for p in ["/", "/a", "/a/b", "/a..b", "/.x", "/x.", "/a/...", "/zookeeper/quota"] {
+        for p in [
+            "/",
+            "/a",
+            "/a/b",
+            "/a..b",
+            "/.x",
+            "/x.",
+            "/a/...",
+            "/zookeeper/quota",
+        ] {
             assert_eq!(validate_path(p), Ok(()), "{p}");
         }
     }
@@ -162,17 +171,35 @@ mod tests {
     #[test]
     fn nul_and_control_characters_are_rejected() {
         assert_eq!(validate_path("/a\0"), Err(InvalidPath::NullCharacter(2)));
-        assert_eq!(validate_path("/a\u{1}"), Err(InvalidPath::InvalidCharacter(2)));
-        assert_eq!(validate_path("/\u{7f}"), Err(InvalidPath::InvalidCharacter(1)));
-        assert_eq!(validate_path("/\u{9f}"), Err(InvalidPath::InvalidCharacter(1)));
+        assert_eq!(
+            validate_path("/a\u{1}"),
+            Err(InvalidPath::InvalidCharacter(2))
+        );
+        assert_eq!(
+            validate_path("/\u{7f}"),
+            Err(InvalidPath::InvalidCharacter(1))
+        );
+        assert_eq!(
+            validate_path("/\u{9f}"),
+            Err(InvalidPath::InvalidCharacter(1))
+        );
     }
 
     #[test]
     fn private_use_specials_and_non_bmp_characters_are_rejected() {
-        assert_eq!(validate_path("/\u{e000}"), Err(InvalidPath::InvalidCharacter(1)));
-        assert_eq!(validate_path("/\u{fff0}"), Err(InvalidPath::InvalidCharacter(1)));
+        assert_eq!(
+            validate_path("/\u{e000}"),
+            Err(InvalidPath::InvalidCharacter(1))
+        );
+        assert_eq!(
+            validate_path("/\u{fff0}"),
+            Err(InvalidPath::InvalidCharacter(1))
+        );
         // U+1F600 is a surrogate pair in UTF-16: the high surrogate fails.
-        assert_eq!(validate_path("/x\u{1f600}"), Err(InvalidPath::InvalidCharacter(2)));
+        assert_eq!(
+            validate_path("/x\u{1f600}"),
+            Err(InvalidPath::InvalidCharacter(2))
+        );
         assert_eq!(validate_path("/\u{f900}ok\u{e9}"), Ok(()));
     }
 

@@ -10,9 +10,7 @@
 use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
 
 use bytes::Bytes;
-use zk_proto::proto::{
-    CheckVersionRequest, DeleteRequest, SetAclRequest, SetDataRequest,
-};
+use zk_proto::proto::{CheckVersionRequest, DeleteRequest, SetAclRequest, SetDataRequest};
 use zk_proto::txn::{
     CheckVersionTxn, CloseSessionTxn, CreateContainerTxn, CreateSessionTxn, CreateTtlTxn,
     CreateTxn, DeleteTxn, ErrorTxn, SetAclTxn, SetDataTxn,
@@ -135,9 +133,7 @@ impl<'r> WriteOp<'r> {
         Some(match op {
             MultiOp::Create(r) => WriteOp::Create(create_args(OpCode::Create, r)),
             MultiOp::Create2(r) => WriteOp::Create(create_args(OpCode::Create2, r)),
-            MultiOp::CreateContainer(r) => {
-                WriteOp::Create(create_args(OpCode::CreateContainer, r))
-            }
+            MultiOp::CreateContainer(r) => WriteOp::Create(create_args(OpCode::CreateContainer, r)),
             MultiOp::CreateTtl(r) => WriteOp::Create(CreateArgs {
                 op: OpCode::CreateTtl,
                 path: &r.path,
@@ -189,7 +185,10 @@ fn validate_full(path: &str) -> Result<(), ErrorCode> {
 
 /// The nodes nobody may delete (SEMANTICS.md §10).
 fn is_special_path(path: &str) -> bool {
-    matches!(path, tree::ROOT | tree::ZOOKEEPER | quota::QUOTA_ROOT | tree::CONFIG)
+    matches!(
+        path,
+        tree::ROOT | tree::ZOOKEEPER | quota::QUOTA_ROOT | tree::CONFIG
+    )
 }
 
 /// `checkAndIncVersion`: -1 matches any version; the result is the next one.
@@ -273,7 +272,13 @@ impl Database {
 
     /// The error txn of a write that failed before prep could look at it,
     /// e.g. a body that did not parse (MarshallingError).
-    pub fn error_txn(&self, ctx: &RequestContext, code: ErrorCode, zxid: i64, now_ms: i64) -> TxnEntry {
+    pub fn error_txn(
+        &self,
+        ctx: &RequestContext,
+        code: ErrorCode,
+        zxid: i64,
+        now_ms: i64,
+    ) -> TxnEntry {
         TxnEntry {
             header: header(ctx.session_id, ctx.xid, zxid, now_ms, OpCode::Error),
             txn: error_txn(code),
@@ -300,7 +305,12 @@ impl Database {
     }
 
     /// The closeSession txn of an expired session (cxid 0).
-    pub fn prepare_close_session(&mut self, session_id: SessionId, zxid: i64, now_ms: i64) -> TxnEntry {
+    pub fn prepare_close_session(
+        &mut self,
+        session_id: SessionId,
+        zxid: i64,
+        now_ms: i64,
+    ) -> TxnEntry {
         let txn = self.prep_close_session(session_id, zxid);
         TxnEntry {
             header: header(session_id, 0, zxid, now_ms, OpCode::CloseSession),
@@ -391,7 +401,8 @@ impl Database {
     /// `checkSession`: the session must exist (applied or being created)
     /// and not be closing.
     fn check_session(&self, session: SessionId) -> Result<(), ErrorCode> {
-        let known = self.sessions.contains_key(&session) || self.outstanding.created.contains(&session);
+        let known =
+            self.sessions.contains_key(&session) || self.outstanding.created.contains(&session);
         if known && !self.outstanding.closing.contains(&session) {
             Ok(())
         } else {
@@ -448,7 +459,10 @@ impl Database {
         if self.record_for(&path).is_ok() {
             return Err(ErrorCode::NodeExists);
         }
-        let parent_kind = NodeKind::of(parent_stat.ephemeral_owner, self.config.extended_types_enabled);
+        let parent_kind = NodeKind::of(
+            parent_stat.ephemeral_owner,
+            self.config.extended_types_enabled,
+        );
         if matches!(parent_kind, NodeKind::Ephemeral(_)) {
             return Err(ErrorCode::NoChildrenForEphemerals);
         }
@@ -518,7 +532,12 @@ impl Database {
 
     /// SEMANTICS.md §3: note DELETE on the parent is checked before the
     /// node's existence.
-    fn prep_delete(&mut self, ctx: &RequestContext, r: &DeleteRequest, zxid: i64) -> Result<Txn, ErrorCode> {
+    fn prep_delete(
+        &mut self,
+        ctx: &RequestContext,
+        r: &DeleteRequest,
+        zxid: i64,
+    ) -> Result<Txn, ErrorCode> {
         self.check_session(ctx.session_id)?;
         let parent_path = parent_for_write(&r.path)?;
         if is_special_path(&r.path) {
@@ -549,7 +568,10 @@ impl Database {
         if node.child_count > 0 {
             return Err(ErrorCode::NotEmpty);
         }
-        let kind = NodeKind::of(node.stat().ephemeral_owner, self.config.extended_types_enabled);
+        let kind = NodeKind::of(
+            node.stat().ephemeral_owner,
+            self.config.extended_types_enabled,
+        );
         if matches!(kind, NodeKind::Ephemeral(_)) {
             return Err(ErrorCode::BadVersion);
         }
@@ -608,7 +630,12 @@ impl Database {
         }))
     }
 
-    fn prep_set_acl(&mut self, ctx: &RequestContext, r: &SetAclRequest, zxid: i64) -> Result<Txn, ErrorCode> {
+    fn prep_set_acl(
+        &mut self,
+        ctx: &RequestContext,
+        r: &SetAclRequest,
+        zxid: i64,
+    ) -> Result<Txn, ErrorCode> {
         self.check_session(ctx.session_id)?;
         validate_full(&r.path)?;
         let acl = acl::fixup(&self.config, &ctx.auth, &r.acl)?;
@@ -628,7 +655,11 @@ impl Database {
         }))
     }
 
-    fn prep_check(&mut self, ctx: &RequestContext, r: &CheckVersionRequest) -> Result<Txn, ErrorCode> {
+    fn prep_check(
+        &mut self,
+        ctx: &RequestContext,
+        r: &CheckVersionRequest,
+    ) -> Result<Txn, ErrorCode> {
         self.check_session(ctx.session_id)?;
         validate_full(&r.path)?;
         let node = self.record_for(&r.path)?;
@@ -693,7 +724,10 @@ mod tests {
         assert!(validate_ttl(OpCode::Create2, ttl_mode, -1).is_err());
         assert!(validate_ttl(OpCode::CreateTtl, CreateMode::Persistent, 10).is_err());
         assert!(validate_ttl(OpCode::CreateTtl, CreateMode::Persistent, -1).is_err());
-        assert_eq!(validate_ttl(OpCode::Create, CreateMode::Persistent, -1), Ok(()));
+        assert_eq!(
+            validate_ttl(OpCode::Create, CreateMode::Persistent, -1),
+            Ok(())
+        );
     }
 
     #[test]

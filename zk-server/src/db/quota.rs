@@ -128,9 +128,14 @@ mod tests {
 
     #[test]
     fn the_canonical_text_lists_extra_keys_sorted_after_an_equals() {
-        let s = StatsTrack::parse(Some(b"count=-1,bytes=-1=;countHardLimit=2;byteHardLimit=-1"));
+        let s = StatsTrack::parse(Some(
+            b"count=-1,bytes=-1=;countHardLimit=2;byteHardLimit=-1",
+        ));
         assert_eq!(s.count_hard_limit(), 2);
-        assert_eq!(s.to_text(), "count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=2");
+        assert_eq!(
+            s.to_text(),
+            "count=-1,bytes=-1=;byteHardLimit=-1;countHardLimit=2"
+        );
         assert_eq!(StatsTrack::usage(3, 10).to_text(), "count=3,bytes=10");
     }
 

@@ -28,10 +28,16 @@ impl Database {
             Request::GetChildren(r) => self
                 .get_children(ctx, &r.path, r.watch)
                 .map(|children| Response::GetChildren(GetChildrenResponse { children })),
-            Request::GetChildren2(r) => self.get_children(ctx, &r.path, r.watch).and_then(|children| {
-                let stat = self.tree.stat(&r.path).ok_or(ErrorCode::NoNode)?;
-                Ok(Response::GetChildren2(GetChildren2Response { children, stat }))
-            }),
+            Request::GetChildren2(r) => {
+                self.get_children(ctx, &r.path, r.watch)
+                    .and_then(|children| {
+                        let stat = self.tree.stat(&r.path).ok_or(ErrorCode::NoNode)?;
+                        Ok(Response::GetChildren2(GetChildren2Response {
+                            children,
+                            stat,
+                        }))
+                    })
+            }
             Request::GetAcl(r) => self.get_acl(ctx, &r.path),
             Request::GetEphemerals(r) => Ok(self.get_ephemerals(ctx, &r.prefix_path)),
             Request::GetAllChildrenNumber(r) => self.get_all_children_number(ctx, &r.path),
@@ -58,7 +64,9 @@ impl Database {
                 events = self.set_watches(ctx.conn_id, r);
                 Ok(Response::Empty)
             }
-            Request::Sync(r) => Ok(Response::Sync(SyncResponse { path: r.path.clone() })),
+            Request::Sync(r) => Ok(Response::Sync(SyncResponse {
+                path: r.path.clone(),
+            })),
             Request::Ping => Ok(Response::Empty),
             _ => Err(ErrorCode::Unimplemented),
         };
@@ -72,7 +80,12 @@ impl Database {
 
     /// exists: a NUL is BadArguments; READ only matters when the node
     /// exists; a watch is registered even on NoNode.
-    fn exists(&mut self, ctx: &RequestContext, p: &str, watch: bool) -> Result<Response, ErrorCode> {
+    fn exists(
+        &mut self,
+        ctx: &RequestContext,
+        p: &str,
+        watch: bool,
+    ) -> Result<Response, ErrorCode> {
         if p.contains('\0') {
             return Err(ErrorCode::BadArguments);
         }
@@ -82,10 +95,18 @@ impl Database {
         if watch {
             self.watches.add_data_watch(p, ctx.conn_id);
         }
-        self.tree.stat(p).map(Response::Stat).ok_or(ErrorCode::NoNode)
+        self.tree
+            .stat(p)
+            .map(Response::Stat)
+            .ok_or(ErrorCode::NoNode)
     }
 
-    fn get_data(&mut self, ctx: &RequestContext, p: &str, watch: bool) -> Result<Response, ErrorCode> {
+    fn get_data(
+        &mut self,
+        ctx: &RequestContext,
+        p: &str,
+        watch: bool,
+    ) -> Result<Response, ErrorCode> {
         self.check_read(ctx, p)?;
         if watch {
             self.watches.add_data_watch(p, ctx.conn_id);
@@ -97,7 +118,12 @@ impl Database {
         }))
     }
 
-    fn get_children(&mut self, ctx: &RequestContext, p: &str, watch: bool) -> Result<Vec<String>, ErrorCode> {
+    fn get_children(
+        &mut self,
+        ctx: &RequestContext,
+        p: &str,
+        watch: bool,
+    ) -> Result<Vec<String>, ErrorCode> {
         self.check_read(ctx, p)?;
         if watch {
             self.watches.add_child_watch(p, ctx.conn_id);
@@ -110,7 +136,12 @@ impl Database {
     /// masked.
     fn get_acl(&self, ctx: &RequestContext, p: &str) -> Result<Response, ErrorCode> {
         let node = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
-        acl::check(&self.config, &node.acl, Perms::READ | Perms::ADMIN, &ctx.auth)?;
+        acl::check(
+            &self.config,
+            &node.acl,
+            Perms::READ | Perms::ADMIN,
+            &ctx.auth,
+        )?;
         let is_admin = acl::check(&self.config, &node.acl, Perms::ADMIN, &ctx.auth).is_ok();
         let list = if is_admin {
             node.acl.clone()
@@ -136,12 +167,18 @@ impl Database {
         Response::GetEphemerals(GetEphemeralsResponse { ephemerals })
     }
 
-    fn get_all_children_number(&self, ctx: &RequestContext, p: &str) -> Result<Response, ErrorCode> {
+    fn get_all_children_number(
+        &self,
+        ctx: &RequestContext,
+        p: &str,
+    ) -> Result<Response, ErrorCode> {
         self.check_read(ctx, p)?;
         let total = i32::try_from(self.tree.descendant_count(p)).unwrap_or(i32::MAX);
-        Ok(Response::GetAllChildrenNumber(GetAllChildrenNumberResponse {
-            total_number: total,
-        }))
+        Ok(Response::GetAllChildrenNumber(
+            GetAllChildrenNumberResponse {
+                total_number: total,
+            },
+        ))
     }
 
     /// multiRead: each op on its own, errors per op, never a watch.
@@ -150,10 +187,12 @@ impl Database {
             .iter()
             .map(|op| {
                 let result = match op {
-                    MultiOp::GetData(r) => self.get_data(ctx, &r.path, false).map(|resp| match resp {
-                        Response::GetData(d) => MultiResult::GetData(d),
-                        _ => MultiResult::Error(ErrorCode::SystemError.code()),
-                    }),
+                    MultiOp::GetData(r) => {
+                        self.get_data(ctx, &r.path, false).map(|resp| match resp {
+                            Response::GetData(d) => MultiResult::GetData(d),
+                            _ => MultiResult::Error(ErrorCode::SystemError.code()),
+                        })
+                    }
                     MultiOp::GetChildren(r) => self
                         .get_children(ctx, &r.path, false)
                         .map(|children| MultiResult::GetChildren(GetChildrenResponse { children })),
@@ -166,7 +205,12 @@ impl Database {
     }
 
     /// addWatch: no ACL check, the node need not exist; always answers 0.
-    fn add_watch(&mut self, ctx: &RequestContext, p: &str, mode: i32) -> Result<Response, ErrorCode> {
+    fn add_watch(
+        &mut self,
+        ctx: &RequestContext,
+        p: &str,
+        mode: i32,
+    ) -> Result<Response, ErrorCode> {
         let mode = AddWatchMode::from_code(mode).ok_or(ErrorCode::MarshallingError)?;
         self.watches
             .add_persistent(p, ctx.conn_id, mode == AddWatchMode::PersistentRecursive);
@@ -217,7 +261,9 @@ impl Database {
         for p in &w.child_watches {
             match self.tree.get(p) {
                 None => fire(EventType::NodeDeleted, p),
-                Some(n) if n.stat.pzxid > w.relative_zxid => fire(EventType::NodeChildrenChanged, p),
+                Some(n) if n.stat.pzxid > w.relative_zxid => {
+                    fire(EventType::NodeChildrenChanged, p)
+                }
                 Some(_) => self.watches.add_child_watch(p, conn),
             }
         }

@@ -146,11 +146,7 @@ impl JavaRandom {
     }
 
     fn next_u32(&mut self) -> u32 {
-        self.state = (self
-            .state
-            .wrapping_mul(Self::MULTIPLIER)
-            .wrapping_add(0xB))
-            & Self::MASK;
+        self.state = (self.state.wrapping_mul(Self::MULTIPLIER).wrapping_add(0xB)) & Self::MASK;
         (self.state >> 16) as u32
     }
 
@@ -190,9 +186,18 @@ mod tests {
     #[test]
     fn passwords_match_the_wire_test_vectors() {
         assert_eq!(hex(&password(0x1)), "054cc74a37327db215e702e20c73f005");
-        assert_eq!(hex(&password(0x1000000000000)), "f22acd4a97e69d6d20a49bb638eadb38");
-        assert_eq!(hex(&password(0x100012345670000)), "4be494d27cc739baa123244a251a7415");
-        assert_eq!(hex(&password(0x100000ce718000e)), "1902c8b11f1329cc5ce8169c04281578");
+        assert_eq!(
+            hex(&password(0x1000000000000)),
+            "f22acd4a97e69d6d20a49bb638eadb38"
+        );
+        assert_eq!(
+            hex(&password(0x100012345670000)),
+            "4be494d27cc739baa123244a251a7415"
+        );
+        assert_eq!(
+            hex(&password(0x100000ce718000e)),
+            "1902c8b11f1329cc5ce8169c04281578"
+        );
     }
 
     #[test]
@@ -213,7 +218,10 @@ mod tests {
 
     #[test]
     fn clock_bits_above_forty_are_dropped() {
-        assert_eq!(initial_session_id(2, 0xff_0000_0000_0001), 0x0200_0000_0001_0000);
+        assert_eq!(
+            initial_session_id(2, 0xff_0000_0000_0001),
+            0x0200_0000_0001_0000
+        );
     }
 
     #[test]

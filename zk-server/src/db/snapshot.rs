@@ -60,12 +60,22 @@ pub fn serialize(tree: &DataTree, sessions: &BTreeMap<SessionId, i32>, buf: &mut
     tree.for_each_preorder(|path, node| {
         let acl_ref = cache.reference(&node.acl);
         let snap_path = if path == tree::ROOT { "" } else { path };
-        nodes.push((snap_path.to_owned(), acl_ref, node.data.clone(), node.stat.clone()));
+        nodes.push((
+            snap_path.to_owned(),
+            acl_ref,
+            node.data.clone(),
+            node.stat.clone(),
+        ));
     });
     cache.entries.encode(buf);
     for (path, acl_ref, data, stat) in nodes {
         path.encode(buf);
-        DataNode { data, acl_ref, stat }.encode(buf);
+        DataNode {
+            data,
+            acl_ref,
+            stat,
+        }
+        .encode(buf);
     }
     "/".to_owned().encode(buf);
 }
@@ -105,11 +115,19 @@ pub fn deserialize(
         } else {
             acls.get(&node.acl_ref)
                 .cloned()
-                .ok_or(DecodeError::Invalid("snapshot node refers to an unknown ACL"))?
+                .ok_or(DecodeError::Invalid(
+                    "snapshot node refers to an unknown ACL",
+                ))?
         };
-        let tree_path = if path.is_empty() { tree::ROOT } else { path.as_str() };
+        let tree_path = if path.is_empty() {
+            tree::ROOT
+        } else {
+            path.as_str()
+        };
         if tree_path != tree::ROOT && tree.get(tree::ROOT).is_none() {
-            return Err(DecodeError::Invalid("snapshot nodes do not start with the root"));
+            return Err(DecodeError::Invalid(
+                "snapshot nodes do not start with the root",
+            ));
         }
         if tree.contains(tree_path) {
             return Err(DecodeError::Invalid("snapshot holds a node twice"));
@@ -134,7 +152,11 @@ impl Database {
     /// A database restored from a snapshot body taken at `zxid`. Ephemerals
     /// of sessions missing from the body are kept until
     /// [`Database::remove_orphaned_ephemerals`] (after log replay).
-    pub fn deserialize_snapshot(config: DbConfig, r: &mut Reader, zxid: i64) -> Result<Self, DecodeError> {
+    pub fn deserialize_snapshot(
+        config: DbConfig,
+        r: &mut Reader,
+        zxid: i64,
+    ) -> Result<Self, DecodeError> {
         let (tree, sessions) = deserialize(config.extended_types_enabled, r)?;
         Ok(Database::from_parts(config, tree, sessions, zxid))
     }

@@ -413,8 +413,7 @@ impl DataTree {
         self.data_size -= node_size(path, node.data_len());
         self.unindex_kind(path, node.stat.ephemeral_owner);
         if parent_path.starts_with(ZOOKEEPER) && path::name(path) == quota::LIMIT_NODE {
-            self.quota_roots
-                .remove(quota::trim_quota_path(parent_path));
+            self.quota_roots.remove(quota::trim_quota_path(parent_path));
         }
         if let Some(prefix) = self.quota_prefix(path) {
             self.add_quota_usage(&prefix, -1, -(node.data_len() as i64));
@@ -576,7 +575,12 @@ impl DataTree {
     /// Would adding `count_diff` nodes / `bytes_diff` bytes under `path`
     /// break a hard quota? (`ZooKeeperServer.checkQuota`; only called with
     /// `enforceQuota`.)
-    pub fn check_quota(&self, path: &str, count_diff: i64, bytes_diff: i64) -> Result<(), ErrorCode> {
+    pub fn check_quota(
+        &self,
+        path: &str,
+        count_diff: i64,
+        bytes_diff: i64,
+    ) -> Result<(), ErrorCode> {
         let Some(prefix) = self.quota_prefix(path) else {
             return Ok(());
         };
@@ -584,11 +588,17 @@ impl DataTree {
             return Ok(());
         };
         let count_limit = limits.count_hard_limit();
-        if count_diff != 0 && count_limit > -1 && usage.count().saturating_add(count_diff) > count_limit {
+        if count_diff != 0
+            && count_limit > -1
+            && usage.count().saturating_add(count_diff) > count_limit
+        {
             return Err(ErrorCode::QuotaExceeded);
         }
         let byte_limit = limits.byte_hard_limit();
-        if bytes_diff != 0 && byte_limit > -1 && usage.bytes().saturating_add(bytes_diff) > byte_limit {
+        if bytes_diff != 0
+            && byte_limit > -1
+            && usage.bytes().saturating_add(bytes_diff) > byte_limit
+        {
             return Err(ErrorCode::QuotaExceeded);
         }
         Ok(())
@@ -616,8 +626,16 @@ mod tests {
     }
 
     fn create(t: &mut DataTree, path: &str, owner: i64, zxid: i64) -> Stat {
-        t.create(path, Some(Bytes::from_static(b"d")), Acl::open_unsafe(), owner, -1, zxid, 1000 + zxid)
-            .unwrap()
+        t.create(
+            path,
+            Some(Bytes::from_static(b"d")),
+            Acl::open_unsafe(),
+            owner,
+            -1,
+            zxid,
+            1000 + zxid,
+        )
+        .unwrap()
     }
 
     #[test]
@@ -654,7 +672,11 @@ mod tests {
         t.delete("/t/a", 4).unwrap();
         let s = t.stat("/t").unwrap();
         assert_eq!((s.cversion, s.num_children, s.pzxid), (3, 1, 4));
-        assert_eq!(t.get("/t").unwrap().stat.cversion, 2, "persisted counts creates only");
+        assert_eq!(
+            t.get("/t").unwrap().stat.cversion,
+            2,
+            "persisted counts creates only"
+        );
     }
 
     #[test]
@@ -672,7 +694,9 @@ mod tests {
     fn replayed_create_of_an_existing_node_still_moves_the_parent_forward() {
         let mut t = tree();
         create(&mut t, "/a", 0, 1);
-        let err = t.create("/a", None, Acl::open_unsafe(), 0, 5, 9, 0).unwrap_err();
+        let err = t
+            .create("/a", None, Acl::open_unsafe(), 0, 5, 9, 0)
+            .unwrap_err();
         assert_eq!(err, ErrorCode::NodeExists);
         let root = t.get("/").unwrap();
         assert_eq!((root.stat.cversion, root.stat.pzxid), (5, 9));
@@ -702,7 +726,10 @@ mod tests {
         let mut t = tree();
         create(&mut t, "/a", 0, 1);
         let s = t.set_data("/a", None, 1, 2, 5000).unwrap();
-        assert_eq!((s.version, s.mzxid, s.mtime, s.czxid, s.data_length), (1, 2, 5000, 1, 0));
+        assert_eq!(
+            (s.version, s.mzxid, s.mtime, s.czxid, s.data_length),
+            (1, 2, 5000, 1, 0)
+        );
         let s = t.set_acl("/a", Acl::read_unsafe(), 1).unwrap();
         assert_eq!((s.aversion, s.mzxid, s.version), (1, 2, 1));
         assert_eq!(t.get("/a").unwrap().data, None);
@@ -733,15 +760,32 @@ mod tests {
         create(&mut t, "/q", 0, 1);
         create(&mut t, "/q/a", 0, 2);
         create(&mut t, "/zookeeper/quota/q", 0, 3);
-        t.create("/zookeeper/quota/q/zookeeper_limits", Some(Bytes::from_static(b"count=10,bytes=-1")), vec![], 0, -1, 4, 0)
-            .unwrap();
-        t.create("/zookeeper/quota/q/zookeeper_stats", Some(Bytes::from_static(b"junk")), vec![], 0, -1, 5, 0)
-            .unwrap();
+        t.create(
+            "/zookeeper/quota/q/zookeeper_limits",
+            Some(Bytes::from_static(b"count=10,bytes=-1")),
+            vec![],
+            0,
+            -1,
+            4,
+            0,
+        )
+        .unwrap();
+        t.create(
+            "/zookeeper/quota/q/zookeeper_stats",
+            Some(Bytes::from_static(b"junk")),
+            vec![],
+            0,
+            -1,
+            5,
+            0,
+        )
+        .unwrap();
         let usage = |t: &DataTree| t.quota_state("/q").unwrap().1.to_text();
         assert_eq!(usage(&t), "count=2,bytes=2");
         create(&mut t, "/q/b", 0, 6);
         assert_eq!(usage(&t), "count=3,bytes=3");
-        t.set_data("/q/b", Some(Bytes::from_static(b"12345")), 1, 7, 0).unwrap();
+        t.set_data("/q/b", Some(Bytes::from_static(b"12345")), 1, 7, 0)
+            .unwrap();
         assert_eq!(usage(&t), "count=3,bytes=7");
         t.delete("/q/a", 8).unwrap();
         assert_eq!(usage(&t), "count=2,bytes=6");
@@ -754,10 +798,28 @@ mod tests {
         let mut t = tree();
         create(&mut t, "/q", 0, 1);
         create(&mut t, "/zookeeper/quota/q", 0, 2);
-        t.create("/zookeeper/quota/q/zookeeper_limits", Some(Bytes::from_static(b"count=-1,bytes=-1=;byteHardLimit=4;countHardLimit=2")), vec![], 0, -1, 3, 0)
-            .unwrap();
-        t.create("/zookeeper/quota/q/zookeeper_stats", None, vec![], 0, -1, 4, 0)
-            .unwrap();
+        t.create(
+            "/zookeeper/quota/q/zookeeper_limits",
+            Some(Bytes::from_static(
+                b"count=-1,bytes=-1=;byteHardLimit=4;countHardLimit=2",
+            )),
+            vec![],
+            0,
+            -1,
+            3,
+            0,
+        )
+        .unwrap();
+        t.create(
+            "/zookeeper/quota/q/zookeeper_stats",
+            None,
+            vec![],
+            0,
+            -1,
+            4,
+            0,
+        )
+        .unwrap();
         assert_eq!(t.check_quota("/q/a", 1, 1), Ok(()));
         create(&mut t, "/q/a", 0, 5);
         assert_eq!(t.check_quota("/q/b", 1, 0), Err(ErrorCode::QuotaExceeded));

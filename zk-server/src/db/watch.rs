@@ -73,7 +73,10 @@ impl WatchTable {
             self.recursive += 1;
         }
         modes.set(mode, true);
-        self.by_conn.entry(conn).or_default().insert(path.to_owned());
+        self.by_conn
+            .entry(conn)
+            .or_default()
+            .insert(path.to_owned());
     }
 
     fn modes(&self, path: &str, conn: ConnId) -> Modes {
@@ -155,12 +158,7 @@ impl WatchTable {
         if self.recursive > 0 {
             for ancestor in path::ancestors(path) {
                 if let Some(entries) = self.by_path.get(ancestor) {
-                    fired.extend(
-                        entries
-                            .iter()
-                            .filter(|(_, m)| m.recursive)
-                            .map(|(&c, _)| c),
-                    );
+                    fired.extend(entries.iter().filter(|(_, m)| m.recursive).map(|(&c, _)| c));
                 }
             }
         }
@@ -404,7 +402,10 @@ mod tests {
         w.add_child_watch("/a", 1);
         w.add_persistent("/a", 1, true);
         assert!(w.remove("/a", 1, WatcherType::Children));
-        assert!(!w.remove("/a", 1, WatcherType::Children), "NoWatcher the second time");
+        assert!(
+            !w.remove("/a", 1, WatcherType::Children),
+            "NoWatcher the second time"
+        );
         assert!(w.remove("/a", 1, WatcherType::Data));
         assert!(w.contains("/a", 1, WatcherType::Any));
         assert!(!w.remove("/a", 1, WatcherType::Persistent));

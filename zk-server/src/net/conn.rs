@@ -39,15 +39,20 @@ const FOUR_LETTER_LINGER: Duration = Duration::from_millis(500);
 /// Serves one accepted connection until it closes or the server stops.
 pub(super) async fn serve(stream: TcpStream, remote: SocketAddr, ctx: Arc<NetContext>) {
     let cancel = ctx.cancel.child_token();
+    let conn_id = ctx.next_conn_id();
     tokio::select! {
         _ = cancel.cancelled() => {}
-        _ = run(stream, remote, &ctx, &cancel) => {}
+        _ = run(stream, remote, conn_id, &ctx, &cancel) => {}
     }
+    // However the connection ended (EOF, error, closed by the server), the
+    // pipeline forgets it and its watches; unknown ids are ignored there.
+    let _ = ctx.pipeline.send(Inbound::Closed { conn_id });
 }
 
 async fn run(
     mut stream: TcpStream,
     remote: SocketAddr,
+    conn_id: u64,
     ctx: &Arc<NetContext>,
     cancel: &CancellationToken,
 ) {
@@ -80,7 +85,6 @@ async fn run(
         tracing::debug!(%remote, "malformed connect request; closing");
         return;
     };
-    let conn_id = ctx.next_conn_id();
     let (established_tx, established_rx) = oneshot::channel();
     let registration = ConnRegistration {
         id: conn_id,
@@ -102,7 +106,6 @@ async fn run(
     if matches!(established_rx.await, Ok(true)) {
         read_requests(&mut reader, &mut buf, &mut codec, conn_id, ctx).await;
     }
-    let _ = ctx.pipeline.send(Inbound::Closed { conn_id });
 }
 
 /// Forwards frames to the pipeline until EOF, a framing error (oversize

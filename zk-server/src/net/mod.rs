@@ -69,6 +69,9 @@ pub(crate) async fn accept_loop(listener: TcpListener, ctx: Arc<NetContext>) {
                 remote.ip(),
                 ctx.shared.config.max_client_cnxns
             );
+            ctx.shared
+                .connections_rejected
+                .fetch_add(1, Ordering::Relaxed);
             drop(stream);
             continue;
         };
