@@ -308,9 +308,7 @@ fn apply_key(config: &mut ServerConfig, key: &str, value: &str) -> Result<KeyOut
             config.client_port = parse_num(value)?;
             return Ok(KeyOutcome::ClientPort);
         }
-        "clientPortAddress" => {
-            config.client_port_address = Some(value.parse().map_err(|_| "not an IP address")?)
-        }
+        "clientPortAddress" => config.client_port_address = Some(resolve_host(value)?),
         "maxClientCnxns" => config.max_client_cnxns = parse_num(value)?,
         "minSessionTimeout" => config.min_session_timeout_ms = parse_timeout(value)?,
         "maxSessionTimeout" => config.max_session_timeout_ms = parse_timeout(value)?,
@@ -340,6 +338,21 @@ fn apply_key(config: &mut ServerConfig, key: &str, value: &str) -> Result<KeyOut
         _ => return Ok(KeyOutcome::Unknown),
     }
     Ok(KeyOutcome::Known)
+}
+
+/// An IP address, or a host name resolved to its first address (Apache
+/// accepts both for clientPortAddress).
+fn resolve_host(value: &str) -> Result<IpAddr, String> {
+    if let Ok(ip) = value.parse() {
+        return Ok(ip);
+    }
+    use std::net::ToSocketAddrs;
+    (value, 0)
+        .to_socket_addrs()
+        .map_err(|e| format!("cannot resolve host: {e}"))?
+        .next()
+        .map(|addr| addr.ip())
+        .ok_or_else(|| "host has no address".to_string())
 }
 
 fn parse_num<T: std::str::FromStr>(value: &str) -> Result<T, String> {
@@ -549,6 +562,14 @@ znode.container.checkIntervalMs=100
         );
         assert!(parse("dataDir=/d\nclientPort=1\ntickTime=0\n").is_err());
         assert!(parse("dataDir=/d\nclientPort=1\nforceSync=maybe\n").is_err());
+    }
+
+    #[test]
+    fn client_port_address_accepts_a_host_name() {
+        let c = parse("dataDir=/d\nclientPort=1\nclientPortAddress=localhost\n")
+            .unwrap()
+            .config;
+        assert!(c.client_port_address.unwrap().is_loopback());
     }
 
     #[test]

@@ -23,14 +23,14 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::{Bytes, BytesMut};
 use rand::Rng;
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use zk_proto::txn::ErrorTxn;
 use zk_proto::{
     ConnectRequest, DeleteContainerRequest, ErrorCode, Id, Jute, OpCode, Request, RequestFrame,
     Response, SyncResponse, Txn, TxnEntry, TxnHeader, WatcherEvent,
 };
 
-use crate::admin::{self, FourLetterWord, Latency};
+use crate::admin::Latency;
 use crate::config::ServerConfig;
 use crate::db::{
     self, ConnId, Database, RequestContext, SessionId, SessionIdGenerator, SessionTracker,
@@ -38,66 +38,10 @@ use crate::db::{
 use crate::net::frames;
 use crate::storage::TxnLog;
 
-/// What connection tasks tell the pipeline.
-#[derive(Debug)]
-pub(crate) enum Inbound {
-    /// A handshake. The pipeline answers on `conn.out`, then resolves
-    /// `conn.established` (false: the connection is being closed).
-    Connect {
-        conn: ConnRegistration,
-        request: ConnectRequest,
-    },
-    /// A decoded request of an established connection.
-    Request {
-        conn_id: ConnId,
-        frame: RequestFrame,
-        arrived: Instant,
-    },
-    /// A known opcode whose body did not parse.
-    Malformed {
-        conn_id: ConnId,
-        xid: i32,
-        op: OpCode,
-        arrived: Instant,
-    },
-    /// An opcode the server does not serve: Unimplemented, then close.
-    Unimplemented {
-        conn_id: ConnId,
-        xid: i32,
-        arrived: Instant,
-    },
-    /// The connection's socket is gone.
-    Closed { conn_id: ConnId },
-    /// A whitelisted four-letter word that needs server state.
-    FourLetter {
-        word: FourLetterWord,
-        remote: SocketAddr,
-        reply: oneshot::Sender<String>,
-    },
-    /// Clean stop: finish durable work, snapshot, close the log.
-    Shutdown { done: oneshot::Sender<()> },
-    /// Crash stop: no replies, no snapshot; only waits for the log thread
-    /// to stop so a restarted server never races with it.
-    Kill { done: oneshot::Sender<()> },
-}
+mod messages;
+mod report;
 
-/// A connection introducing itself with its handshake.
-#[derive(Debug)]
-pub(crate) struct ConnRegistration {
-    pub id: ConnId,
-    pub remote: SocketAddr,
-    pub out: mpsc::UnboundedSender<Outbound>,
-    pub established: oneshot::Sender<bool>,
-}
-
-/// What the pipeline queues for a connection's writer.
-#[derive(Debug)]
-pub(crate) enum Outbound {
-    /// A whole frame, length prefix included.
-    Frame(Bytes),
-    /// Flush what is queued, then close the socket.
-    Close,
-}
+pub(crate) use messages::{ConnRegistration, Inbound, Outbound};
 
 /// Clock readings: wall time for txn headers, monotonic time for expiry.
 #[derive(Debug, Clone, Copy)]
@@ -926,23 +870,31 @@ impl Pipeline {
         self.session_conn.insert(session, conn_id);
     }
 
-    /// The write `zxid` of `session` is done: serve what waited behind it.
+    /// The write `zxid` of `session` is done: serve what waited behind it,
+    /// up to the session's next pending write.
     fn advance_queue(&mut self, session: SessionId, zxid: i64) {
-        let Some(queue) = self.queues.get_mut(&session) else {
-            return;
-        };
-        if matches!(queue.front(), Some(Queued::Write(z)) if *z == zxid) {
-            queue.pop_front();
-        }
-        while let Some(Queued::Deferred(_)) = self.queues.get(&session).and_then(|q| q.front()) {
-            if let Some(Queued::Deferred(d)) =
-                self.queues.get_mut(&session).and_then(|q| q.pop_front())
-            {
-                self.serve(session, d);
+        if let Some(queue) = self.queues.get_mut(&session) {
+            if matches!(queue.front(), Some(Queued::Write(z)) if *z == zxid) {
+                queue.pop_front();
             }
         }
-        if self.queues.get(&session).is_some_and(|q| q.is_empty()) {
+        while let Some(deferred) = self.pop_ready(session) {
+            self.serve(session, deferred);
+        }
+        if self.queues.get(&session).is_some_and(VecDeque::is_empty) {
             self.queues.remove(&session);
+        }
+    }
+
+    /// The head of the session's FIFO if it is not a pending write.
+    fn pop_ready(&mut self, session: SessionId) -> Option<Deferred> {
+        let queue = self.queues.get_mut(&session)?;
+        if !matches!(queue.front(), Some(Queued::Deferred(_))) {
+            return None;
+        }
+        match queue.pop_front() {
+            Some(Queued::Deferred(d)) => Some(d),
+            _ => None,
         }
     }
 
@@ -1095,220 +1047,6 @@ impl Pipeline {
                 Ok(Err(e)) => tracing::warn!("closing the txn log failed: {e}"),
                 Err(e) => tracing::warn!("closing the txn log panicked: {e}"),
             }
-        }
-    }
-
-    // ---- four-letter words ---------------------------------------------------
-
-    /// `asker` is the four-letter-word connection itself, which Apache
-    /// counts and lists like any other (without a session).
-    fn summary(&self) -> admin::ServerSummary {
-        admin::ServerSummary {
-            latency: self.stats.latency,
-            packets_received: self.stats.received,
-            packets_sent: self.stats.sent,
-            connections: self.conns.len() + 1,
-            outstanding: self.outstanding(),
-            zxid: self.db.last_processed_zxid(),
-            mode: "standalone",
-            node_count: self.db.stats().node_count,
-        }
-    }
-
-    fn outstanding(&self) -> u64 {
-        self.queues.values().map(|q| q.len() as u64).sum()
-    }
-
-    fn connection_infos(&self, asker: SocketAddr) -> Vec<admin::ConnectionInfo> {
-        let mut ids: Vec<&ConnId> = self.conns.keys().collect();
-        ids.sort();
-        let asking = admin::ConnectionInfo {
-            remote: asker,
-            interest_ops: 0,
-            queued: 0,
-            packets_received: 1,
-            packets_sent: 0,
-            session: None,
-        };
-        let listed = ids
-            .into_iter()
-            .filter_map(|id| self.conns.get(id))
-            .map(|c| admin::ConnectionInfo {
-                remote: c.remote,
-                interest_ops: 1,
-                queued: c
-                    .session
-                    .and_then(|s| self.queues.get(&s))
-                    .map_or(0, |q| q.len() as u64),
-                packets_received: c.received,
-                packets_sent: c.sent,
-                session: c.session.map(|s| admin::SessionConnInfo {
-                    session_id: s,
-                    last_op: c.last_op,
-                    established_ms: c.established_wall_ms,
-                    timeout_ms: c.timeout,
-                    last_cxid: c.last_cxid,
-                    last_zxid: c.last_zxid,
-                    last_response_ms: c.last_response_ms,
-                    last_latency: c.last_latency,
-                    latency: c.latency,
-                }),
-            });
-        std::iter::once(asking).chain(listed).collect()
-    }
-
-    fn four_letter(&mut self, word: FourLetterWord, asker: SocketAddr) -> String {
-        match word {
-            FourLetterWord::Ruok => admin::RUOK.to_string(),
-            FourLetterWord::Isro => admin::ISRO_READ_WRITE.to_string(),
-            FourLetterWord::Srvr => admin::format_srvr(&self.summary()),
-            FourLetterWord::Stat => {
-                admin::format_stat(&self.summary(), &self.connection_infos(asker))
-            }
-            FourLetterWord::Cons => admin::format_cons(&self.connection_infos(asker)),
-            FourLetterWord::Conf => admin::format_conf(&self.conf_info()),
-            FourLetterWord::Envi => admin::format_envi(&admin::environment()),
-            FourLetterWord::Mntr => {
-                let extra = self.mntr_extra();
-                admin::format_mntr(&admin::standalone_metrics(&self.summary(), &extra))
-            }
-            FourLetterWord::Wchs => {
-                let w = self.db.watches().summary();
-                admin::format_wchs(w.connections, w.paths, w.watches)
-            }
-            FourLetterWord::Wchc => admin::format_wchc(&self.watches_by_session()),
-            FourLetterWord::Wchp => admin::format_wchp(&self.watches_by_path()),
-            FourLetterWord::Dump => admin::format_dump(&self.dump_info(asker)),
-            FourLetterWord::Crst => {
-                for c in self.conns.values_mut() {
-                    c.received = 0;
-                    c.sent = 0;
-                    c.latency = Latency::default();
-                    c.last_zxid = -1;
-                    c.last_latency = 0;
-                }
-                admin::CRST.to_string()
-            }
-            FourLetterWord::Srst => {
-                self.stats.latency = Latency::default();
-                self.stats.received = 0;
-                self.stats.sent = 0;
-                admin::SRST.to_string()
-            }
-        }
-    }
-
-    fn conf_info(&self) -> admin::ConfInfo {
-        let c = &self.shared.config;
-        let snap_dir = c.snap_version_dir();
-        let log_dir = c.log_version_dir();
-        admin::ConfInfo {
-            client_port: self.shared.local_addr.port(),
-            data_dir_size: dir_size(&snap_dir),
-            data_dir: snap_dir.display().to_string(),
-            data_log_size: dir_size(&log_dir),
-            data_log_dir: log_dir.display().to_string(),
-            tick_time: c.tick_time_ms,
-            max_client_cnxns: c.max_client_cnxns,
-            min_session_timeout: c.min_session_timeout(),
-            max_session_timeout: c.max_session_timeout(),
-            server_id: 0,
-        }
-    }
-
-    fn mntr_extra(&self) -> admin::MntrExtra {
-        let size = |v: Option<usize>| v.map_or(-1, |n| n as i64);
-        let db = self.db.stats();
-        admin::MntrExtra {
-            uptime_ms: self.shared.started.elapsed().as_millis() as u64,
-            watch_count: db.watch_count,
-            ephemerals_count: db.ephemerals_count,
-            approximate_data_size: db.approximate_data_size.max(0) as u64,
-            global_sessions: self.session_timeouts.len(),
-            auth_failed_count: self.stats.auth_failed,
-            last_client_response_size: size(self.stats.last_response_size),
-            max_client_response_size: size(self.stats.max_response_size),
-            min_client_response_size: size(self.stats.min_response_size),
-            snap_count: self.stats.snapshots,
-            commit_count: self.stats.commits,
-            connection_rejected: self
-                .shared
-                .connections_rejected
-                .load(std::sync::atomic::Ordering::Relaxed),
-            file_descriptors: admin::file_descriptor_counts(),
-        }
-    }
-
-    /// Data watches per session (wchc), from the per-connection table.
-    fn watches_by_session(&self) -> Vec<(i64, Vec<String>)> {
-        let mut out: Vec<(i64, Vec<String>)> = self
-            .db
-            .watches()
-            .by_connection()
-            .into_iter()
-            .filter_map(|(conn, paths)| {
-                let session = self.conns.get(&conn).and_then(|c| c.session)?;
-                Some((session, paths))
-            })
-            .collect();
-        out.sort();
-        out
-    }
-
-    /// Data watches per path (wchp).
-    fn watches_by_path(&self) -> Vec<(String, Vec<i64>)> {
-        let mut by_path: std::collections::BTreeMap<String, Vec<i64>> = Default::default();
-        for (session, paths) in self.watches_by_session() {
-            for p in paths {
-                by_path.entry(p).or_default().push(session);
-            }
-        }
-        by_path.into_iter().collect()
-    }
-
-    fn dump_info(&self, asker: SocketAddr) -> admin::DumpInfo {
-        let tick = u64::from(self.shared.config.tick_time_ms).max(1);
-        let round_up = |t: u64| (t / tick + 1) * tick;
-        let mut buckets: std::collections::BTreeMap<u64, Vec<i64>> = Default::default();
-        for (&session, &touched) in &self.last_touch {
-            let timeout = self.session_timeouts.get(&session).copied().unwrap_or(0);
-            let at = round_up(touched + timeout.max(0) as u64);
-            buckets
-                .entry(self.clock.wall_of(at))
-                .or_default()
-                .push(session);
-        }
-        let session_buckets = buckets.into_iter().collect();
-        let mut ephemerals: Vec<(i64, Vec<String>)> = self
-            .session_timeouts
-            .keys()
-            .map(|&id| (id, self.db.ephemerals_of(id)))
-            .filter(|(_, paths)| !paths.is_empty())
-            .collect();
-        ephemerals.sort();
-        let now = self.clock.mono_ms();
-        let mut connection_buckets: std::collections::BTreeMap<u64, Vec<(SocketAddr, i64)>> =
-            Default::default();
-        for c in self.conns.values() {
-            if let Some(s) = c.session {
-                // Connections expire with their session's timeout.
-                let at = round_up(now + c.timeout.max(0) as u64);
-                connection_buckets
-                    .entry(self.clock.wall_of(at))
-                    .or_default()
-                    .push((c.remote, s));
-            }
-        }
-        // The asking connection has no session; Apache lists it as 0x0,
-        // due when a sessionless connection times out.
-        connection_buckets
-            .entry(self.clock.wall_of(round_up(now + 10_000)))
-            .or_default()
-            .push((asker, 0));
-        admin::DumpInfo {
-            session_buckets,
-            ephemerals,
-            connection_buckets: connection_buckets.into_iter().collect(),
         }
     }
 }

@@ -118,27 +118,36 @@ impl Server {
 
     /// Clean stop: answers what is already durable, writes a snapshot,
     /// closes the log and every connection, and releases the port.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let (done, finished) = oneshot::channel();
         if self.inbound.send(Inbound::Shutdown { done }).is_ok() {
             let _ = finished.await;
         }
         self.cancel.cancel();
-        let _ = self.acceptor.await;
-        let _ = self.pipeline.await;
+        let _ = (&mut self.acceptor).await;
+        let _ = (&mut self.pipeline).await;
     }
 
     /// Crash stop: no final snapshot, nothing flushed beyond what the log
     /// already made durable. For tests that simulate a crash.
-    pub async fn kill(self) {
+    pub async fn kill(mut self) {
         // Connections drop first, so no reply can go out after this point.
         self.cancel.cancel();
         let (done, finished) = oneshot::channel();
         if self.inbound.send(Inbound::Kill { done }).is_ok() {
             let _ = finished.await;
         }
-        let _ = self.acceptor.await;
-        let _ = self.pipeline.await;
+        let _ = (&mut self.acceptor).await;
+        let _ = (&mut self.pipeline).await;
+    }
+}
+
+impl Drop for Server {
+    /// A server dropped without `shutdown` stops listening and closes its
+    /// connections; the pipeline then sees every sender gone and stops
+    /// cleanly on its own (final snapshot, log closed).
+    fn drop(&mut self) {
+        self.cancel.cancel();
     }
 }
 

@@ -324,3 +324,100 @@ async fn an_emptied_container_is_deleted_by_the_cleanup_timer() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+#[tokio::test]
+async fn random_frames_after_the_handshake_never_take_the_server_down() {
+    use rand::{Rng, SeedableRng};
+    let server = TestingServer::start().await.unwrap();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    for _ in 0..30 {
+        let mut c = RawClient::session(server.addr(), 3000).await;
+        // A header with a random opcode (often a real one) and a random body.
+        let len = rng.gen_range(8..64usize);
+        let mut frame = BytesMut::new();
+        frame.put_i32(len as i32);
+        frame.put_i32(rng.gen_range(1..1000));
+        frame.put_i32(
+            *[
+                1,
+                2,
+                3,
+                4,
+                5,
+                7,
+                8,
+                12,
+                14,
+                15,
+                22,
+                101,
+                105,
+                106,
+                rng.gen(),
+            ]
+            .get(rng.gen_range(0..15usize))
+            .unwrap_or(&4),
+        );
+        for _ in 8..len {
+            frame.put_u8(rng.gen());
+        }
+        // The server may answer, close, or both; it must not go down.
+        let _ = tokio::io::AsyncWriteExt::write_all(&mut c.stream, &frame).await;
+        drop(c);
+    }
+    let mut ok = RawClient::session(server.addr(), 3000).await;
+    assert_eq!(ok.call(-2, Request::Ping).await.header.err, 0);
+    assert_eq!(
+        server_common::four_letter(server.addr(), "ruok").await,
+        "imok"
+    );
+}
+
+#[tokio::test]
+async fn pipelined_reads_wait_for_the_sessions_earlier_writes() {
+    let server = TestingServer::start().await.unwrap();
+    let mut c = RawClient::session(server.addr(), 3000).await;
+    // Four requests in one write, no waiting in between.
+    let mut burst = BytesMut::new();
+    let requests = [
+        Request::Create(zk_proto::CreateRequest {
+            path: "/fifo".into(),
+            data: Some(bytes::Bytes::from_static(b"1")),
+            acl: zk_proto::Acl::open_unsafe(),
+            flags: 0,
+        }),
+        Request::GetData(zk_proto::GetDataRequest {
+            path: "/fifo".into(),
+            watch: false,
+        }),
+        Request::SetData(zk_proto::SetDataRequest {
+            path: "/fifo".into(),
+            data: Some(bytes::Bytes::from_static(b"2")),
+            version: -1,
+        }),
+        Request::GetData(zk_proto::GetDataRequest {
+            path: "/fifo".into(),
+            watch: false,
+        }),
+    ];
+    let ops: Vec<OpCode> = requests.iter().map(Request::op_code).collect();
+    for (i, request) in requests.into_iter().enumerate() {
+        zk_proto::encode_frame(
+            &zk_proto::RequestFrame::new(i as i32 + 1, request),
+            &mut burst,
+        );
+    }
+    c.write(&burst).await;
+    let mut replies = Vec::new();
+    for (i, op) in ops.into_iter().enumerate() {
+        let reply = c.reply_to(i as i32 + 1, op).await;
+        assert_eq!(reply.header.err, 0, "request {}", i + 1);
+        replies.push(reply);
+    }
+    let data = |r: &zk_proto::ReplyFrame| match &r.response {
+        Response::GetData(g) => g.data.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(data(&replies[1]).as_deref(), Some(&b"1"[..]));
+    assert_eq!(data(&replies[3]).as_deref(), Some(&b"2"[..]));
+}

@@ -1,0 +1,10 @@
+//! Locks and semaphores on Curator's layouts (RECIPES.md §B1–§B5).
+
+pub(crate) mod internals;
+pub mod mutex;
+pub mod rwlock;
+pub mod semaphore;
+
+pub use mutex::{InterProcessMutex, MutexGuard};
+pub use rwlock::InterProcessReadWriteLock;
+pub use semaphore::{InterProcessSemaphoreMutex, InterProcessSemaphoreV2, Lease, SemaphoreGuard};

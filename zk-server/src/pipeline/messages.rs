@@ -1,0 +1,72 @@
+//! The messages between connection tasks and the pipeline.
+
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use tokio::sync::{mpsc, oneshot};
+use zk_proto::{ConnectRequest, OpCode, RequestFrame};
+
+use crate::admin::FourLetterWord;
+use crate::db::ConnId;
+
+/// What connection tasks tell the pipeline.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// A handshake. The pipeline answers on `conn.out`, then resolves
+    /// `conn.established` (false: the connection is being closed).
+    Connect {
+        conn: ConnRegistration,
+        request: ConnectRequest,
+    },
+    /// A decoded request of an established connection.
+    Request {
+        conn_id: ConnId,
+        frame: RequestFrame,
+        arrived: Instant,
+    },
+    /// A known opcode whose body did not parse.
+    Malformed {
+        conn_id: ConnId,
+        xid: i32,
+        op: OpCode,
+        arrived: Instant,
+    },
+    /// An opcode the server does not serve: Unimplemented, then close.
+    Unimplemented {
+        conn_id: ConnId,
+        xid: i32,
+        arrived: Instant,
+    },
+    /// The connection's socket is gone.
+    Closed { conn_id: ConnId },
+    /// A whitelisted four-letter word that needs server state.
+    FourLetter {
+        word: FourLetterWord,
+        remote: SocketAddr,
+        reply: oneshot::Sender<String>,
+    },
+    /// Clean stop: finish durable work, snapshot, close the log.
+    Shutdown { done: oneshot::Sender<()> },
+    /// Crash stop: no replies, no snapshot; only waits for the log thread
+    /// to stop so a restarted server never races with it.
+    Kill { done: oneshot::Sender<()> },
+}
+
+/// A connection introducing itself with its handshake.
+#[derive(Debug)]
+pub(crate) struct ConnRegistration {
+    pub id: ConnId,
+    pub remote: SocketAddr,
+    pub out: mpsc::UnboundedSender<Outbound>,
+    pub established: oneshot::Sender<bool>,
+}
+
+/// What the pipeline queues for a connection's writer.
+#[derive(Debug)]
+pub(crate) enum Outbound {
+    /// A whole frame, length prefix included.
+    Frame(Bytes),
+    /// Flush what is queued, then close the socket.
+    Close,
+}
