@@ -190,7 +190,7 @@ async fn recover(config: &ServerConfig) -> Result<Database, ServerError> {
     let db_cfg = db_config(config);
     let recovered = tokio::task::spawn_blocking(move || {
         let load_cfg = db_cfg.clone();
-        let (db, report) = storage::recover(
+        let (mut db, report) = storage::recover(
             &snap_dir,
             &log_dir,
             |r, zxid| Database::deserialize_snapshot(load_cfg.clone(), r, zxid),
@@ -199,9 +199,13 @@ async fn recover(config: &ServerConfig) -> Result<Database, ServerError> {
                 db.apply(entry);
             },
         )?;
+        // A snapshot is fuzzy: it may hold ephemerals of sessions whose
+        // close the replayed log already removed from the session table.
+        let orphans = db.remove_orphaned_ephemerals();
         tracing::info!(
             ?report,
             zxid = db.last_processed_zxid(),
+            orphaned_ephemerals = orphans.len(),
             "database recovered"
         );
         // Apache snapshots right after loading, so the next start never
