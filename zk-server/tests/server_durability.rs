@@ -186,3 +186,61 @@ fn binary_rejects_a_malformed_line_naming_it() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("line 2"), "{stderr}");
 }
+
+/// The offset just past the last whole record of a txn log file.
+fn end_of_records(log: &[u8]) -> usize {
+    let log = bytes::Bytes::copy_from_slice(log);
+    let mut at = 16; // the file header
+    while let zk_proto::disk::LogRecord::Txn { consumed, .. } =
+        zk_proto::disk::decode_log_record(&log.slice(at..))
+    {
+        at += consumed;
+    }
+    at
+}
+
+fn newest_log(data_dir: &std::path::Path) -> std::path::PathBuf {
+    let dir = data_dir.join("version-2");
+    std::fs::read_dir(&dir)
+        .unwrap()
+        .filter_map(|e| {
+            let name = e.unwrap().file_name().into_string().unwrap();
+            let zxid = zk_proto::disk::parse_zxid_file_name(&name, "log")?;
+            Some((zxid, dir.join(name)))
+        })
+        .max()
+        .expect("a txn log")
+        .1
+}
+
+#[tokio::test]
+async fn a_torn_log_tail_is_truncated_and_the_log_keeps_working() {
+    let mut server = TestingServer::start().await.unwrap();
+    create_n(server.addr(), 20).await;
+    server.kill().await;
+
+    // A crash in the middle of writing the next record: its header and a
+    // few bytes of its body made it to disk, the rest did not.
+    let log_path = newest_log(server.data_dir());
+    let mut log = std::fs::read(&log_path).unwrap();
+    let end = end_of_records(&log);
+    let torn: [u8; 20] = [
+        0, 0, 0, 0, 0x12, 0x34, 0x56, 0x78, 0, 0, 0, 100, 1, 2, 3, 4, 5, 6, 7, 8,
+    ];
+    log[end..end + torn.len()].copy_from_slice(&torn);
+    std::fs::write(&log_path, &log).unwrap();
+
+    server.restart().await.unwrap();
+    assert_all_present(server.addr(), 20).await;
+
+    // Writes after the repaired tail are readable after another crash.
+    let mut c = RawClient::session(server.addr(), 3000).await;
+    let reply = c.create(1, "/after", b"v", CreateMode::Persistent).await;
+    assert_eq!(reply.header.err, 0);
+    drop(c);
+    server.kill().await;
+    server.restart().await.unwrap();
+    let mut c = RawClient::session(server.addr(), 3000).await;
+    assert_eq!(c.get(1, "/after", false).await.header.err, 0);
+    assert_all_present(server.addr(), 20).await;
+}
