@@ -53,6 +53,7 @@ macro_rules! int_enum {
         }
     };
 }
+pub(crate) use int_enum;
 
 int_enum! {
     /// `ZooDefs.OpCode`: the `type` of a request header (and of a txn header).

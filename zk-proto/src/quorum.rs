@@ -12,6 +12,7 @@
 
 use bytes::{Buf, BufMut, Bytes};
 
+use crate::consts::int_enum;
 use crate::data::Id;
 use crate::jute::{DecodeError, Jute, JuteWrite, Reader};
 use crate::record;
@@ -35,52 +36,8 @@ pub const fn zxid_counter(zxid: i64) -> u32 {
 /// The protocol version learners and leaders announce (`0x10000`).
 pub const LEARNER_PROTOCOL_VERSION: i32 = 0x10000;
 
-/// Declares a wire enumeration with conversions both ways.
-macro_rules! wire_enum {
-    (
-        $(#[$meta:meta])*
-        pub enum $name:ident as $what:literal {
-            $( $(#[$vmeta:meta])* $variant:ident = $value:expr ),* $(,)?
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-        #[repr(i32)]
-        pub enum $name {
-            $( $(#[$vmeta])* $variant = $value ),*
-        }
 
-        impl $name {
-            /// Every value, in declaration order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),*];
-
-            /// The number on the wire.
-            pub const fn code(self) -> i32 {
-                self as i32
-            }
-
-            /// The variant for a wire number, if there is one.
-            pub const fn from_code(code: i32) -> Option<Self> {
-                match code {
-                    $( $value => Some($name::$variant), )*
-                    _ => None,
-                }
-            }
-        }
-
-        impl TryFrom<i32> for $name {
-            type Error = DecodeError;
-            fn try_from(code: i32) -> Result<Self, DecodeError> {
-                Self::from_code(code).ok_or(DecodeError::UnknownValue {
-                    what: $what,
-                    value: code.into(),
-                })
-            }
-        }
-    };
-}
-
-wire_enum! {
+int_enum! {
     /// `Leader.*` packet type constants (ZAB.md §5.1).
     pub enum PacketType as "quorum packet type" {
         Request = 1,
@@ -105,7 +62,7 @@ wire_enum! {
     }
 }
 
-wire_enum! {
+int_enum! {
     /// `QuorumPeer.ServerState` as election notifications encode it (§2).
     pub enum ServerState as "server state" {
         Looking = 0,
