@@ -22,7 +22,10 @@ async fn mutex_gives_exact_counts_under_contention() {
         return;
     };
     let admin = t.curator().await;
-    admin.create("/counter", b"0", zk_client::CreateMode::Persistent).await.unwrap();
+    admin
+        .create("/counter", b"0", zk_client::CreateMode::Persistent)
+        .await
+        .unwrap();
     let mut tasks = Vec::new();
     for _ in 0..3 {
         let curator = t.curator().await;
@@ -38,7 +41,10 @@ async fn mutex_gives_exact_counts_under_contention() {
                     let n: u64 = std::str::from_utf8(&data).unwrap().parse().unwrap();
                     // Widen the race window a non-exclusive lock would lose.
                     tokio::time::sleep(Duration::from_millis(2)).await;
-                    client.set_data("/counter", (n + 1).to_string().as_bytes(), None).await.unwrap();
+                    client
+                        .set_data("/counter", (n + 1).to_string().as_bytes(), None)
+                        .await
+                        .unwrap();
                     guard.release().await.unwrap();
                 }
             }));
@@ -52,7 +58,12 @@ async fn mutex_gives_exact_counts_under_contention() {
     .await;
     let (data, _) = admin.client().get_data("/counter").await.unwrap();
     assert_eq!(&data[..], b"36");
-    assert!(admin.client().get_children("/lock").await.unwrap().is_empty());
+    assert!(admin
+        .client()
+        .get_children("/lock")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -71,9 +82,19 @@ async fn mutex_nodes_use_curators_protected_lock_names_and_default_data() {
     assert_eq!(data, curator.default_data());
     assert_eq!(stat.ephemeral_owner, curator.session_id());
     // Missing parents were made on the way.
-    assert!(curator.client().exists("/a/b/lock").await.unwrap().is_some());
+    assert!(curator
+        .client()
+        .exists("/a/b/lock")
+        .await
+        .unwrap()
+        .is_some());
     guard.release().await.unwrap();
-    assert!(curator.client().get_children("/a/b/lock").await.unwrap().is_empty());
+    assert!(curator
+        .client()
+        .get_children("/a/b/lock")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -86,13 +107,24 @@ async fn mutex_is_reentrant_per_handle_and_frees_on_the_last_release() {
     let first = lock.acquire().await.unwrap();
     let second = within(LIMIT, "re-entry", lock.acquire()).await.unwrap();
     assert_eq!(first.path(), second.path());
-    assert_eq!(curator.client().get_children("/lock").await.unwrap().len(), 1);
+    assert_eq!(
+        curator.client().get_children("/lock").await.unwrap().len(),
+        1
+    );
     first.release().await.unwrap();
     assert!(lock.is_acquired());
-    assert_eq!(curator.client().get_children("/lock").await.unwrap().len(), 1);
+    assert_eq!(
+        curator.client().get_children("/lock").await.unwrap().len(),
+        1
+    );
     second.release().await.unwrap();
     assert!(!lock.is_acquired());
-    assert!(curator.client().get_children("/lock").await.unwrap().is_empty());
+    assert!(curator
+        .client()
+        .get_children("/lock")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -185,7 +217,12 @@ async fn semaphore_never_grants_more_than_its_leases() {
     assert!(peak <= 3, "peak {peak}");
     assert!(peak >= 2, "leases were never shared (peak {peak})");
     let curator = t.curator().await;
-    assert!(curator.client().get_children("/sem/leases").await.unwrap().is_empty());
+    assert!(curator
+        .client()
+        .get_children("/sem/leases")
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 #[tokio::test]
@@ -200,9 +237,15 @@ async fn semaphore_lease_nodes_follow_curators_layout() {
     assert!(strip_protection(zk_recipes::paths::node_name(lease.path())).starts_with("lease-"));
     assert_eq!(&lease.data().await.unwrap()[..], b"me");
     // Two more than allowed: the third waits and times out.
-    let second = semaphore.try_acquire(1, Duration::from_secs(5)).await.unwrap();
+    let second = semaphore
+        .try_acquire(1, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert!(second.is_some());
-    let third = semaphore.try_acquire(1, Duration::from_millis(300)).await.unwrap();
+    let third = semaphore
+        .try_acquire(1, Duration::from_millis(300))
+        .await
+        .unwrap();
     assert!(third.is_none());
     assert_eq!(semaphore.participant_nodes().await.unwrap().len(), 2);
     lease.release().await.unwrap();
@@ -216,7 +259,11 @@ async fn semaphore_mutex_is_not_reentrant() {
     let curator = t.curator().await;
     let lock = InterProcessSemaphoreMutex::new(&curator, "/m");
     let guard = lock.acquire().await.unwrap();
-    assert!(lock.try_acquire(Duration::from_millis(300)).await.unwrap().is_none());
+    assert!(lock
+        .try_acquire(Duration::from_millis(300))
+        .await
+        .unwrap()
+        .is_none());
     guard.release().await.unwrap();
     let again = lock.try_acquire(Duration::from_secs(5)).await.unwrap();
     assert!(again.is_some());
@@ -233,7 +280,9 @@ async fn read_locks_are_shared_and_exclude_writers() {
     let b = InterProcessReadWriteLock::new(&curator, "/rw");
     let c = InterProcessReadWriteLock::new(&curator, "/rw");
     let ra = a.read_lock().acquire().await.unwrap();
-    let rb = within(LIMIT, "second reader", b.read_lock().acquire()).await.unwrap();
+    let rb = within(LIMIT, "second reader", b.read_lock().acquire())
+        .await
+        .unwrap();
     assert!(c
         .write_lock()
         .try_acquire(Duration::from_millis(300))
@@ -242,7 +291,11 @@ async fn read_locks_are_shared_and_exclude_writers() {
         .is_none());
     ra.release().await.unwrap();
     rb.release().await.unwrap();
-    let w = c.write_lock().try_acquire(Duration::from_secs(5)).await.unwrap();
+    let w = c
+        .write_lock()
+        .try_acquire(Duration::from_secs(5))
+        .await
+        .unwrap();
     assert!(w.is_some());
     assert!(a
         .read_lock()
@@ -284,7 +337,11 @@ async fn a_waiting_writer_holds_back_later_readers() {
         .is_none());
     reader.release().await.unwrap();
     within(LIMIT, "writer", writer).await.unwrap();
-    let r = late.read_lock().try_acquire(Duration::from_secs(5)).await.unwrap();
+    let r = late
+        .read_lock()
+        .try_acquire(Duration::from_secs(5))
+        .await
+        .unwrap();
     assert!(r.is_some());
 }
 
@@ -296,9 +353,15 @@ async fn the_write_holder_can_take_the_read_lock() {
     let curator = t.curator().await;
     let lock = InterProcessReadWriteLock::new(&curator, "/rw");
     let w = lock.write_lock().acquire().await.unwrap();
-    let r = within(LIMIT, "downgrade", lock.read_lock().acquire()).await.unwrap();
+    let r = within(LIMIT, "downgrade", lock.read_lock().acquire())
+        .await
+        .unwrap();
     let write_seq = &w.path()[w.path().len() - 10..];
-    assert!(r.path().ends_with(&format!("__READ__{write_seq}")), "{}", r.path());
+    assert!(
+        r.path().ends_with(&format!("__READ__{write_seq}")),
+        "{}",
+        r.path()
+    );
     w.release().await.unwrap();
     // Now only a reader holds: other readers pass, writers wait.
     let other = InterProcessReadWriteLock::new(&curator, "/rw");

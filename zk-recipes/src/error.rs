@@ -90,7 +90,13 @@ mod tests {
 
     #[test]
     fn answers_from_the_server_are_not_retriable() {
-        for e in [Zk::NoNode, Zk::NodeExists, Zk::BadVersion, Zk::NotEmpty, Zk::NoAuth] {
+        for e in [
+            Zk::NoNode,
+            Zk::NodeExists,
+            Zk::BadVersion,
+            Zk::NotEmpty,
+            Zk::NoAuth,
+        ] {
             assert!(!e.is_retriable(), "{e}");
         }
         assert!(!Error::Closed.is_retriable());

@@ -118,7 +118,15 @@ impl CuratorBuilder {
     pub async fn connect(self) -> Result<Curator> {
         let timeout = self.connection_timeout;
         let curator = self.build()?;
-        if curator.wait_connected(timeout).await {
+        // Wait for the posted state, not just the client's: callers that
+        // subscribe next must not see this first Connected.
+        let mut posted = curator.inner.current.subscribe();
+        let connected = tokio::time::timeout(
+            timeout,
+            posted.wait_for(|s| s.is_some_and(ConnectionState::is_connected)),
+        )
+        .await;
+        if connected.is_ok_and(|r| r.is_ok()) {
             Ok(curator)
         } else {
             curator.close().await;
@@ -418,10 +426,10 @@ impl Curator {
             if !error.is_retriable() {
                 return Err(error.into());
             }
-            let sleep = self
-                .inner
-                .retry
-                .next_sleep(retries, started.elapsed(), &mut rand::thread_rng());
+            let sleep =
+                self.inner
+                    .retry
+                    .next_sleep(retries, started.elapsed(), &mut rand::thread_rng());
             let Some(sleep) = sleep else {
                 return Err(error.into());
             };

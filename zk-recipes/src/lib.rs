@@ -6,19 +6,36 @@
 //! states derived with Curator's rules, the retry loop, protected creates,
 //! guaranteed deletes); then the recipes, each in its own module.
 
+pub mod atomic;
+pub mod barrier;
+pub mod cache;
 pub mod connection;
 pub mod error;
 pub mod framework;
-pub mod lock;
+pub mod leader;
 pub mod local_addr;
+pub mod lock;
 pub mod paths;
+pub mod persistent_node;
+pub mod queue;
 pub mod retry;
+pub mod shared_count;
 
+pub use atomic::{AtomicValue, DistributedAtomicLong};
+pub use barrier::{DistributedBarrier, DistributedDoubleBarrier};
+pub use cache::{
+    ChildData, CuratorCache, CuratorCacheEvent, Events, NodeCache, PathChildrenCache,
+    PathChildrenEvent, StartMode,
+};
 pub use connection::{ConnectionState, ConnectionStateMachine, ErrorPolicy, SessionEvent};
 pub use error::{Error, Result};
 pub use framework::{Curator, CuratorBuilder};
-pub use retry::{Retriable, RetryPolicy};
+pub use leader::{LeaderLatch, LeaderSelector, LeaderSelectorBuilder, Participant};
 pub use lock::{
     InterProcessMutex, InterProcessReadWriteLock, InterProcessSemaphoreMutex,
     InterProcessSemaphoreV2, Lease, MutexGuard, SemaphoreGuard,
 };
+pub use persistent_node::{GroupMember, PersistentNode};
+pub use queue::DistributedQueue;
+pub use retry::{Retriable, RetryPolicy};
+pub use shared_count::{SharedCount, VersionedValue};

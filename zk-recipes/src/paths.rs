@@ -138,7 +138,9 @@ mod tests {
         assert_eq!(strip_protection(name), "lock-0000000007");
         assert!(!is_protected("lock-0000000007"));
         assert!(!is_protected("_c_0f4a5d32-8c5b-4e42-9d7e-2b1c6b9e0a11-"));
-        assert!(!is_protected("_c_0f4a5d32x8c5b-4e42-9d7e-2b1c6b9e0a11-lock"));
+        assert!(!is_protected(
+            "_c_0f4a5d32x8c5b-4e42-9d7e-2b1c6b9e0a11-lock"
+        ));
         assert_eq!(protected_prefix("u").len(), 5);
         let mut rng = StdRng::seed_from_u64(1);
         assert_eq!(

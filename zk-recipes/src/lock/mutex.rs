@@ -113,7 +113,14 @@ impl InterProcessMutex {
             sort_names: vec![LOCK_NAME],
             max_leases: 1,
         };
-        Self::from_parts(curator, path, LOCK_NAME, Arc::new(driver), data.into(), None)
+        Self::from_parts(
+            curator,
+            path,
+            LOCK_NAME,
+            Arc::new(driver),
+            data.into(),
+            None,
+        )
     }
 
     pub(crate) fn from_parts(
@@ -202,10 +209,6 @@ impl InterProcessMutex {
             .filter(|name| name.contains(internals.lock_name))
             .map(|name| join(&internals.base_path, name))
             .collect())
-    }
-
-    pub(crate) fn curator(&self) -> &Curator {
-        &self.shared.internals.curator
     }
 }
 

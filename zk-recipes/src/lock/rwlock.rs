@@ -105,8 +105,16 @@ mod tests {
 
     #[test]
     fn a_reader_waits_for_the_first_writer_ahead_of_it() {
-        let sorted = names(&["w1-__WRIT__01", "r-__READ__02", "w2-__WRIT__03", "me-__READ__04"]);
-        assert_eq!(ReadDriver.turn(&sorted, 3), Turn::WaitFor("w1-__WRIT__01".into()));
+        let sorted = names(&[
+            "w1-__WRIT__01",
+            "r-__READ__02",
+            "w2-__WRIT__03",
+            "me-__READ__04",
+        ]);
+        assert_eq!(
+            ReadDriver.turn(&sorted, 3),
+            Turn::WaitFor("w1-__WRIT__01".into())
+        );
     }
 
     #[test]

@@ -70,7 +70,8 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         if !self.released {
-            self.curator.delete_in_background(std::mem::take(&mut self.path));
+            self.curator
+                .delete_in_background(std::mem::take(&mut self.path));
         }
     }
 }
@@ -137,7 +138,11 @@ impl InterProcessSemaphoreV2 {
     }
 
     /// One lease under the internal mutex; `None` on timeout.
-    async fn acquire_one(&self, started: Instant, deadline: Option<Instant>) -> Result<Option<Lease>> {
+    async fn acquire_one(
+        &self,
+        started: Instant,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Lease>> {
         let guard = match deadline {
             Some(at) => {
                 let left = at.saturating_duration_since(Instant::now());

@@ -1,0 +1,323 @@
+//! `LeaderLatch` (RECIPES.md §B9): every participant keeps a protected
+//! ephemeral-sequential node `path/_c_<uuid>-latch-<seq>` holding its id;
+//! the first node in sequence order leads. Followers watch only their
+//! immediate predecessor. Leadership is a flag that lasts until close or a
+//! connection problem:
+//!
+//! * Suspended → not leader if the error policy says so; Lost → not leader;
+//! * Connected/Reconnected → re-check (a new node only if ours is gone);
+//! * before claiming leadership, our node's `ephemeralOwner` must be the
+//!   current session (no adopting an expired session's node).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{broadcast, watch};
+use tokio::task::JoinHandle;
+use zk_client::{CreateMode, Watch};
+
+use crate::connection::ConnectionState;
+use crate::error::{Error, Result};
+use crate::framework::Curator;
+use crate::leader::participants::{participants, Participant};
+use crate::paths::{join, node_name, sorted_by_sequence};
+
+pub const LATCH_NAME: &str = "latch-";
+
+/// Pause after an unexpected error before trying again.
+const ERROR_PAUSE: Duration = Duration::from_millis(500);
+
+#[derive(Debug)]
+struct Shared {
+    curator: Curator,
+    path: String,
+    id: String,
+    leader: watch::Sender<bool>,
+    our_path: Mutex<Option<String>>,
+    closed: watch::Sender<bool>,
+}
+
+/// A running latch; [`close`](Self::close) it to leave the election.
+#[derive(Debug)]
+pub struct LeaderLatch {
+    shared: Arc<Shared>,
+    task: JoinHandle<()>,
+}
+
+/// What a connection state asks of the latch loop.
+enum Step {
+    Recheck,
+    Wait,
+    Stop,
+}
+
+/// Where a check of the children leaves us.
+enum Check {
+    Leader(Watch),
+    Follower(Watch),
+    /// Our node is gone or not ours: make a new one.
+    Reset,
+    /// The predecessor vanished between listing and watching.
+    Again,
+}
+
+impl LeaderLatch {
+    /// Joins the election at `path` with `id` as node data, in the
+    /// background.
+    pub fn start(curator: &Curator, path: &str, id: &str) -> LeaderLatch {
+        let shared = Arc::new(Shared {
+            curator: curator.clone(),
+            path: path.to_string(),
+            id: id.to_string(),
+            leader: watch::Sender::new(false),
+            our_path: Mutex::new(None),
+            closed: watch::Sender::new(false),
+        });
+        // Subscribe before spawning so no state posted meanwhile is missed.
+        let states = curator.subscribe_states();
+        let task = tokio::spawn(shared.clone().run(states));
+        LeaderLatch { shared, task }
+    }
+
+    pub fn has_leadership(&self) -> bool {
+        *self.shared.leader.borrow() && !*self.shared.closed.borrow()
+    }
+
+    /// Leadership changes (true = leader), starting with the current value.
+    pub fn leadership(&self) -> watch::Receiver<bool> {
+        self.shared.leader.subscribe()
+    }
+
+    /// Waits until this participant leads; false when `timeout` passes
+    /// first.
+    pub async fn await_leadership(&self, timeout: Duration) -> bool {
+        let mut leader = self.shared.leader.subscribe();
+        tokio::time::timeout(timeout, leader.wait_for(|l| *l))
+            .await
+            .is_ok_and(|r| r.is_ok())
+    }
+
+    /// Our current node, if created.
+    pub fn our_path(&self) -> Option<String> {
+        self.shared
+            .our_path
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn id(&self) -> &str {
+        &self.shared.id
+    }
+
+    /// Everybody in the election, in order (asks ZooKeeper).
+    pub async fn participants(&self) -> Result<Vec<Participant>> {
+        participants(&self.shared.curator, &self.shared.path, LATCH_NAME).await
+    }
+
+    /// The current leader according to ZooKeeper (may briefly disagree
+    /// with the local flags).
+    pub async fn leader(&self) -> Result<Option<Participant>> {
+        Ok(self.participants().await?.into_iter().next())
+    }
+
+    /// Leaves the election: no more leadership, our node deleted
+    /// (guaranteed). Listeners see leadership false.
+    pub async fn close(mut self) -> Result<()> {
+        self.shared.closed.send_replace(true);
+        let _ = (&mut self.task).await;
+        self.shared.leader.send_replace(false);
+        let ours = self
+            .shared
+            .our_path
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        match ours {
+            Some(path) if !self.shared.curator.is_closed() => {
+                self.shared.curator.delete_guaranteed(&path).await
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+impl Drop for LeaderLatch {
+    fn drop(&mut self) {
+        // Dropped without close: stop and leave the node to the session.
+        self.task.abort();
+    }
+}
+
+impl Shared {
+    fn set_leader(&self, leader: bool) {
+        self.leader.send_if_modified(|current| {
+            let changed = *current != leader;
+            *current = leader;
+            changed
+        });
+    }
+
+    fn current_path(&self) -> Option<String> {
+        self.our_path
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn set_our_path(&self, path: Option<String>) -> Option<String> {
+        std::mem::replace(
+            &mut *self.our_path.lock().unwrap_or_else(|e| e.into_inner()),
+            path,
+        )
+    }
+
+    async fn run(self: Arc<Self>, mut states: broadcast::Receiver<ConnectionState>) {
+        let mut closed = self.closed.subscribe();
+        'reset: loop {
+            self.set_leader(false);
+            if let Some(old) = self.set_our_path(None) {
+                self.curator.delete_in_background(old);
+            }
+            let created = tokio::select! {
+                r = self.curator.create_protected(
+                    &self.path,
+                    LATCH_NAME,
+                    self.id.as_bytes(),
+                    CreateMode::EphemeralSequential,
+                ) => r,
+                _ = closed.changed() => return,
+            };
+            match created {
+                Ok(path) => {
+                    self.set_our_path(Some(path));
+                }
+                Err(Error::Closed) => return,
+                Err(e) => {
+                    tracing::warn!(%e, path = %self.path, "latch node not created");
+                    tokio::time::sleep(ERROR_PAUSE).await;
+                    continue 'reset;
+                }
+            }
+            loop {
+                // States are handled while checking too, so a drop during a
+                // check still clears the flag at once.
+                let check = tokio::select! {
+                    c = self.check() => c,
+                    state = states.recv() => match self.on_state(state) {
+                        Step::Stop => return,
+                        Step::Recheck | Step::Wait => continue,
+                    },
+                    _ = closed.changed() => return,
+                };
+                let mut watch = match check {
+                    Ok(Check::Leader(watch)) => {
+                        self.set_leader(true);
+                        watch
+                    }
+                    Ok(Check::Follower(watch)) => {
+                        self.set_leader(false);
+                        watch
+                    }
+                    Ok(Check::Reset) => continue 'reset,
+                    Ok(Check::Again) => continue,
+                    Err(Error::Closed) => return,
+                    Err(e) => {
+                        tracing::debug!(%e, "latch check failed");
+                        tokio::time::sleep(ERROR_PAUSE).await;
+                        continue;
+                    }
+                };
+                // Wait for the watch or a state that calls for a re-check.
+                loop {
+                    tokio::select! {
+                        _ = &mut watch => break,
+                        state = states.recv() => match self.on_state(state) {
+                            Step::Stop => return,
+                            Step::Recheck => break,
+                            Step::Wait => {}
+                        },
+                        _ = closed.changed() => return,
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reacts to a connection state: error states clear the flag,
+    /// (re)connections call for a re-check.
+    fn on_state(&self, state: Result<ConnectionState, broadcast::error::RecvError>) -> Step {
+        match state {
+            Ok(ConnectionState::Connected | ConnectionState::Reconnected) => Step::Recheck,
+            Ok(state) if self.curator.error_policy().is_error(state) => {
+                self.set_leader(false);
+                Step::Wait
+            }
+            Ok(_) => Step::Wait,
+            Err(broadcast::error::RecvError::Lagged(_)) => Step::Recheck,
+            Err(broadcast::error::RecvError::Closed) => Step::Stop,
+        }
+    }
+
+    /// Lists the contenders and decides our role.
+    async fn check(&self) -> Result<Check> {
+        let Some(our_path) = self.current_path() else {
+            return Ok(Check::Reset);
+        };
+        let base = self.path.clone();
+        let children = self
+            .curator
+            .with_retry(|client| {
+                let base = base.clone();
+                async move {
+                    match client.get_children(&base).await {
+                        Ok(children) => Ok(Some(children)),
+                        // The latch directory vanished (container reaped).
+                        Err(zk_client::Error::NoNode) => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await?;
+        let Some(children) = children else {
+            return Ok(Check::Reset);
+        };
+        let sorted = sorted_by_sequence(children, &[LATCH_NAME]);
+        let Some(ours) = sorted.iter().position(|c| c == node_name(&our_path)) else {
+            return Ok(Check::Reset);
+        };
+        if ours == 0 {
+            // Ours must belong to this session; watching it also tells us
+            // when somebody deletes it.
+            let (stat, watch, session) = self
+                .curator
+                .with_retry(|client| {
+                    let path = our_path.clone();
+                    async move {
+                        let (stat, watch) = client.exists_and_watch(&path).await?;
+                        Ok((stat, watch, client.session_id()))
+                    }
+                })
+                .await?;
+            return Ok(match stat {
+                Some(stat) if stat.ephemeral_owner == session => Check::Leader(watch),
+                _ => Check::Reset,
+            });
+        }
+        let predecessor = join(&self.path, &sorted[ours - 1]);
+        let watch = self
+            .curator
+            .with_retry(|client| {
+                let predecessor = predecessor.clone();
+                async move {
+                    match client.get_data_and_watch(&predecessor).await {
+                        Ok((_, _, watch)) => Ok(Some(watch)),
+                        Err(zk_client::Error::NoNode) => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await?;
+        Ok(watch.map_or(Check::Again, Check::Follower))
+    }
+}

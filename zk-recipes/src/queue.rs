@@ -1,0 +1,345 @@
+//! `DistributedQueue` (RECIPES.md §B12) on Curator's layout: items are
+//! `path/queue-<seq>` persistent-sequential nodes whose data uses
+//! Curator's framing (so Java producers and consumers interoperate).
+//!
+//! Two ways to consume:
+//! * [`DistributedQueue::take`] — at most once: read the item, delete it
+//!   with its version, then hand it out (a consumer that dies afterwards
+//!   loses it).
+//! * [`DistributedQueue::consume_next`] (needs a lock path) — at least
+//!   once: lock the item with an ephemeral `lockPath/<item>`, run the
+//!   consumer, delete the item on success or requeue it (delete + create
+//!   at the back, in one transaction) on failure.
+
+use std::collections::VecDeque;
+use std::future::Future;
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use tokio::sync::Mutex as AsyncMutex;
+use zk_client::{Acl, CreateMode, Op};
+
+use crate::error::{Error, Result};
+use crate::framework::{ensure_containers, Curator};
+use crate::paths::join;
+
+pub const QUEUE_PREFIX: &str = "queue-";
+
+const FRAME_VERSION: i32 = 0x0001_0001;
+const ITEM_OPCODE: u8 = 0x01;
+const EOF_OPCODE: u8 = 0x02;
+
+/// Curator's `ItemSerializer` framing of one or more items.
+pub fn encode_items(items: &[&[u8]]) -> Bytes {
+    let size = 5 + items.iter().map(|i| 5 + i.len()).sum::<usize>();
+    let mut out = BytesMut::with_capacity(size);
+    out.put_i32(FRAME_VERSION);
+    for item in items {
+        out.put_u8(ITEM_OPCODE);
+        out.put_i32(i32::try_from(item.len()).unwrap_or(i32::MAX));
+        out.put_slice(item);
+    }
+    out.put_u8(EOF_OPCODE);
+    out.freeze()
+}
+
+/// The items in a framed node, or why the bytes are not a valid frame.
+pub fn decode_items(mut data: &[u8]) -> std::result::Result<Vec<Bytes>, String> {
+    if data.remaining() < 4 {
+        return Err("shorter than the version".into());
+    }
+    let version = data.get_i32();
+    if version != FRAME_VERSION {
+        return Err(format!("unknown version {version:#x}"));
+    }
+    let mut items = Vec::new();
+    loop {
+        if !data.has_remaining() {
+            return Err("no end marker".into());
+        }
+        match data.get_u8() {
+            EOF_OPCODE => return Ok(items),
+            ITEM_OPCODE => {
+                if data.remaining() < 4 {
+                    return Err("truncated item length".into());
+                }
+                let len = usize::try_from(data.get_i32()).map_err(|_| "negative length")?;
+                if data.remaining() < len {
+                    return Err("truncated item".into());
+                }
+                items.push(Bytes::copy_from_slice(&data[..len]));
+                data.advance(len);
+            }
+            other => return Err(format!("unknown opcode {other:#x}")),
+        }
+    }
+}
+
+/// A distributed FIFO queue of byte items.
+#[derive(Debug)]
+pub struct DistributedQueue {
+    curator: Curator,
+    path: String,
+    lock_path: Option<String>,
+    /// Items of a multi-item node already taken off the server.
+    buffered: AsyncMutex<VecDeque<Bytes>>,
+}
+
+impl DistributedQueue {
+    pub fn new(curator: &Curator, path: &str) -> Self {
+        DistributedQueue {
+            curator: curator.clone(),
+            path: path.to_string(),
+            lock_path: None,
+            buffered: AsyncMutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Enables lock safety with item locks under `lock_path`.
+    pub fn with_lock_path(mut self, lock_path: &str) -> Self {
+        self.lock_path = Some(lock_path.to_string());
+        self
+    }
+
+    /// Adds one item.
+    pub async fn put(&self, item: &[u8]) -> Result<()> {
+        self.put_multi(&[item]).await
+    }
+
+    /// Adds several items in one node (consumed together).
+    pub async fn put_multi(&self, items: &[&[u8]]) -> Result<()> {
+        let data = encode_items(items);
+        let item_path = join(&self.path, QUEUE_PREFIX);
+        self.curator
+            .create(&item_path, &data, CreateMode::PersistentSequential)
+            .await
+            .map(drop)
+    }
+
+    /// The item node names in queue order, and a watch on the list.
+    async fn items(&self) -> Result<(Vec<String>, zk_client::Watch)> {
+        let path = self.path.clone();
+        let (mut names, watch) = self
+            .curator
+            .with_retry(|client| {
+                let path = path.clone();
+                async move {
+                    match client.get_children_and_watch(&path).await {
+                        Err(zk_client::Error::NoNode) => {
+                            ensure_containers(&client, &path).await?;
+                            client.get_children_and_watch(&path).await
+                        }
+                        other => other,
+                    }
+                }
+            })
+            .await?;
+        // Foreign children are skipped, as Curator does.
+        names.retain(|n| n.starts_with(QUEUE_PREFIX));
+        names.sort();
+        Ok((names, watch))
+    }
+
+    /// Takes the next item, waiting while the queue is empty (at most
+    /// once: the item is deleted before it is returned).
+    pub async fn take(&self) -> Result<Bytes> {
+        let mut buffered = self.buffered.lock().await;
+        loop {
+            if let Some(item) = buffered.pop_front() {
+                return Ok(item);
+            }
+            let (names, watch) = self.items().await?;
+            for name in &names {
+                if let Some(items) = self.take_node(name).await? {
+                    buffered.extend(items);
+                    break;
+                }
+            }
+            if buffered.is_empty() {
+                tokio::select! {
+                    _ = watch => {}
+                    _ = self.curator.closed() => return Err(Error::Closed),
+                }
+            }
+        }
+    }
+
+    /// Reads and deletes one item node; `None` when another consumer got
+    /// it first.
+    async fn take_node(&self, name: &str) -> Result<Option<Vec<Bytes>>> {
+        let item_path = join(&self.path, name);
+        let taken = self
+            .curator
+            .with_retry(|client| {
+                let item_path = item_path.clone();
+                async move {
+                    let (data, stat) = match client.get_data(&item_path).await {
+                        Ok(read) => read,
+                        Err(zk_client::Error::NoNode) => return Ok(None),
+                        Err(e) => return Err(e),
+                    };
+                    match client.delete(&item_path, Some(stat.version)).await {
+                        Ok(()) => Ok(Some(data)),
+                        Err(zk_client::Error::NoNode | zk_client::Error::BadVersion) => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await?;
+        Ok(taken.map(|data| self.decode_or_drop(&item_path, &data)))
+    }
+
+    fn decode_or_drop(&self, item_path: &str, data: &[u8]) -> Vec<Bytes> {
+        decode_items(data).unwrap_or_else(|reason| {
+            tracing::error!(%item_path, %reason, "corrupt queue item dropped");
+            Vec::new()
+        })
+    }
+
+    /// Lock-safe consumption of the next item: `consume` gets the item's
+    /// payloads; on `Ok` the item is deleted, on `Err` it is requeued at
+    /// the back. Waits while the queue is empty.
+    pub async fn consume_next<F, Fut, E>(
+        &self,
+        mut consume: F,
+    ) -> Result<std::result::Result<(), E>>
+    where
+        F: FnMut(Vec<Bytes>) -> Fut,
+        Fut: Future<Output = std::result::Result<(), E>>,
+    {
+        let Some(lock_path) = self.lock_path.clone() else {
+            return Err(Error::InvalidArgument(
+                "lock safety needs a lock path".into(),
+            ));
+        };
+        loop {
+            let (names, watch) = self.items().await?;
+            for name in &names {
+                let lock = join(&lock_path, name);
+                if !self.try_lock_item(&lock).await? {
+                    continue;
+                }
+                let outcome = self.process_locked(name, &mut consume).await;
+                // The item lock goes whatever happened.
+                self.curator.delete_guaranteed(&lock).await?;
+                match outcome? {
+                    Some(result) => return Ok(result),
+                    None => continue,
+                }
+            }
+            tokio::select! {
+                _ = watch => {}
+                _ = self.curator.closed() => return Err(Error::Closed),
+            }
+        }
+    }
+
+    /// Creates the ephemeral item lock; false when someone else holds it.
+    async fn try_lock_item(&self, lock: &str) -> Result<bool> {
+        let data = self.curator.default_data();
+        match self
+            .curator
+            .create(lock, &data, CreateMode::Ephemeral)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_node_exists() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Runs the consumer on a locked item; `None` if the item was gone.
+    async fn process_locked<F, Fut, E>(
+        &self,
+        name: &str,
+        consume: &mut F,
+    ) -> Result<Option<std::result::Result<(), E>>>
+    where
+        F: FnMut(Vec<Bytes>) -> Fut,
+        Fut: Future<Output = std::result::Result<(), E>>,
+    {
+        let item_path = join(&self.path, name);
+        let read = self
+            .curator
+            .with_retry(|client| {
+                let item_path = item_path.clone();
+                async move {
+                    match client.get_data(&item_path).await {
+                        Ok((data, _)) => Ok(Some(data)),
+                        Err(zk_client::Error::NoNode) => Ok(None),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await?;
+        let Some(data) = read else { return Ok(None) };
+        let items = self.decode_or_drop(&item_path, &data);
+        let result = consume(items).await;
+        if result.is_ok() {
+            self.curator.delete_guaranteed(&item_path).await?;
+        } else {
+            self.requeue(&item_path, &data).await?;
+        }
+        Ok(Some(result))
+    }
+
+    /// Moves an item to the back of the queue in one transaction.
+    async fn requeue(&self, item_path: &str, data: &[u8]) -> Result<()> {
+        let back = join(&self.path, QUEUE_PREFIX);
+        self.curator
+            .with_retry(|client| {
+                let ops = [
+                    Op::delete(item_path, None),
+                    Op::create(
+                        &back,
+                        data,
+                        &Acl::open_unsafe(),
+                        CreateMode::PersistentSequential,
+                    ),
+                ];
+                async move {
+                    match client.multi(&ops).await {
+                        Ok(_) | Err(zk_client::Error::NoNode) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                }
+            })
+            .await
+    }
+
+    /// How many item nodes are waiting.
+    pub async fn len(&self) -> Result<usize> {
+        Ok(self.items().await?.0.len())
+    }
+
+    pub async fn is_empty(&self) -> Result<bool> {
+        Ok(self.len().await? == 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn items_round_trip_through_curators_framing() {
+        let frame = encode_items(&[b"one", b"", b"three"]);
+        assert_eq!(&frame[..5], &[0x00, 0x01, 0x00, 0x01, 0x01]);
+        assert_eq!(*frame.last().unwrap(), 0x02);
+        assert_eq!(
+            decode_items(&frame).unwrap(),
+            vec![Bytes::from("one"), Bytes::new(), Bytes::from("three")]
+        );
+    }
+
+    #[test]
+    fn corrupt_frames_are_rejected() {
+        assert!(decode_items(b"").is_err());
+        assert!(decode_items(&[0, 1, 0, 2, 2]).is_err(), "wrong version");
+        assert!(
+            decode_items(&[0, 1, 0, 1, 1, 0, 0, 0, 9, b'x']).is_err(),
+            "truncated"
+        );
+        assert!(decode_items(&[0, 1, 0, 1, 7]).is_err(), "unknown opcode");
+        assert!(decode_items(&[0, 1, 0, 1]).is_err(), "no end marker");
+    }
+}
