@@ -111,8 +111,13 @@ pub struct ServerConfig {
     pub container_check_interval_ms: u64,
     pub init_limit: Option<u32>,
     pub sync_limit: Option<u32>,
-    /// `server.N` lines: parsed, but only standalone is served for now.
+    /// `server.N` lines; non-empty means ensemble mode.
     pub peers: Vec<PeerSpec>,
+    /// This server's id in the ensemble; `None` reads `<dataDir>/myid`.
+    pub my_id: Option<u64>,
+    /// `peerType`: `observer` makes this member an observer even when its
+    /// `server.N` line does not say so.
+    pub peer_type: Option<PeerRole>,
 }
 
 impl Default for ServerConfig {
@@ -139,6 +144,8 @@ impl Default for ServerConfig {
             init_limit: None,
             sync_limit: None,
             peers: Vec::new(),
+            my_id: None,
+            peer_type: None,
         }
     }
 }
@@ -335,6 +342,7 @@ fn apply_key(config: &mut ServerConfig, key: &str, value: &str) -> Result<KeyOut
         }
         "initLimit" => config.init_limit = Some(parse_positive(value)?),
         "syncLimit" => config.sync_limit = Some(parse_positive(value)?),
+        "peerType" => config.peer_type = Some(parse_peer_role(value)?),
         _ => return Ok(KeyOutcome::Unknown),
     }
     Ok(KeyOutcome::Known)
@@ -400,6 +408,15 @@ fn parse_bool(value: &str) -> Result<bool, String> {
         "true" => Ok(true),
         "false" => Ok(false),
         _ => Err("expected true or false".into()),
+    }
+}
+
+/// `peerType=participant|observer`.
+fn parse_peer_role(value: &str) -> Result<PeerRole, String> {
+    match value.to_ascii_lowercase().as_str() {
+        "participant" => Ok(PeerRole::Participant),
+        "observer" => Ok(PeerRole::Observer),
+        _ => Err("expected participant or observer".into()),
     }
 }
 

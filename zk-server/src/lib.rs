@@ -1,4 +1,4 @@
-//! The ZooKeeper server: standalone now, a ZAB ensemble next. See
+//! The ZooKeeper server: standalone or a ZAB ensemble (`ensemble`). See
 //! `DESIGN.md` for the module map and the contracts between modules.
 //!
 //! Start one in-process with [`Server::start`], or, in integration tests,
@@ -6,6 +6,7 @@
 //! Apache `zoo.cfg`.
 
 pub mod db;
+pub mod ensemble;
 pub mod quorum;
 pub mod storage;
 

@@ -3,7 +3,7 @@
 //! Without an argument it runs a standalone server on port 2181 with its
 //! data under `./data`. With a zoo.cfg it honours Apache's keys; unknown
 //! keys are warned about, malformed lines are fatal. `server.N` lines
-//! (ensemble mode) are not supported yet and make it exit non-zero.
+//! start ensemble mode: `myid` in the data dir names this member.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,14 +56,6 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    if !config.peers.is_empty() {
-        eprintln!(
-            "error: ensemble mode is not supported yet ({} server.N lines found); \
-             remove them to run a standalone server",
-            config.peers.len()
-        );
-        return ExitCode::FAILURE;
-    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -75,8 +67,13 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: ServerConfig) -> ExitCode {
+    let mode = if config.peers.is_empty() {
+        "standalone".to_string()
+    } else {
+        format!("ensemble of {}", config.peers.len())
+    };
     println!(
-        "zk-server: standalone, client port {}, data dir {}, log dir {}",
+        "zk-server: {mode}, client port {}, data dir {}, log dir {}",
         config.client_port,
         config.data_dir.display(),
         config.log_dir().display()

@@ -35,9 +35,11 @@ use crate::config::ServerConfig;
 use crate::db::{
     self, ConnId, Database, RequestContext, SessionId, SessionIdGenerator, SessionTracker,
 };
+use crate::ensemble::driver::Driver;
 use crate::net::frames;
-use crate::storage::TxnLog;
+use crate::storage::{LogFailure, TxnLog};
 
+mod ensemble_mode;
 mod messages;
 mod report;
 
@@ -98,8 +100,25 @@ enum Origin {
 enum Queued {
     /// A write waiting to be applied.
     Write(i64),
+    /// Ensemble learner: a write forwarded to the leader, by xid; done when
+    /// the txn it made is applied here.
+    Forwarded(i32),
+    /// Ensemble: a sync, answered once we applied up to its target.
+    Sync(SyncWait),
     /// A request to answer once the writes ahead of it are applied.
     Deferred(Deferred),
+}
+
+#[derive(Debug)]
+struct SyncWait {
+    token: u64,
+    conn_id: ConnId,
+    xid: i32,
+    arrived: Instant,
+    path: String,
+    /// The leader's last proposal when it saw the sync; `None` until a
+    /// learner hears back.
+    target: Option<i64>,
 }
 
 #[derive(Debug)]
@@ -232,6 +251,9 @@ pub(crate) struct Pipeline {
     tracker: SessionTracker,
     log: Option<TxnLog>,
     durable: watch::Receiver<i64>,
+    log_failure: watch::Receiver<Option<LogFailure>>,
+    /// Ensemble mode: the quorum core and its links; `None` standalone.
+    quorum: Option<Box<Driver>>,
     last_zxid: i64,
     in_flight: VecDeque<InFlight>,
     conns: HashMap<ConnId, Conn>,
@@ -283,7 +305,12 @@ fn last_op_code(op: OpCode) -> &'static str {
 
 impl Pipeline {
     /// A pipeline over a recovered database and an open log.
-    pub(crate) fn new(shared: Arc<Shared>, db: Database, log: TxnLog) -> Self {
+    pub(crate) fn new(
+        shared: Arc<Shared>,
+        db: Database,
+        log: TxnLog,
+        quorum: Option<Box<Driver>>,
+    ) -> Self {
         let config = &shared.config;
         let clock = Clock {
             base: Instant::now(),
@@ -301,10 +328,16 @@ impl Pipeline {
         let last_zxid = db.last_processed_zxid();
         let snaps = SnapSchedule::new(config.snap_count);
         let durable = log.durable();
+        let log_failure = log.failure();
+        let server_id = quorum
+            .as_ref()
+            .map_or(STANDALONE_SERVER_ID, |q| q.peer.id() as i64);
         Pipeline {
             db,
             tracker,
             durable,
+            log_failure,
+            quorum,
             log: Some(log),
             last_zxid,
             in_flight: VecDeque::new(),
@@ -313,7 +346,7 @@ impl Pipeline {
             session_timeouts,
             queues: HashMap::new(),
             closing: HashSet::new(),
-            session_ids: SessionIdGenerator::new(STANDALONE_SERVER_ID, Clock::wall_ms()),
+            session_ids: SessionIdGenerator::new(server_id, Clock::wall_ms()),
             last_touch,
             stats: Stats::default(),
             snaps,
@@ -331,10 +364,16 @@ impl Pipeline {
         let purge_every = u64::from(config.autopurge_purge_interval_hours) * 3600;
         let mut purge = tokio::time::interval(Duration::from_secs(purge_every.max(1)));
         purge.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut log_failure = match &self.log {
-            Some(log) => log.failure(),
-            None => return,
-        };
+        if self.log.is_none() {
+            return;
+        }
+        let tick_ms = (u64::from(config.tick_time_ms) / 4).max(5);
+        let mut quorum_tick = tokio::time::interval(Duration::from_millis(tick_ms));
+        quorum_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let ensemble = self.quorum.is_some();
+        if ensemble {
+            self.run_quorum_outputs();
+        }
         loop {
             let expiry = self.next_expiry_sleep();
             tokio::select! {
@@ -364,10 +403,19 @@ impl Pipeline {
                         self.close_all_connections();
                         return;
                     }
-                    self.apply_durable();
+                    if ensemble {
+                        self.quorum_durable();
+                    } else {
+                        self.apply_durable();
+                    }
                 }
-                _ = log_failure.changed() => {
-                    if let Some(failure) = log_failure.borrow().clone() {
+                Some((from, msg)) = ensemble_mode::next_peer_msg(&mut self.quorum) => {
+                    self.on_peer_msg(from, msg);
+                }
+                _ = quorum_tick.tick(), if ensemble => self.quorum_tick(),
+                _ = self.log_failure.changed() => {
+                    let failure = self.log_failure.borrow().clone();
+                    if let Some(failure) = failure {
                         tracing::error!(%failure, "txn log failed; the server stops serving");
                         self.close_all_connections();
                         return;
@@ -386,9 +434,17 @@ impl Pipeline {
         if self.tracker.touch(session, timeout, now) {
             self.last_touch.insert(session, now);
         }
+        if let Some(q) = self.quorum.as_mut().filter(|q| q.leader().is_some()) {
+            // The leader owns expiry: tell it on the next tick.
+            q.touched.insert(session, timeout);
+        }
     }
 
     fn next_expiry_sleep(&self) -> Duration {
+        if self.quorum.as_ref().is_some_and(|q| !q.is_serving_leader()) {
+            // Only a serving leader expires sessions.
+            return Duration::from_secs(60);
+        }
         // With no session tracked, wake up once a minute anyway.
         match self.tracker.next_expiry() {
             Some(at) => Duration::from_millis(at.saturating_sub(self.clock.mono_ms())),
@@ -439,6 +495,12 @@ impl Pipeline {
     // ---- handshake -------------------------------------------------------
 
     fn on_connect(&mut self, reg: ConnRegistration, request: ConnectRequest) {
+        if self.quorum.as_ref().is_some_and(|q| !q.serving) {
+            // Apache: "ZooKeeperServer not running"; the client moves on.
+            let _ = reg.out.send(Outbound::Close);
+            let _ = reg.established.send(false);
+            return;
+        }
         let config = &self.shared.config;
         // A client that saw a newer state must find another server.
         if request.last_zxid_seen > self.db.last_processed_zxid() {
@@ -492,6 +554,9 @@ impl Pipeline {
         while self.db.session_exists(session_id) || self.session_timeouts.contains_key(&session_id)
         {
             session_id = self.session_ids.next_id();
+        }
+        if self.forward_create_session(conn_id, session_id, timeout, read_only) {
+            return;
         }
         let zxid = self.next_zxid();
         let entry = self
@@ -602,6 +667,15 @@ impl Pipeline {
                     close: false,
                 },
             ),
+            Request::Sync(r) if self.quorum.is_some() => {
+                self.on_quorum_sync(conn_id, session, frame.xid, r.path, arrived)
+            }
+            request if op.is_write() && self.is_learner() => self.forward_write(
+                conn_id,
+                session,
+                RequestFrame::new(frame.xid, request),
+                arrived,
+            ),
             request if op.is_write() => {
                 self.on_write(conn_id, session, frame.xid, request, arrived)
             }
@@ -665,7 +739,7 @@ impl Pipeline {
             return;
         };
         self.stats.received += 1;
-        if op.is_write() {
+        if op.is_write() && !self.is_learner() {
             let zxid = self.next_zxid();
             let entry = TxnEntry {
                 header: TxnHeader {
@@ -781,11 +855,18 @@ impl Pipeline {
     // ---- the log and apply -----------------------------------------------
 
     fn next_zxid(&mut self) -> i64 {
-        self.last_zxid += 1;
+        let proposal = self
+            .quorum
+            .as_ref()
+            .and_then(|q| q.peer.next_proposal_zxid());
+        self.last_zxid = proposal.unwrap_or(self.last_zxid + 1);
         self.last_zxid
     }
 
     fn log_txn(&mut self, entry: TxnEntry, origin: Origin) {
+        if self.quorum.is_some() {
+            return self.propose(entry, origin);
+        }
         let zxid = entry.header.zxid;
         if let Some(log) = &self.log {
             log.append(zxid, entry.to_bytes());
@@ -825,10 +906,12 @@ impl Pipeline {
                 session,
                 arrived,
             } => {
-                if let Some((_, xid, result)) = &applied.reply {
-                    self.reply(conn_id, *xid, applied.zxid, result, arrived);
+                let mut xid = done.entry.header.cxid;
+                if let Some((_, reply_xid, result)) = &applied.reply {
+                    self.reply(conn_id, *reply_xid, applied.zxid, result, arrived);
+                    xid = *reply_xid;
                 }
-                self.advance_queue(session, applied.zxid);
+                self.advance_queue(session, applied.zxid, xid);
             }
             Origin::CreateSession { conn_id, read_only } => {
                 self.finish_create_session(conn_id, &applied.session_created, read_only);
@@ -872,29 +955,44 @@ impl Pipeline {
 
     /// The write `zxid` of `session` is done: serve what waited behind it,
     /// up to the session's next pending write.
-    fn advance_queue(&mut self, session: SessionId, zxid: i64) {
+    fn advance_queue(&mut self, session: SessionId, zxid: i64, xid: i32) {
         if let Some(queue) = self.queues.get_mut(&session) {
-            if matches!(queue.front(), Some(Queued::Write(z)) if *z == zxid) {
+            let done = match queue.front() {
+                Some(Queued::Write(z)) => *z == zxid,
+                Some(Queued::Forwarded(x)) => *x == xid,
+                _ => false,
+            };
+            if done {
                 queue.pop_front();
             }
         }
-        while let Some(deferred) = self.pop_ready(session) {
-            self.serve(session, deferred);
+        self.drain_queue(session);
+    }
+
+    /// Serves the head of the session's FIFO while it is ready: a deferred
+    /// request, or a sync whose target we applied.
+    fn drain_queue(&mut self, session: SessionId) {
+        loop {
+            let applied = self.db.last_processed_zxid();
+            let Some(queue) = self.queues.get_mut(&session) else {
+                return;
+            };
+            let ready = match queue.front() {
+                Some(Queued::Deferred(_)) => true,
+                Some(Queued::Sync(w)) => w.target.is_some_and(|t| t <= applied),
+                _ => false,
+            };
+            if !ready {
+                break;
+            }
+            match queue.pop_front() {
+                Some(Queued::Deferred(d)) => self.serve(session, d),
+                Some(Queued::Sync(w)) => self.finish_sync(w),
+                _ => break,
+            }
         }
         if self.queues.get(&session).is_some_and(VecDeque::is_empty) {
             self.queues.remove(&session);
-        }
-    }
-
-    /// The head of the session's FIFO if it is not a pending write.
-    fn pop_ready(&mut self, session: SessionId) -> Option<Deferred> {
-        let queue = self.queues.get_mut(&session)?;
-        if !matches!(queue.front(), Some(Queued::Deferred(_))) {
-            return None;
-        }
-        match queue.pop_front() {
-            Some(Queued::Deferred(d)) => Some(d),
-            _ => None,
         }
     }
 
@@ -953,6 +1051,9 @@ impl Pipeline {
     // ---- timers ------------------------------------------------------------
 
     fn expire_sessions(&mut self) {
+        if self.quorum.as_ref().is_some_and(|q| !q.is_serving_leader()) {
+            return;
+        }
         let now = self.clock.mono_ms();
         for session in self.tracker.expired(now) {
             if !self.closing.insert(session) {
@@ -969,6 +1070,9 @@ impl Pipeline {
 
     /// Deletes empty containers and expired TTL nodes the database reports.
     fn cleanup_containers(&mut self) {
+        if self.quorum.as_ref().is_some_and(|q| !q.is_serving_leader()) {
+            return; // the leader's ContainerManager does this
+        }
         let now = Clock::wall_ms();
         // Apache's ContainerManager: a deleteContainer request as session 0
         // for empty containers and expired TTL nodes alike.
@@ -1020,6 +1124,10 @@ impl Pipeline {
     /// applied, answer it, write a final snapshot, close the log.
     async fn shutdown(&mut self) {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        if self.quorum.is_some() {
+            // Proposals commit on a quorum, not on our fsync alone.
+            self.in_flight.clear();
+        }
         while !self.in_flight.is_empty() {
             match tokio::time::timeout_at(deadline, self.durable.changed()).await {
                 Ok(Ok(())) => self.apply_durable(),

@@ -6,21 +6,27 @@ use std::time::Instant;
 
 use bytes::BytesMut;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::ServerConfig;
 use crate::db::{Database, DbConfig};
+use crate::ensemble::driver::Driver;
+use crate::ensemble::transport::{self, FaultSwitch};
+use crate::ensemble::{disk, epochs::EpochFiles, EnsembleError, Membership, QuorumStatus};
 use crate::net::{self, NetContext};
 use crate::pipeline::{Inbound, Pipeline, Shared};
+use crate::quorum::Peer;
 use crate::storage::{self, LogOptions, StorageError, TxnLog};
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
-    #[error("ensemble mode (server.N lines) is not supported yet; remove them to run standalone")]
-    EnsembleNotSupported,
+    #[error("ensemble configuration: {0}")]
+    Ensemble(#[from] EnsembleError),
+    #[error("reading the ensemble state failed: {0}")]
+    EnsembleDisk(#[from] disk::DiskError),
     #[error("cannot create {path}: {source}")]
     DataDir {
         path: std::path::PathBuf,
@@ -58,6 +64,8 @@ pub struct Server {
     cancel: CancellationToken,
     pipeline: JoinHandle<()>,
     acceptor: JoinHandle<()>,
+    /// Ensemble mode: the member's role, and the switch that cuts its links.
+    quorum: Option<(watch::Receiver<QuorumStatus>, FaultSwitch)>,
 }
 
 impl Server {
@@ -65,10 +73,17 @@ impl Server {
     /// snapshot of the result as Apache does at start, opens the txn log and
     /// starts listening on `clientPortAddress:clientPort` (port 0 picks a
     /// free one; see [`Server::local_addr`]).
-    pub async fn start(config: ServerConfig) -> Result<Server, ServerError> {
-        if !config.peers.is_empty() {
-            return Err(ServerError::EnsembleNotSupported);
-        }
+    pub async fn start(mut config: ServerConfig) -> Result<Server, ServerError> {
+        let membership = if config.peers.is_empty() {
+            None
+        } else {
+            let m = Membership::from_config(&config)?;
+            if let Some((ip, port)) = m.client_addr {
+                config.client_port = port;
+                config.client_port_address = ip.or(config.client_port_address);
+            }
+            Some(m)
+        };
         for dir in [config.data_dir.clone(), config.log_dir().to_path_buf()] {
             std::fs::create_dir_all(&dir).map_err(|source| ServerError::DataDir {
                 path: dir.clone(),
@@ -76,14 +91,11 @@ impl Server {
             })?;
         }
         let db = recover(&config).await?;
-        let log = TxnLog::open(
-            config.log_dir(),
-            LogOptions {
-                prealloc_size: config.prealloc_size_bytes,
-                force_sync: config.force_sync,
-            },
-        )
-        .map_err(ServerError::TxnLog)?;
+        let log_opts = LogOptions {
+            prealloc_size: config.prealloc_size_bytes,
+            force_sync: config.force_sync,
+        };
+        let log = TxnLog::open(config.log_dir(), log_opts).map_err(ServerError::TxnLog)?;
         let listener = bind(&config)?;
         let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
             addr: listen_addr(&config),
@@ -98,7 +110,16 @@ impl Server {
         });
         let (inbound, inbound_rx) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
-        let pipeline = tokio::spawn(Pipeline::new(Arc::clone(&shared), db, log).run(inbound_rx));
+        let (driver, quorum) = match membership {
+            Some(m) => {
+                let (driver, status, faults) =
+                    start_quorum(&shared.config, m, log_opts, cancel.clone()).await?;
+                (Some(Box::new(driver)), Some((status, faults)))
+            }
+            None => (None, None),
+        };
+        let pipeline =
+            tokio::spawn(Pipeline::new(Arc::clone(&shared), db, log, driver).run(inbound_rx));
         let ctx = Arc::new(NetContext::new(shared, inbound.clone(), cancel.clone()));
         let acceptor = tokio::spawn(net::accept_loop(listener, ctx));
         tracing::info!(%local_addr, "serving");
@@ -108,7 +129,21 @@ impl Server {
             cancel,
             pipeline,
             acceptor,
+            quorum,
         })
+    }
+
+    /// Ensemble mode: the member's current role (`None` standalone).
+    pub fn quorum_status(&self) -> Option<QuorumStatus> {
+        self.quorum.as_ref().map(|(status, _)| *status.borrow())
+    }
+
+    /// Ensemble mode: cuts (true) or restores (false) every link to the
+    /// other members, a network partition around this server.
+    pub fn set_isolated(&self, isolated: bool) {
+        if let Some((_, faults)) = &self.quorum {
+            faults.set_isolated(isolated);
+        }
     }
 
     /// The address clients connect to.
@@ -151,6 +186,46 @@ impl Drop for Server {
     }
 }
 
+/// Binds the election and quorum ports, opens the peer links, and builds
+/// the quorum core from the durable state on disk.
+async fn start_quorum(
+    config: &ServerConfig,
+    membership: Membership,
+    log_opts: LogOptions,
+    cancel: CancellationToken,
+) -> Result<(Driver, watch::Receiver<QuorumStatus>, FaultSwitch), ServerError> {
+    let my_id = membership.my_id;
+    let mine = membership
+        .my_addrs()
+        .ok_or(EnsembleError::NotAMember(my_id))?;
+    let election = bind_addr(mine.election)?;
+    let quorum = bind_addr(mine.quorum)?;
+    let (data_dir, log_dir) = (config.data_dir.clone(), config.log_dir().to_path_buf());
+    let durable = tokio::task::spawn_blocking(move || disk::durable_state(&data_dir, &log_dir))
+        .await
+        .map_err(|e| ServerError::Task(e.to_string()))??;
+    tracing::info!(
+        my_id,
+        accepted_epoch = durable.accepted_epoch,
+        current_epoch = durable.current_epoch,
+        last_zxid = format_args!("0x{:x}", durable.last_logged_zxid()),
+        "joining the ensemble"
+    );
+    let (links, inbound) = transport::start(my_id, election, quorum, &membership.addrs, cancel);
+    let faults = links.fault_switch();
+    let (status_tx, status_rx) = watch::channel(QuorumStatus::looking(my_id));
+    let peer = Peer::new(membership.peer_config, durable, 0, rand::random());
+    let driver = Driver::new(
+        peer,
+        links,
+        inbound,
+        EpochFiles::new(&config.data_dir),
+        status_tx,
+        log_opts,
+    );
+    Ok((driver, status_rx, faults))
+}
+
 fn listen_addr(config: &ServerConfig) -> SocketAddr {
     let ip = config
         .client_port_address
@@ -161,7 +236,10 @@ fn listen_addr(config: &ServerConfig) -> SocketAddr {
 /// Binds with SO_REUSEADDR so a restarted server gets its port back at
 /// once even with connections of the previous run in TIME_WAIT.
 fn bind(config: &ServerConfig) -> Result<TcpListener, ServerError> {
-    let addr = listen_addr(config);
+    bind_addr(listen_addr(config))
+}
+
+fn bind_addr(addr: SocketAddr) -> Result<TcpListener, ServerError> {
     let fail = |source| ServerError::Bind { addr, source };
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()
@@ -183,31 +261,38 @@ fn db_config(config: &ServerConfig) -> DbConfig {
     }
 }
 
+/// Restores the database: newest valid snapshot plus the later txns.
+/// Blocking; also used to reload after an ensemble TRUNC.
+pub(crate) fn load_database(config: &ServerConfig) -> Result<Database, ServerError> {
+    let db_cfg = db_config(config);
+    let load_cfg = db_cfg.clone();
+    let (mut db, report) = storage::recover(
+        &config.data_dir,
+        config.log_dir(),
+        |r, zxid| Database::deserialize_snapshot(load_cfg.clone(), r, zxid),
+        || Database::new(db_cfg),
+        |db, entry| {
+            db.apply(entry);
+        },
+    )?;
+    // A snapshot is fuzzy: it may hold ephemerals of sessions whose
+    // close the replayed log already removed from the session table.
+    let orphans = db.remove_orphaned_ephemerals();
+    tracing::info!(
+        ?report,
+        zxid = db.last_processed_zxid(),
+        orphaned_ephemerals = orphans.len(),
+        "database recovered"
+    );
+    Ok(db)
+}
+
 /// Restores the database and writes a snapshot of it, on a blocking task.
 async fn recover(config: &ServerConfig) -> Result<Database, ServerError> {
     let snap_dir = config.data_dir.clone();
-    let log_dir = config.log_dir().to_path_buf();
-    let db_cfg = db_config(config);
+    let config = config.clone();
     let recovered = tokio::task::spawn_blocking(move || {
-        let load_cfg = db_cfg.clone();
-        let (mut db, report) = storage::recover(
-            &snap_dir,
-            &log_dir,
-            |r, zxid| Database::deserialize_snapshot(load_cfg.clone(), r, zxid),
-            || Database::new(db_cfg),
-            |db, entry| {
-                db.apply(entry);
-            },
-        )?;
-        // A snapshot is fuzzy: it may hold ephemerals of sessions whose
-        // close the replayed log already removed from the session table.
-        let orphans = db.remove_orphaned_ephemerals();
-        tracing::info!(
-            ?report,
-            zxid = db.last_processed_zxid(),
-            orphaned_ephemerals = orphans.len(),
-            "database recovered"
-        );
+        let db = load_database(&config)?;
         // Apache snapshots right after loading, so the next start never
         // depends on a long log replay (and an empty dir gets snapshot.0).
         let mut body = BytesMut::new();

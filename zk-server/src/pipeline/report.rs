@@ -19,7 +19,7 @@ impl Pipeline {
             connections: self.conns.len() + 1,
             outstanding: self.outstanding(),
             zxid: self.db.last_processed_zxid(),
-            mode: "standalone",
+            mode: self.mode(),
             node_count: self.db.stats().node_count,
         }
     }
@@ -79,7 +79,9 @@ impl Pipeline {
             FourLetterWord::Envi => admin::format_envi(&admin::environment()),
             FourLetterWord::Mntr => {
                 let extra = self.mntr_extra();
-                admin::format_mntr(&admin::standalone_metrics(&self.summary(), &extra))
+                let mut metrics = admin::standalone_metrics(&self.summary(), &extra);
+                metrics.extend(self.quorum_metrics());
+                admin::format_mntr(&metrics)
             }
             FourLetterWord::Wchs => {
                 let w = self.db.watches().summary();

@@ -99,6 +99,27 @@ impl Leading {
     pub(super) fn is_broadcasting(&self) -> bool {
         self.phase == Phase::Broadcast
     }
+
+    /// The zxid the next client write will get, once broadcasting.
+    pub(super) fn next_zxid(&self) -> Option<Zxid> {
+        match (self.phase, self.epoch) {
+            (Phase::Broadcast, Some(epoch)) if self.next_counter < u32::MAX => {
+                Some(make_zxid(epoch, self.next_counter))
+            }
+            _ => None,
+        }
+    }
+
+    /// Voters and observers connected to us, and those synced (acked
+    /// NEWLEADER), for `mntr`'s zk_followers / zk_synced_followers.
+    pub(super) fn learner_counts(&self) -> (usize, usize) {
+        let synced = self
+            .learners
+            .values()
+            .filter(|h| h.phase == HandlerPhase::Synced)
+            .count();
+        (self.learners.len(), synced)
+    }
 }
 
 impl Peer {

@@ -63,6 +63,11 @@ impl Learning {
         }
     }
 
+    /// UPTODATE received: the learner serves clients.
+    pub(super) fn is_broadcasting(&self) -> bool {
+        self.phase == Phase::Broadcast
+    }
+
     fn has_acked_newleader(&self) -> bool {
         matches!(self.phase, Phase::AwaitUpToDate | Phase::Broadcast)
     }

@@ -120,6 +120,33 @@ impl Peer {
         matches!(&self.role, RoleState::Leading(l) if l.is_broadcasting())
     }
 
+    /// True when this peer may serve clients: a broadcasting leader, or a
+    /// learner that got UPTODATE.
+    pub fn is_serving(&self) -> bool {
+        match &self.role {
+            RoleState::Leading(l) => l.is_broadcasting(),
+            RoleState::Learning(l) => l.is_broadcasting(),
+            RoleState::Looking(_) => false,
+        }
+    }
+
+    /// The zxid the next [`Input::ClientWrite`] will get (a serving leader
+    /// only), so the driver can prepare the txn under it first.
+    pub fn next_proposal_zxid(&self) -> Option<Zxid> {
+        match &self.role {
+            RoleState::Leading(l) => l.next_zxid(),
+            _ => None,
+        }
+    }
+
+    /// On a leader: (learners connected, learners synced).
+    pub fn learner_counts(&self) -> Option<(usize, usize)> {
+        match &self.role {
+            RoleState::Leading(l) => Some(l.learner_counts()),
+            _ => None,
+        }
+    }
+
     /// The epoch this peer leads or follows, once established.
     pub fn epoch(&self) -> Option<Epoch> {
         match &self.role {

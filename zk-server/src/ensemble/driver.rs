@@ -1,0 +1,127 @@
+//! The ensemble state the pipeline task keeps next to its database: the
+//! quorum core, the peer links, and the learner's bookkeeping of requests
+//! it forwarded to the leader.
+
+use std::collections::HashMap;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, watch};
+
+use super::epochs::EpochFiles;
+use super::transport::{Links, Received};
+use super::QuorumStatus;
+use crate::db::{ConnId, SessionId};
+use crate::quorum::{Peer, Role, ServerId};
+use crate::storage::LogOptions;
+
+/// A client request a learner forwarded and answers once the txn it made
+/// is applied here.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Forwarded {
+    pub conn_id: ConnId,
+    pub arrived: Instant,
+}
+
+/// A session a learner asked the leader to create.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Creating {
+    pub conn_id: ConnId,
+    pub read_only: Option<bool>,
+}
+
+/// The pipeline's ensemble-mode state.
+#[derive(Debug)]
+pub(crate) struct Driver {
+    pub peer: Peer,
+    pub links: Links,
+    pub inbound: mpsc::UnboundedReceiver<Received>,
+    pub epochs: EpochFiles,
+    pub status: watch::Sender<QuorumStatus>,
+    pub log_opts: LogOptions,
+    /// Whether clients are served (see [`Peer::is_serving`]).
+    pub serving: bool,
+    /// Learner: forwarded writes by (session, xid).
+    pub forwarded: HashMap<(SessionId, i32), Forwarded>,
+    /// Learner: forwarded createSessions by session id.
+    pub creating: HashMap<SessionId, Creating>,
+    /// Learner: sessions touched since the last report to the leader.
+    pub touched: HashMap<SessionId, i32>,
+    /// Learner: outstanding syncs by token, with their session.
+    pub syncs: HashMap<u64, SessionId>,
+    next_token: u64,
+}
+
+impl Driver {
+    pub fn new(
+        peer: Peer,
+        links: Links,
+        inbound: mpsc::UnboundedReceiver<Received>,
+        epochs: EpochFiles,
+        status: watch::Sender<QuorumStatus>,
+        log_opts: LogOptions,
+    ) -> Self {
+        Driver {
+            peer,
+            links,
+            inbound,
+            epochs,
+            status,
+            log_opts,
+            serving: false,
+            forwarded: HashMap::new(),
+            creating: HashMap::new(),
+            touched: HashMap::new(),
+            syncs: HashMap::new(),
+            next_token: 1,
+        }
+    }
+
+    /// The leader we learn from, if we are a learner.
+    pub fn leader(&self) -> Option<ServerId> {
+        match self.peer.role() {
+            Role::Following { leader } | Role::Observing { leader } => Some(leader),
+            Role::Leading | Role::Looking => None,
+        }
+    }
+
+    /// True when we lead and serve.
+    pub fn is_serving_leader(&self) -> bool {
+        self.serving && self.peer.role() == Role::Leading
+    }
+
+    /// True when we serve as a follower or observer.
+    pub fn is_serving_learner(&self) -> bool {
+        self.serving && self.leader().is_some()
+    }
+
+    pub fn next_token(&mut self) -> u64 {
+        self.next_token += 1;
+        self.next_token
+    }
+
+    /// Forgets every forwarded request (the clients are being disconnected).
+    pub fn forget_requests(&mut self) {
+        self.forwarded.clear();
+        self.creating.clear();
+        self.touched.clear();
+        self.syncs.clear();
+    }
+
+    /// Publishes the current role for srvr/mntr and `Server::quorum_status`.
+    pub fn publish_status(&self) {
+        let (learners, synced_learners) = self.peer.learner_counts().unwrap_or((0, 0));
+        let status = QuorumStatus {
+            my_id: self.peer.id(),
+            role: self.peer.role(),
+            serving: self.serving,
+            epoch: self.peer.epoch(),
+            learners,
+            synced_learners,
+        };
+        self.status.send_if_modified(|s| {
+            let changed = *s != status;
+            *s = status;
+            changed
+        });
+    }
+}

@@ -1,0 +1,67 @@
+//! The ZAB ensemble, wired: the tokio side of the quorum core.
+//!
+//! The pipeline task owns the [`Peer`](crate::quorum::Peer) next to the
+//! database and the txn log, so the core's outputs run in the one writer
+//! task: `Persist` appends to the txn log (its durability notices come back
+//! as `LogDurable`), `PersistEpoch` writes the epoch files ([`epochs`]),
+//! `Truncate` / `InstallSnapshot` change the files ([`disk`]) and reload the
+//! database, `Apply` applies in zxid order and answers clients. Peer links
+//! ([`transport`], [`codec`]) carry core messages in and out, and the
+//! driver's own traffic: learners forward writes, new sessions, session
+//! touches and syncs to the leader.
+//!
+//! Modules: `membership` (server.N lines, myid), `epochs`, `disk`, `codec`,
+//! `transport`.
+
+pub mod codec;
+pub mod disk;
+pub(crate) mod driver;
+pub mod epochs;
+mod membership;
+pub mod transport;
+
+pub use membership::{read_my_id, EnsembleError, Membership};
+
+use crate::quorum::{Epoch, Role, ServerId};
+
+/// What a member reports about itself (for `srvr`, tests and tools).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuorumStatus {
+    pub my_id: ServerId,
+    pub role: Role,
+    /// True once the member serves clients (leader broadcasting, learner
+    /// after UPTODATE).
+    pub serving: bool,
+    pub epoch: Option<Epoch>,
+    /// On a leader: learners connected and learners synced.
+    pub learners: usize,
+    pub synced_learners: usize,
+}
+
+impl QuorumStatus {
+    /// The member's state before its first election.
+    pub fn looking(my_id: ServerId) -> Self {
+        QuorumStatus {
+            my_id,
+            role: Role::Looking,
+            serving: false,
+            epoch: None,
+            learners: 0,
+            synced_learners: 0,
+        }
+    }
+
+    /// The `Mode:` of `srvr` / `zk_server_state` of `mntr`.
+    pub fn mode(&self) -> &'static str {
+        match self.role {
+            Role::Looking => "looking",
+            Role::Leading => "leader",
+            Role::Following { .. } => "follower",
+            Role::Observing { .. } => "observer",
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.serving && self.role == Role::Leading
+    }
+}

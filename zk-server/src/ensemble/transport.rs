@@ -1,0 +1,284 @@
+//! Peer links over TCP: every server dials every other server once per
+//! port and sends its messages on that connection; what it receives comes
+//! in on connections the others dialed. Election notifications use the
+//! election port, everything else the quorum port.
+//!
+//! A connection starts with the dialer's id (8 bytes); then each message is
+//! a 4-byte big-endian length and the bytes of `codec`. A link that is down
+//! drops what is sent on it: the quorum core resends what matters and
+//! treats the rest as lost, as on any network. `isolate` cuts every link of
+//! this server (a network partition, for tests).
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::codec::{self, PeerMsg};
+use crate::quorum::{Message, ServerId};
+
+/// Largest message accepted (a SNAP carries a whole history).
+const MAX_FRAME: usize = 512 * 1024 * 1024;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+const RETRY_DELAY: Duration = Duration::from_millis(100);
+const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Which of a peer's two ports a message goes to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Port {
+    Election,
+    Quorum,
+}
+
+fn port_of(msg: &PeerMsg) -> Port {
+    match msg {
+        PeerMsg::Core(Message::Notification(_)) => Port::Election,
+        _ => Port::Quorum,
+    }
+}
+
+/// Where a peer listens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddrs {
+    pub quorum: SocketAddr,
+    pub election: SocketAddr,
+}
+
+/// A received message and its sender.
+pub type Received = (ServerId, PeerMsg);
+
+/// The sending side of this server's links.
+#[derive(Debug)]
+pub struct Links {
+    my_id: ServerId,
+    out: BTreeMap<(ServerId, Port), mpsc::UnboundedSender<Bytes>>,
+    isolated: Arc<AtomicBool>,
+}
+
+impl Links {
+    /// Queues `msg` for `to`; dropped when the link is down or unknown.
+    pub fn send(&self, to: ServerId, msg: &PeerMsg) {
+        if self.isolated.load(Ordering::Relaxed) {
+            return;
+        }
+        if let Some(tx) = self.out.get(&(to, port_of(msg))) {
+            let _ = tx.send(codec::encode(self.my_id, msg));
+        }
+    }
+
+    /// A handle that cuts or restores every link of this server.
+    pub fn fault_switch(&self) -> FaultSwitch {
+        FaultSwitch {
+            isolated: Arc::clone(&self.isolated),
+        }
+    }
+}
+
+/// Cuts a server off its peers (both directions) and back.
+#[derive(Debug, Clone)]
+pub struct FaultSwitch {
+    isolated: Arc<AtomicBool>,
+}
+
+impl FaultSwitch {
+    pub fn set_isolated(&self, isolated: bool) {
+        self.isolated.store(isolated, Ordering::Relaxed);
+    }
+
+    pub fn is_isolated(&self) -> bool {
+        self.isolated.load(Ordering::Relaxed)
+    }
+}
+
+/// Starts accepting on both listeners and dialing every peer. Every task
+/// stops when `cancel` fires.
+pub fn start(
+    my_id: ServerId,
+    election: TcpListener,
+    quorum: TcpListener,
+    peers: &BTreeMap<ServerId, PeerAddrs>,
+    cancel: CancellationToken,
+) -> (Links, mpsc::UnboundedReceiver<Received>) {
+    let isolated = Arc::new(AtomicBool::new(false));
+    let (in_tx, in_rx) = mpsc::unbounded_channel();
+    for listener in [election, quorum] {
+        tokio::spawn(accept_loop(
+            listener,
+            in_tx.clone(),
+            Arc::clone(&isolated),
+            cancel.clone(),
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (&id, addrs) in peers.iter().filter(|(id, _)| **id != my_id) {
+        for (port, addr) in [
+            (Port::Election, addrs.election),
+            (Port::Quorum, addrs.quorum),
+        ] {
+            let (tx, rx) = mpsc::unbounded_channel();
+            out.insert((id, port), tx);
+            tokio::spawn(dial_loop(
+                my_id,
+                addr,
+                rx,
+                Arc::clone(&isolated),
+                cancel.clone(),
+            ));
+        }
+    }
+    let links = Links {
+        my_id,
+        out,
+        isolated,
+    };
+    (links, in_rx)
+}
+
+/// Throws away whatever is queued: nobody can receive it.
+fn drain(rx: &mut mpsc::UnboundedReceiver<Bytes>) {
+    while rx.try_recv().is_ok() {}
+}
+
+/// Keeps one outgoing connection to `addr` up and writes our messages on it.
+async fn dial_loop(
+    my_id: ServerId,
+    addr: SocketAddr,
+    mut rx: mpsc::UnboundedReceiver<Bytes>,
+    isolated: Arc<AtomicBool>,
+    cancel: CancellationToken,
+) {
+    loop {
+        if cancel.is_cancelled() {
+            return;
+        }
+        let stream = if isolated.load(Ordering::Relaxed) {
+            None
+        } else {
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                s = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)) => {
+                    s.ok().and_then(Result::ok)
+                }
+            }
+        };
+        let Some(mut stream) = stream else {
+            drain(&mut rx);
+            tokio::select! {
+                _ = cancel.cancelled() => return,
+                _ = tokio::time::sleep(RETRY_DELAY) => continue,
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        if write_frame(&mut stream, &my_id.to_be_bytes())
+            .await
+            .is_err()
+        {
+            continue;
+        }
+        loop {
+            let msg = tokio::select! {
+                _ = cancel.cancelled() => return,
+                m = rx.recv() => m,
+            };
+            let Some(msg) = msg else {
+                return;
+            };
+            if isolated.load(Ordering::Relaxed) || write_frame(&mut stream, &msg).await.is_err() {
+                break;
+            }
+        }
+    }
+}
+
+async fn write_frame(stream: &mut TcpStream, body: &[u8]) -> std::io::Result<()> {
+    let len = u32::try_from(body.len()).map_err(|_| std::io::ErrorKind::InvalidInput)?;
+    let mut buf = Vec::with_capacity(4 + body.len());
+    buf.extend_from_slice(&len.to_be_bytes());
+    buf.extend_from_slice(body);
+    stream.write_all(&buf).await
+}
+
+async fn read_frame(stream: &mut TcpStream) -> std::io::Result<Bytes> {
+    let len = stream.read_u32().await? as usize;
+    if len > MAX_FRAME {
+        return Err(std::io::ErrorKind::InvalidData.into());
+    }
+    let mut body = vec![0; len];
+    stream.read_exact(&mut body).await?;
+    Ok(Bytes::from(body))
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    inbound: mpsc::UnboundedSender<Received>,
+    isolated: Arc<AtomicBool>,
+    cancel: CancellationToken,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = cancel.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                tokio::spawn(read_loop(
+                    stream,
+                    inbound.clone(),
+                    Arc::clone(&isolated),
+                    cancel.clone(),
+                ));
+            }
+            Err(e) => {
+                tracing::warn!("peer accept failed: {e}");
+                tokio::time::sleep(RETRY_DELAY).await;
+            }
+        }
+    }
+}
+
+/// Reads one peer's connection: its id, then messages until it closes.
+async fn read_loop(
+    mut stream: TcpStream,
+    inbound: mpsc::UnboundedSender<Received>,
+    isolated: Arc<AtomicBool>,
+    cancel: CancellationToken,
+) {
+    let hello = tokio::time::timeout(HELLO_TIMEOUT, read_frame(&mut stream)).await;
+    let Ok(Ok(hello)) = hello else {
+        return;
+    };
+    let Ok(id) = <[u8; 8]>::try_from(&hello[..]) else {
+        return;
+    };
+    let from = ServerId::from_be_bytes(id);
+    loop {
+        let frame = tokio::select! {
+            _ = cancel.cancelled() => return,
+            f = read_frame(&mut stream) => f,
+        };
+        let Ok(frame) = frame else {
+            return;
+        };
+        if isolated.load(Ordering::Relaxed) {
+            return;
+        }
+        match codec::decode(frame) {
+            Ok(msg) => {
+                if inbound.send((from, msg)).is_err() {
+                    return;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(from, "dropping a malformed peer message: {e}");
+                return;
+            }
+        }
+    }
+}

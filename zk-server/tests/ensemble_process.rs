@@ -1,0 +1,145 @@
+//! Three `zk-server` processes from zoo.cfg files (server.N lines, myid in
+//! each data dir); the leader dies by SIGKILL and the other two carry on.
+
+mod ensemble_support;
+mod server_common;
+
+use std::net::{SocketAddr, TcpListener};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use ensemble_support::{synced_get, try_create, try_session, SETTLE};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Kills the process when dropped, so a failing test leaves nothing behind.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_ports(n: usize) -> Vec<u16> {
+    let held: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    held.iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+/// `srvr`'s Mode line, or `None` when the member does not answer.
+async fn mode_of(addr: SocketAddr) -> Option<String> {
+    let connect =
+        tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr));
+    let mut stream = connect.await.ok()?.ok()?;
+    stream.write_all(b"srvr").await.ok()?;
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(2), stream.read_to_string(&mut out))
+        .await
+        .ok()?
+        .ok()?;
+    out.lines()
+        .find_map(|l| l.strip_prefix("Mode: "))
+        .map(str::to_string)
+}
+
+/// Waits until exactly one of `addrs` (the live ones) says leader and the
+/// rest follower; returns the leader's index.
+async fn wait_for_modes(addrs: &[Option<SocketAddr>]) -> usize {
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    loop {
+        let mut leader = None;
+        let mut ok = true;
+        for (i, addr) in addrs.iter().enumerate() {
+            let Some(addr) = addr else { continue };
+            match mode_of(*addr).await.as_deref() {
+                Some("leader") if leader.is_none() => leader = Some(i),
+                Some("follower") => {}
+                _ => ok = false,
+            }
+        }
+        if let (true, Some(leader)) = (ok, leader) {
+            return leader;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no stable leader");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_process_ensemble_survives_kill_9_of_its_leader() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(9);
+    let servers: String = (0..3)
+        .map(|i| {
+            format!(
+                "server.{}=127.0.0.1:{}:{};{}\n",
+                i + 1,
+                ports[3 * i + 1],
+                ports[3 * i + 2],
+                ports[3 * i]
+            )
+        })
+        .collect();
+    let mut procs: Vec<Option<Proc>> = Vec::new();
+    let mut addrs = Vec::new();
+    for i in 0..3 {
+        let data = dir.path().join(format!("data{}", i + 1));
+        std::fs::create_dir_all(&data).unwrap();
+        std::fs::write(data.join("myid"), format!("{}\n", i + 1)).unwrap();
+        let cfg = dir.path().join(format!("zoo{}.cfg", i + 1));
+        std::fs::write(
+            &cfg,
+            format!(
+                "tickTime=100\ninitLimit=10\nsyncLimit=5\ndataDir={}\n\
+                 forceSync=no\npreAllocSize=1024\n4lw.commands.whitelist=*\n{servers}",
+                data.display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_zk-server"))
+            .arg(&cfg)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        procs.push(Some(Proc(child)));
+        addrs.push(Some(SocketAddr::from(([127, 0, 0, 1], ports[3 * i]))));
+    }
+
+    let leader = wait_for_modes(&addrs).await;
+    let follower = (leader + 1) % 3;
+    let mut c = loop {
+        if let Some(c) = try_session(addrs[follower].unwrap()).await {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(try_create(&mut c, 1, "/before-kill").await);
+
+    // SIGKILL: no shutdown path runs.
+    procs[leader] = None;
+    addrs[leader] = None;
+    let new_leader = wait_for_modes(&addrs).await;
+    assert_ne!(new_leader, leader);
+
+    let survivor = (0..3).find(|&i| i != leader).unwrap();
+    let mut c = loop {
+        if let Some(c) = try_session(addrs[survivor].unwrap()).await {
+            break c;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(try_create(&mut c, 1, "/after-kill").await);
+    for i in (0..3).filter(|&i| i != leader) {
+        let mut c = try_session(addrs[i].unwrap()).await.expect("session");
+        for (x, path) in ["/before-kill", "/after-kill"].iter().enumerate() {
+            let data = synced_get(&mut c, 10 + 2 * x as i32, path).await;
+            assert_eq!(data.as_deref(), Ok(path.as_bytes()), "member {i}, {path}");
+        }
+    }
+}
