@@ -115,7 +115,8 @@ pub fn fixup(config: &DbConfig, auth: &[Id], acl: &[Acl]) -> Result<Vec<Acl>, Er
         } else if id.scheme == AUTH {
             let before = fixed.len();
             fixed.extend(
-                auth.iter()
+                java_set_order(auth)
+                    .into_iter()
                     .filter(|cid| is_authenticated_scheme(config, &cid.scheme))
                     .map(|cid| Acl {
                         perms: entry.perms,
@@ -172,9 +173,52 @@ pub fn mask_digests(acl: &[Acl]) -> Vec<Acl> {
         .collect()
 }
 
-/// whoAmI: one entry per identity, the user as its provider names it.
+/// Java's `String.hashCode`: over UTF-16 code units.
+fn java_string_hash(s: &str) -> i32 {
+    s.encode_utf16().fold(0i32, |h, unit| {
+        h.wrapping_mul(31).wrapping_add(i32::from(unit))
+    })
+}
+
+/// The jute-generated `Id.hashCode`.
+fn java_id_hash(id: &Id) -> i32 {
+    let h = 17i32
+        .wrapping_mul(37)
+        .wrapping_add(java_string_hash(&id.scheme));
+    h.wrapping_mul(37).wrapping_add(java_string_hash(&id.id))
+}
+
+/// The bucket a key lands in within a `ConcurrentHashMap` table of
+/// `table_len` slots (its `spread` of the hash).
+fn java_map_bucket(hash: i32, table_len: usize) -> usize {
+    let spread = (hash ^ ((hash as u32) >> 16) as i32) & 0x7fff_ffff;
+    spread as usize & (table_len - 1)
+}
+
+/// A connection's identities in the order Apache lists them.
+///
+/// Apache keeps them in a set backed by a `ConcurrentHashMap`, so whoAmI
+/// and the `auth` ACL pseudo-scheme see them in that map's iteration order:
+/// by hash bucket, then insertion order within a bucket (the zkCli capture
+/// shows `ip` before `digest:u`, the differential tests `digest:alice`
+/// before `ip`; both follow from the bucket order). The table has 16 slots
+/// until 12 entries, then doubles each time it is three-quarters full; the
+/// reordering Java's resize may do within a bucket is not modelled.
+pub fn java_set_order(auth: &[Id]) -> Vec<&Id> {
+    let mut table_len = 16;
+    while auth.len() >= table_len - table_len / 4 {
+        table_len *= 2;
+    }
+    let mut ordered: Vec<&Id> = auth.iter().collect();
+    ordered.sort_by_key(|id| java_map_bucket(java_id_hash(id), table_len));
+    ordered
+}
+
+/// whoAmI: one entry per identity, the user as its provider names it, in
+/// Apache's order ([`java_set_order`]).
 pub fn client_infos(auth: &[Id]) -> Vec<ClientInfo> {
-    auth.iter()
+    java_set_order(auth)
+        .into_iter()
         .map(|id| ClientInfo {
             auth_scheme: id.scheme.clone(),
             user: match id.scheme.as_str() {
@@ -479,16 +523,37 @@ mod tests {
     }
 
     #[test]
-    fn who_am_i_names_users_per_scheme() {
-        let infos = client_infos(&[
-            Id::new("ip", "127.0.0.1"),
-            Id::new("digest", "u:hash"),
-            Id::new("super", ""),
-        ]);
-        let pairs: Vec<(&str, &str)> = infos
-            .iter()
-            .map(|i| (i.auth_scheme.as_str(), i.user.as_str()))
-            .collect();
-        assert_eq!(pairs, [("ip", "127.0.0.1"), ("digest", "u"), ("super", "")]);
+    fn who_am_i_lists_identities_in_java_hash_set_order() {
+        let digest = |up: &str| Id::new("digest", generate_digest(up));
+        let ip = Id::new("ip", "127.0.0.1");
+        let names = |auth: &[Id]| -> Vec<(String, String)> {
+            client_infos(auth)
+                .into_iter()
+                .map(|i| (i.auth_scheme, i.user))
+                .collect()
+        };
+        // Captured from Apache 3.8.0 (zkCli `addauth digest u:p`, whoami).
+        assert_eq!(
+            names(&[ip.clone(), digest("u:p")]),
+            [
+                ("ip".into(), "127.0.0.1".into()),
+                ("digest".into(), "u".into())
+            ]
+        );
+        // Observed by the differential tests: alice's digest comes first.
+        assert_eq!(
+            names(&[ip, digest("alice:secret")]),
+            [
+                ("digest".into(), "alice".into()),
+                ("ip".into(), "127.0.0.1".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn java_hashes_match_the_jvm() {
+        // "hello".hashCode() == 99162322; Id("world","anyone") as jute hashes it.
+        assert_eq!(java_string_hash("hello"), 99_162_322);
+        assert_eq!(java_id_hash(&Id::new("a", "b")), (17 * 37 + 97) * 37 + 98);
     }
 }
