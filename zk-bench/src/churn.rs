@@ -11,7 +11,12 @@ use crate::stats::Recorder;
 use crate::timing::Window;
 
 /// Runs `loops` connect / close loops until the window ends.
-pub async fn run(connect: &str, loops: usize, session_timeout: Duration, window: Window) -> Recorder {
+pub async fn run(
+    connect: &str,
+    loops: usize,
+    session_timeout: Duration,
+    window: Window,
+) -> Recorder {
     let tasks: Vec<_> = (0..loops)
         .map(|_| tokio::spawn(churn_loop(connect.to_string(), session_timeout, window)))
         .collect();

@@ -129,7 +129,10 @@ impl Args {
             return Err("--duration must be positive".into());
         }
         if !self.root.starts_with('/') || self.root.len() < 2 || self.root.ends_with('/') {
-            return Err(format!("--root must be an absolute path below /: {:?}", self.root));
+            return Err(format!(
+                "--root must be an absolute path below /: {:?}",
+                self.root
+            ));
         }
         Ok(())
     }

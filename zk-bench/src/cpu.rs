@@ -28,7 +28,11 @@ pub fn cpu_time_from_stat(stat: &str) -> Option<Duration> {
 }
 
 /// CPU use between two samples as a percentage of one core.
-pub fn percent_of_core(before: Option<Duration>, after: Option<Duration>, wall: Duration) -> Option<f64> {
+pub fn percent_of_core(
+    before: Option<Duration>,
+    after: Option<Duration>,
+    wall: Duration,
+) -> Option<f64> {
     let used = after?.checked_sub(before?)?;
     if wall.is_zero() {
         return None;

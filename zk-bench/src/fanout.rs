@@ -97,7 +97,10 @@ async fn rounds(
         if window.counts(started) {
             recorder.record("fanout", last_event - started);
             recorder.record("setData", acked - started);
-            recorder.record("ack_to_last_event", last_event.saturating_duration_since(acked));
+            recorder.record(
+                "ack_to_last_event",
+                last_event.saturating_duration_since(acked),
+            );
         }
     }
     Ok(recorder)

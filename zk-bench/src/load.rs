@@ -36,7 +36,11 @@ pub async fn run(clients: &[Client], in_flight: usize, plan: LoadPlan) -> Record
     for (session, client) in clients.iter().enumerate() {
         for slot in 0..in_flight {
             let worker = session * in_flight + slot;
-            tasks.push(tokio::spawn(worker_loop(client.clone(), plan.clone(), worker)));
+            tasks.push(tokio::spawn(worker_loop(
+                client.clone(),
+                plan.clone(),
+                worker,
+            )));
         }
     }
     let mut merged = Recorder::new();
@@ -95,9 +99,14 @@ async fn key_op(
 ) -> Result<(), zk_client::Error> {
     let window = &plan.window;
     match op {
-        Op::SetData => timed(recorder, window, op.series(), client.set_data(key, &plan.value, None))
-            .await
-            .map(drop),
+        Op::SetData => timed(
+            recorder,
+            window,
+            op.series(),
+            client.set_data(key, &plan.value, None),
+        )
+        .await
+        .map(drop),
         _ => timed(recorder, window, Op::GetData.series(), client.get_data(key))
             .await
             .map(drop),
@@ -116,5 +125,11 @@ async fn create_then_delete(
     let acl = Acl::open_unsafe();
     let create = client.create(&path, &plan.value, &acl, CreateMode::Persistent);
     timed(recorder, window, Op::Create.series(), create).await?;
-    timed(recorder, window, Op::Delete.series(), client.delete(&path, None)).await
+    timed(
+        recorder,
+        window,
+        Op::Delete.series(),
+        client.delete(&path, None),
+    )
+    .await
 }

@@ -61,7 +61,12 @@ async fn worker(client: Client, plan: Arc<Plan>) -> Recorder {
         let path = plan.layout.populated(i);
         let started = std::time::Instant::now();
         let created = client
-            .create(&path, &plan.value, &Acl::open_unsafe(), CreateMode::Persistent)
+            .create(
+                &path,
+                &plan.value,
+                &Acl::open_unsafe(),
+                CreateMode::Persistent,
+            )
             .await;
         match created {
             Ok(_) => recorder.record(Op::Create.series(), started.elapsed()),

@@ -109,8 +109,7 @@ pub async fn delete_tree(
     concurrency: usize,
 ) -> Result<(), BenchError> {
     let mut levels: Vec<Vec<String>> = vec![vec![path.to_string()]];
-    loop {
-        let Some(last) = levels.last() else { break };
+    while let Some(last) = levels.last() {
         let mut next = Vec::new();
         for parent in last {
             match clients[0].get_children(parent).await {
