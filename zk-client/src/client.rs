@@ -96,9 +96,12 @@ impl ClientBuilder {
             self.connection_timeout,
             states.wait_for(|s| s.is_connected() || s.is_terminal()),
         )
-        .await;
+        .await
+        // Copy the state out at once: the watch guard must not live across
+        // the awaits below, or this future would not be `Send`.
+        .map(|waited| waited.map(|state| *state));
         let state = match reached {
-            Ok(Ok(state)) => *state,
+            Ok(Ok(state)) => state,
             Ok(Err(_)) => client.state(),
             Err(_) => {
                 let _ = client.close().await;
@@ -758,5 +761,19 @@ impl Client {
             let _ = rx.await;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod send_tests {
+    use super::*;
+
+    fn assert_send<T: Send>(_: T) {}
+
+    #[test]
+    fn connecting_can_run_on_a_spawned_task() {
+        // Compile-time property: tokio::spawn needs a Send future.
+        assert_send(Client::builder("127.0.0.1:1").connect());
+        assert_send(Client::connect("127.0.0.1:1"));
     }
 }
