@@ -204,19 +204,28 @@ impl DataTree {
         self.extended_types
     }
 
+    /// Apache's tree holds the root under `""` as well as `/` (the snapshot
+    /// writes it as `""`), so reads of the empty path answer with the root.
+    /// Writes never get here with `""`: path validation refuses it first.
+    fn lookup_key(path: &str) -> &str {
+        if path.is_empty() {
+            "/"
+        } else {
+            path
+        }
+    }
+
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(path)
+        self.nodes.get(Self::lookup_key(path))
     }
 
     pub fn contains(&self, path: &str) -> bool {
-        self.nodes.contains_key(path)
+        self.nodes.contains_key(Self::lookup_key(path))
     }
 
     /// The client-visible Stat of a node.
     pub fn stat(&self, path: &str) -> Option<Stat> {
-        self.nodes
-            .get(path)
-            .map(|n| n.client_stat(self.extended_types))
+        self.get(path).map(|n| n.client_stat(self.extended_types))
     }
 
     pub fn kind(&self, node: &Node) -> NodeKind {
@@ -649,6 +658,13 @@ mod tests {
         assert_eq!(t.get("/zookeeper/config").unwrap().acl, Acl::read_unsafe());
         assert_eq!(t.apache_node_count(), 5);
         assert_eq!(t.descendant_count("/"), 3);
+    }
+
+    #[test]
+    fn reads_of_the_empty_path_answer_with_the_root() {
+        let t = tree();
+        assert!(t.contains(""));
+        assert_eq!(t.stat(""), t.stat("/"));
     }
 
     #[test]
