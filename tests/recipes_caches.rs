@@ -1,7 +1,8 @@
-//! Caches against Apache ZooKeeper: events for changes, and convergence
+//! Caches against Apache ZooKeeper and our server: events for changes, and convergence
 //! to the server's state after a dropped connection and after the session
 //! is lost.
 
+#[macro_use]
 mod recipes_common;
 
 use std::collections::BTreeMap;
@@ -9,7 +10,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::StreamExt;
-use recipes_common::{ctx, eventually, within};
+use recipes_common::{ctx, eventually, within, Target};
 use zk_client::{Acl, Client, CreateMode};
 use zk_recipes::{
     ConnectionState, CuratorCache, CuratorCacheEvent, Events, NodeCache, PathChildrenCache,
@@ -63,9 +64,8 @@ fn cached(cache: &PathChildrenCache) -> BTreeMap<String, Bytes> {
         .collect()
 }
 
-#[tokio::test]
-async fn path_children_cache_reports_initial_children_then_each_change() {
-    let Some(t) = ctx("pcc-events").await else {
+async fn path_children_cache_reports_initial_children_then_each_change(target: Target) {
+    let Some(t) = ctx(target, "pcc-events").await else {
         return;
     };
     let client = t.client().await;
@@ -111,9 +111,8 @@ async fn path_children_cache_reports_initial_children_then_each_change() {
     cache.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn path_children_cache_converges_after_a_dropped_connection() {
-    let Some(t) = ctx("pcc-drop").await else {
+async fn path_children_cache_converges_after_a_dropped_connection(target: Target) {
+    let Some(t) = ctx(target, "pcc-drop").await else {
         return;
     };
     let client = t.client().await;
@@ -149,9 +148,8 @@ async fn path_children_cache_converges_after_a_dropped_connection() {
     cache.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn path_children_cache_converges_after_the_session_is_lost() {
-    let Some(t) = ctx("pcc-lost").await else {
+async fn path_children_cache_converges_after_the_session_is_lost(target: Target) {
+    let Some(t) = ctx(target, "pcc-lost").await else {
         return;
     };
     let client = t.client().await;
@@ -200,9 +198,8 @@ async fn path_children_cache_converges_after_the_session_is_lost() {
     cache.close().await;
 }
 
-#[tokio::test]
-async fn node_cache_follows_creation_changes_and_deletion() {
-    let Some(t) = ctx("node-cache").await else {
+async fn node_cache_follows_creation_changes_and_deletion(target: Target) {
+    let Some(t) = ctx(target, "node-cache").await else {
         return;
     };
     let client = t.client().await;
@@ -226,9 +223,8 @@ async fn node_cache_follows_creation_changes_and_deletion() {
     cache.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn curator_cache_mirrors_a_subtree_and_converges_after_a_drop() {
-    let Some(t) = ctx("curator-cache").await else {
+async fn curator_cache_mirrors_a_subtree_and_converges_after_a_drop(target: Target) {
+    let Some(t) = ctx(target, "curator-cache").await else {
         return;
     };
     let client = t.client().await;
@@ -278,3 +274,11 @@ async fn curator_cache_mirrors_a_subtree_and_converges_after_a_drop() {
     assert_eq!(cache.current_data().len(), 4);
     cache.close().await;
 }
+
+recipe_tests!(
+    path_children_cache_reports_initial_children_then_each_change,
+    path_children_cache_converges_after_a_dropped_connection,
+    path_children_cache_converges_after_the_session_is_lost,
+    node_cache_follows_creation_changes_and_deletion,
+    curator_cache_mirrors_a_subtree_and_converges_after_a_drop,
+);

@@ -1,5 +1,6 @@
-//! Barriers, queues, counters against Apache ZooKeeper.
+//! Barriers, queues, counters against Apache ZooKeeper and our server.
 
+#[macro_use]
 mod recipes_common;
 
 use std::collections::BTreeSet;
@@ -7,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use recipes_common::{ctx, within};
+use recipes_common::{ctx, within, Target};
 use zk_recipes::queue::{decode_items, encode_items};
 use zk_recipes::{
     DistributedAtomicLong, DistributedBarrier, DistributedDoubleBarrier, DistributedQueue,
@@ -16,9 +17,8 @@ use zk_recipes::{
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-#[tokio::test]
-async fn a_barrier_holds_waiters_until_removed() {
-    let Some(t) = ctx("barrier").await else {
+async fn a_barrier_holds_waiters_until_removed(target: Target) {
+    let Some(t) = ctx(target, "barrier").await else {
         return;
     };
     let curator = t.curator().await;
@@ -39,9 +39,8 @@ async fn a_barrier_holds_waiters_until_removed() {
     assert!(within(LIMIT, "waiter", waiter).await.unwrap().unwrap());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn double_barrier_members_enter_and_leave_together() {
-    let Some(t) = ctx("double-barrier").await else {
+async fn double_barrier_members_enter_and_leave_together(target: Target) {
+    let Some(t) = ctx(target, "double-barrier").await else {
         return;
     };
     let entered = Arc::new(AtomicUsize::new(0));
@@ -77,9 +76,8 @@ async fn double_barrier_members_enter_and_leave_together() {
         .is_empty());
 }
 
-#[tokio::test]
-async fn double_barrier_enter_times_out_when_members_are_missing() {
-    let Some(t) = ctx("double-barrier-timeout").await else {
+async fn double_barrier_enter_times_out_when_members_are_missing(target: Target) {
+    let Some(t) = ctx(target, "double-barrier-timeout").await else {
         return;
     };
     let curator = t.curator().await;
@@ -90,9 +88,8 @@ async fn double_barrier_enter_times_out_when_members_are_missing() {
         .unwrap());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_queued_item_is_consumed_exactly_once() {
-    let Some(t) = ctx("queue-once").await else {
+async fn every_queued_item_is_consumed_exactly_once(target: Target) {
+    let Some(t) = ctx(target, "queue-once").await else {
         return;
     };
     let producer = t.curator().await;
@@ -146,9 +143,8 @@ async fn every_queued_item_is_consumed_exactly_once() {
     assert!(queue.is_empty().await.unwrap());
 }
 
-#[tokio::test]
-async fn queue_items_use_curators_names_and_framing() {
-    let Some(t) = ctx("queue-layout").await else {
+async fn queue_items_use_curators_names_and_framing(target: Target) {
+    let Some(t) = ctx(target, "queue-layout").await else {
         return;
     };
     let curator = t.curator().await;
@@ -169,9 +165,8 @@ async fn queue_items_use_curators_names_and_framing() {
     );
 }
 
-#[tokio::test]
-async fn a_lock_safe_consumer_failure_requeues_the_item_at_the_back() {
-    let Some(t) = ctx("queue-requeue").await else {
+async fn a_lock_safe_consumer_failure_requeues_the_item_at_the_back(target: Target) {
+    let Some(t) = ctx(target, "queue-requeue").await else {
         return;
     };
     let curator = t.curator().await;
@@ -211,9 +206,8 @@ async fn a_lock_safe_consumer_failure_requeues_the_item_at_the_back() {
         .is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shared_count_views_converge_and_try_set_detects_races() {
-    let Some(t) = ctx("shared-count").await else {
+async fn shared_count_views_converge_and_try_set_detects_races(target: Target) {
+    let Some(t) = ctx(target, "shared-count").await else {
         return;
     };
     let a = SharedCount::start(&t.curator().await, "/count", 7)
@@ -243,9 +237,8 @@ async fn shared_count_views_converge_and_try_set_detects_races() {
     b.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn atomic_long_increments_are_never_lost() {
-    let Some(t) = ctx("atomic-long").await else {
+async fn atomic_long_increments_are_never_lost(target: Target) {
+    let Some(t) = ctx(target, "atomic-long").await else {
         return;
     };
     let retry = RetryPolicy::forever(Duration::from_millis(5));
@@ -275,3 +268,14 @@ async fn atomic_long_increments_are_never_lost() {
     let (data, _) = curator.client().get_data("/n/value").await.unwrap();
     assert_eq!(&data[..], &5i64.to_be_bytes());
 }
+
+recipe_tests!(
+    a_barrier_holds_waiters_until_removed,
+    double_barrier_members_enter_and_leave_together,
+    double_barrier_enter_times_out_when_members_are_missing,
+    every_queued_item_is_consumed_exactly_once,
+    queue_items_use_curators_names_and_framing,
+    a_lock_safe_consumer_failure_requeues_the_item_at_the_back,
+    shared_count_views_converge_and_try_set_detects_races,
+    atomic_long_increments_are_never_lost,
+);

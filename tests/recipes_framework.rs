@@ -1,13 +1,15 @@
-//! The framework against Apache ZooKeeper: Curator's connection states,
+//! The framework against Apache ZooKeeper and our server: Curator's connection states,
 //! a new session after a partition, the retry loop and guaranteed deletes.
 
+#[macro_use]
 mod recipes_common;
 
 use std::time::Duration;
 
 use futures::StreamExt;
-use recipes_common::{ctx, eventually, within};
+use recipes_common::{ctx, eventually, within, Target};
 use zk_client::CreateMode;
+use zk_recipes::paths::is_protected;
 use zk_recipes::ConnectionState::{Connected, Lost, Reconnected, Suspended};
 use zk_recipes::{ConnectionState, Curator};
 use zk_testkit::proxy::Proxy;
@@ -22,9 +24,8 @@ async fn next_state(
         .expect("state stream open")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_blip_is_suspended_then_reconnected_on_the_same_session() {
-    let Some(t) = ctx("fw-blip").await else {
+async fn a_blip_is_suspended_then_reconnected_on_the_same_session(target: Target) {
+    let Some(t) = ctx(target, "fw-blip").await else {
         return;
     };
     let proxy = Proxy::start(t.server).unwrap();
@@ -46,9 +47,8 @@ async fn a_blip_is_suspended_then_reconnected_on_the_same_session() {
     curator.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_long_partition_is_lost_then_a_new_session_reconnects() {
-    let Some(t) = ctx("fw-partition").await else {
+async fn a_long_partition_is_lost_then_a_new_session_reconnects(target: Target) {
+    let Some(t) = ctx(target, "fw-partition").await else {
         return;
     };
     let proxy = Proxy::start(t.server).unwrap();
@@ -72,9 +72,8 @@ async fn a_long_partition_is_lost_then_a_new_session_reconnects() {
     curator.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn operations_retry_across_a_dropped_connection() {
-    let Some(t) = ctx("fw-retry").await else {
+async fn operations_retry_across_a_dropped_connection(target: Target) {
+    let Some(t) = ctx(target, "fw-retry").await else {
         return;
     };
     let proxy = Proxy::start(t.server).unwrap();
@@ -94,9 +93,8 @@ async fn operations_retry_across_a_dropped_connection() {
     curator.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_guaranteed_delete_finishes_after_the_connection_returns() {
-    let Some(t) = ctx("fw-delete").await else {
+async fn a_guaranteed_delete_finishes_after_the_connection_returns(target: Target) {
+    let Some(t) = ctx(target, "fw-delete").await else {
         return;
     };
     let proxy = Proxy::start(t.server).unwrap();
@@ -121,9 +119,58 @@ async fn a_guaranteed_delete_finishes_after_the_connection_returns() {
     curator.close().await;
 }
 
-#[tokio::test]
-async fn protected_creates_use_the_curator_prefix_and_make_parents() {
-    let Some(t) = ctx("fw-protected").await else {
+async fn a_protected_create_whose_reply_is_lost_adopts_the_node_it_made(target: Target) {
+    let Some(t) = ctx(target, "fw-protected-loss").await else {
+        return;
+    };
+    let admin = t.client().await;
+    admin
+        .create(
+            "/p",
+            b"",
+            &zk_client::Acl::open_unsafe(),
+            CreateMode::Persistent,
+        )
+        .await
+        .unwrap();
+    let proxy = Proxy::start(t.server).unwrap();
+    let curator = recipes_common::curator(&format!("{}{}", proxy.connect_string(), t.root)).await;
+    let session = curator.session_id();
+    // The create reaches the server; its reply never reaches the client.
+    proxy.pause_replies();
+    let create = tokio::spawn({
+        let curator = curator.clone();
+        async move {
+            curator
+                .create_protected("/p", "node-", b"d", CreateMode::EphemeralSequential)
+                .await
+        }
+    });
+    assert!(
+        eventually(LIMIT, || async {
+            !admin.get_children("/p").await.unwrap().is_empty()
+        })
+        .await,
+        "the server executed the create"
+    );
+    proxy.drop_all();
+    proxy.resume_replies();
+    let created = within(LIMIT, "protected create", create)
+        .await
+        .unwrap()
+        .unwrap();
+    // Same session (the blip was short), so the node made before the loss
+    // is adopted rather than made twice.
+    assert_eq!(curator.session_id(), session);
+    let children = admin.get_children("/p").await.unwrap();
+    assert_eq!(children.len(), 1, "{children:?}");
+    assert_eq!(created, format!("/p/{}", children[0]));
+    assert!(is_protected(&children[0]), "{}", children[0]);
+    curator.close().await;
+}
+
+async fn protected_creates_use_the_curator_prefix_and_make_parents(target: Target) {
+    let Some(t) = ctx(target, "fw-protected").await else {
         return;
     };
     let curator = t.curator().await;
@@ -137,3 +184,12 @@ async fn protected_creates_use_the_curator_prefix_and_make_parents() {
     assert_eq!(zk_recipes::paths::sequence_of(name), Some(0));
     curator.close().await;
 }
+
+recipe_tests!(
+    a_protected_create_whose_reply_is_lost_adopts_the_node_it_made,
+    a_blip_is_suspended_then_reconnected_on_the_same_session,
+    a_long_partition_is_lost_then_a_new_session_reconnects,
+    operations_retry_across_a_dropped_connection,
+    a_guaranteed_delete_finishes_after_the_connection_returns,
+    protected_creates_use_the_curator_prefix_and_make_parents,
+);

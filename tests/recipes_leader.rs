@@ -1,13 +1,14 @@
-//! Leader election against Apache ZooKeeper: latch agreement and hand-over,
+//! Leader election against Apache ZooKeeper and our server: latch agreement and hand-over,
 //! reaction to connection drops and session loss, selector requeueing.
 
+#[macro_use]
 mod recipes_common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use recipes_common::{ctx, eventually, within};
+use recipes_common::{ctx, eventually, within, Target};
 use zk_recipes::paths::{node_name, strip_protection};
 use zk_recipes::{ConnectionState, LeaderLatch, LeaderSelector};
 use zk_testkit::proxy::Proxy;
@@ -22,9 +23,8 @@ fn leaders(latches: &[LeaderLatch]) -> Vec<String> {
         .collect()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn latches_agree_on_exactly_one_leader_and_hand_over_on_close() {
-    let Some(t) = ctx("latch-agree").await else {
+async fn latches_agree_on_exactly_one_leader_and_hand_over_on_close(target: Target) {
+    let Some(t) = ctx(target, "latch-agree").await else {
         return;
     };
     let mut latches = Vec::new();
@@ -47,9 +47,8 @@ async fn latches_agree_on_exactly_one_leader_and_hand_over_on_close() {
     }
 }
 
-#[tokio::test]
-async fn latch_nodes_are_protected_latch_nodes_holding_the_id() {
-    let Some(t) = ctx("latch-layout").await else {
+async fn latch_nodes_are_protected_latch_nodes_holding_the_id(target: Target) {
+    let Some(t) = ctx(target, "latch-layout").await else {
         return;
     };
     let curator = t.curator().await;
@@ -66,9 +65,8 @@ async fn latch_nodes_are_protected_latch_nodes_holding_the_id() {
     assert!(curator.client().exists(&path).await.unwrap().is_none());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn latch_gives_up_leadership_while_suspended_and_regains_it() {
-    let Some(t) = ctx("latch-suspend").await else {
+async fn latch_gives_up_leadership_while_suspended_and_regains_it(target: Target) {
+    let Some(t) = ctx(target, "latch-suspend").await else {
         return;
     };
     let proxy = Proxy::start(t.server).unwrap();
@@ -90,9 +88,8 @@ async fn latch_gives_up_leadership_while_suspended_and_regains_it() {
     latch.close().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn latch_recovers_with_a_new_node_after_its_session_is_lost() {
-    let Some(t) = ctx("latch-lost").await else {
+async fn latch_recovers_with_a_new_node_after_its_session_is_lost(target: Target) {
+    let Some(t) = ctx(target, "latch-lost").await else {
         return;
     };
     let proxy = Proxy::start(t.server).unwrap();
@@ -124,9 +121,8 @@ async fn latch_recovers_with_a_new_node_after_its_session_is_lost() {
     latch.close().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn selectors_with_auto_requeue_take_turns_one_at_a_time() {
-    let Some(t) = ctx("selector-requeue").await else {
+async fn selectors_with_auto_requeue_take_turns_one_at_a_time(target: Target) {
+    let Some(t) = ctx(target, "selector-requeue").await else {
         return;
     };
     let leading = Arc::new(AtomicUsize::new(0));
@@ -162,9 +158,8 @@ async fn selectors_with_auto_requeue_take_turns_one_at_a_time() {
     }
 }
 
-#[tokio::test]
-async fn a_selector_without_requeue_leads_once_until_requeued() {
-    let Some(t) = ctx("selector-once").await else {
+async fn a_selector_without_requeue_leads_once_until_requeued(target: Target) {
+    let Some(t) = ctx(target, "selector-once").await else {
         return;
     };
     let curator = t.curator().await;
@@ -184,9 +179,8 @@ async fn a_selector_without_requeue_leads_once_until_requeued() {
     selector.close().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_selectors_leadership_is_cancelled_when_the_connection_drops() {
-    let Some(t) = ctx("selector-cancel").await else {
+async fn a_selectors_leadership_is_cancelled_when_the_connection_drops(target: Target) {
+    let Some(t) = ctx(target, "selector-cancel").await else {
         return;
     };
     let proxy = Proxy::start(t.server).unwrap();
@@ -206,3 +200,13 @@ async fn a_selectors_leadership_is_cancelled_when_the_connection_drops() {
     proxy.resume();
     selector.close().await;
 }
+
+recipe_tests!(
+    latches_agree_on_exactly_one_leader_and_hand_over_on_close,
+    latch_nodes_are_protected_latch_nodes_holding_the_id,
+    latch_gives_up_leadership_while_suspended_and_regains_it,
+    latch_recovers_with_a_new_node_after_its_session_is_lost,
+    selectors_with_auto_requeue_take_turns_one_at_a_time,
+    a_selector_without_requeue_leads_once_until_requeued,
+    a_selectors_leadership_is_cancelled_when_the_connection_drops,
+);

@@ -1,13 +1,14 @@
-//! Locks and semaphores against Apache ZooKeeper: exclusion, fairness,
+//! Locks and semaphores against Apache ZooKeeper and our server: exclusion, fairness,
 //! re-entrancy, lease bounds and read/write rules, on Curator's layouts.
 
+#[macro_use]
 mod recipes_common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use recipes_common::{ctx, within};
+use recipes_common::{ctx, within, Target};
 use zk_recipes::paths::{is_protected, strip_protection};
 use zk_recipes::{
     InterProcessMutex, InterProcessReadWriteLock, InterProcessSemaphoreMutex,
@@ -16,9 +17,8 @@ use zk_recipes::{
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mutex_gives_exact_counts_under_contention() {
-    let Some(t) = ctx("mutex-contention").await else {
+async fn mutex_gives_exact_counts_under_contention(target: Target) {
+    let Some(t) = ctx(target, "mutex-contention").await else {
         return;
     };
     let admin = t.curator().await;
@@ -66,9 +66,8 @@ async fn mutex_gives_exact_counts_under_contention() {
         .is_empty());
 }
 
-#[tokio::test]
-async fn mutex_nodes_use_curators_protected_lock_names_and_default_data() {
-    let Some(t) = ctx("mutex-layout").await else {
+async fn mutex_nodes_use_curators_protected_lock_names_and_default_data(target: Target) {
+    let Some(t) = ctx(target, "mutex-layout").await else {
         return;
     };
     let curator = t.curator().await;
@@ -97,9 +96,8 @@ async fn mutex_nodes_use_curators_protected_lock_names_and_default_data() {
         .is_empty());
 }
 
-#[tokio::test]
-async fn mutex_is_reentrant_per_handle_and_frees_on_the_last_release() {
-    let Some(t) = ctx("mutex-reentrant").await else {
+async fn mutex_is_reentrant_per_handle_and_frees_on_the_last_release(target: Target) {
+    let Some(t) = ctx(target, "mutex-reentrant").await else {
         return;
     };
     let curator = t.curator().await;
@@ -127,9 +125,8 @@ async fn mutex_is_reentrant_per_handle_and_frees_on_the_last_release() {
         .is_empty());
 }
 
-#[tokio::test]
-async fn mutex_try_acquire_times_out_without_leaving_a_node() {
-    let Some(t) = ctx("mutex-timeout").await else {
+async fn mutex_try_acquire_times_out_without_leaving_a_node(target: Target) {
+    let Some(t) = ctx(target, "mutex-timeout").await else {
         return;
     };
     let curator = t.curator().await;
@@ -143,9 +140,8 @@ async fn mutex_try_acquire_times_out_without_leaving_a_node() {
     guard.release().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn mutex_waiters_acquire_in_arrival_order() {
-    let Some(t) = ctx("mutex-fair").await else {
+async fn mutex_waiters_acquire_in_arrival_order(target: Target) {
+    let Some(t) = ctx(target, "mutex-fair").await else {
         return;
     };
     let curator = t.curator().await;
@@ -182,9 +178,8 @@ async fn mutex_waiters_acquire_in_arrival_order() {
     assert_eq!(*order.lock().unwrap(), vec![0, 1, 2, 3]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn semaphore_never_grants_more_than_its_leases() {
-    let Some(t) = ctx("semaphore").await else {
+async fn semaphore_never_grants_more_than_its_leases(target: Target) {
+    let Some(t) = ctx(target, "semaphore").await else {
         return;
     };
     let inside = Arc::new(AtomicUsize::new(0));
@@ -225,9 +220,8 @@ async fn semaphore_never_grants_more_than_its_leases() {
         .is_empty());
 }
 
-#[tokio::test]
-async fn semaphore_lease_nodes_follow_curators_layout() {
-    let Some(t) = ctx("semaphore-layout").await else {
+async fn semaphore_lease_nodes_follow_curators_layout(target: Target) {
+    let Some(t) = ctx(target, "semaphore-layout").await else {
         return;
     };
     let curator = t.curator().await;
@@ -251,9 +245,8 @@ async fn semaphore_lease_nodes_follow_curators_layout() {
     lease.release().await.unwrap();
 }
 
-#[tokio::test]
-async fn semaphore_mutex_is_not_reentrant() {
-    let Some(t) = ctx("semaphore-mutex").await else {
+async fn semaphore_mutex_is_not_reentrant(target: Target) {
+    let Some(t) = ctx(target, "semaphore-mutex").await else {
         return;
     };
     let curator = t.curator().await;
@@ -270,9 +263,8 @@ async fn semaphore_mutex_is_not_reentrant() {
     again.unwrap().release().await.unwrap();
 }
 
-#[tokio::test]
-async fn read_locks_are_shared_and_exclude_writers() {
-    let Some(t) = ctx("rw-shared").await else {
+async fn read_locks_are_shared_and_exclude_writers(target: Target) {
+    let Some(t) = ctx(target, "rw-shared").await else {
         return;
     };
     let curator = t.curator().await;
@@ -306,9 +298,8 @@ async fn read_locks_are_shared_and_exclude_writers() {
     w.unwrap().release().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_waiting_writer_holds_back_later_readers() {
-    let Some(t) = ctx("rw-fair").await else {
+async fn a_waiting_writer_holds_back_later_readers(target: Target) {
+    let Some(t) = ctx(target, "rw-fair").await else {
         return;
     };
     let curator = t.curator().await;
@@ -345,9 +336,8 @@ async fn a_waiting_writer_holds_back_later_readers() {
     assert!(r.is_some());
 }
 
-#[tokio::test]
-async fn the_write_holder_can_take_the_read_lock() {
-    let Some(t) = ctx("rw-downgrade").await else {
+async fn the_write_holder_can_take_the_read_lock(target: Target) {
+    let Some(t) = ctx(target, "rw-downgrade").await else {
         return;
     };
     let curator = t.curator().await;
@@ -373,3 +363,17 @@ async fn the_write_holder_can_take_the_read_lock() {
         .is_none());
     r.release().await.unwrap();
 }
+
+recipe_tests!(
+    mutex_gives_exact_counts_under_contention,
+    mutex_nodes_use_curators_protected_lock_names_and_default_data,
+    mutex_is_reentrant_per_handle_and_frees_on_the_last_release,
+    mutex_try_acquire_times_out_without_leaving_a_node,
+    mutex_waiters_acquire_in_arrival_order,
+    semaphore_never_grants_more_than_its_leases,
+    semaphore_lease_nodes_follow_curators_layout,
+    semaphore_mutex_is_not_reentrant,
+    read_locks_are_shared_and_exclude_writers,
+    a_waiting_writer_holds_back_later_readers,
+    the_write_holder_can_take_the_read_lock,
+);

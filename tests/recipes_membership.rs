@@ -1,19 +1,19 @@
-//! PersistentNode and GroupMember against Apache ZooKeeper.
+//! PersistentNode and GroupMember against Apache ZooKeeper and our server.
 
+#[macro_use]
 mod recipes_common;
 
 use std::time::Duration;
 
-use recipes_common::{ctx, eventually};
+use recipes_common::{ctx, eventually, Target};
 use zk_client::CreateMode;
 use zk_recipes::{ConnectionState, GroupMember, PersistentNode};
 use zk_testkit::proxy::Proxy;
 
 const LIMIT: Duration = Duration::from_secs(30);
 
-#[tokio::test]
-async fn a_persistent_node_comes_back_after_an_external_delete() {
-    let Some(t) = ctx("pnode-delete").await else {
+async fn a_persistent_node_comes_back_after_an_external_delete(target: Target) {
+    let Some(t) = ctx(target, "pnode-delete").await else {
         return;
     };
     let curator = t.curator().await;
@@ -41,9 +41,8 @@ async fn a_persistent_node_comes_back_after_an_external_delete() {
     assert!(admin.exists("/svc/instance").await.unwrap().is_none());
 }
 
-#[tokio::test]
-async fn a_protected_sequential_node_is_recreated_under_the_same_name() {
-    let Some(t) = ctx("pnode-seq").await else {
+async fn a_protected_sequential_node_is_recreated_under_the_same_name(target: Target) {
+    let Some(t) = ctx(target, "pnode-seq").await else {
         return;
     };
     let curator = t.curator().await;
@@ -72,9 +71,8 @@ async fn a_protected_sequential_node_is_recreated_under_the_same_name() {
     node.close().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_ephemeral_persistent_node_survives_the_loss_of_its_session() {
-    let Some(t) = ctx("pnode-lost").await else {
+async fn an_ephemeral_persistent_node_survives_the_loss_of_its_session(target: Target) {
+    let Some(t) = ctx(target, "pnode-lost").await else {
         return;
     };
     let proxy = Proxy::start(t.server).unwrap();
@@ -112,9 +110,8 @@ async fn an_ephemeral_persistent_node_survives_the_loss_of_its_session() {
     node.close().await.unwrap();
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn group_members_see_each_other_join_and_leave() {
-    let Some(t) = ctx("group").await else {
+async fn group_members_see_each_other_join_and_leave(target: Target) {
+    let Some(t) = ctx(target, "group").await else {
         return;
     };
     let a_curator = t.curator().await;
@@ -142,3 +139,10 @@ async fn group_members_see_each_other_join_and_leave() {
     assert!(eventually(LIMIT, || async { !a.current_members().contains_key("b") }).await);
     a.close().await.unwrap();
 }
+
+recipe_tests!(
+    a_persistent_node_comes_back_after_an_external_delete,
+    a_protected_sequential_node_is_recreated_under_the_same_name,
+    an_ephemeral_persistent_node_survives_the_loss_of_its_session,
+    group_members_see_each_other_join_and_leave,
+);

@@ -1,10 +1,18 @@
-//! Scaffolding shared by the recipe suites: one Apache ZooKeeper per test
-//! binary (killed by the test kit when the process exits), a fresh chroot
-//! per test, and frameworks with short timeouts so failures stay quick.
+//! Scaffolding shared by the recipe suites. Every scenario runs twice:
+//! against Apache ZooKeeper 3.8 (the reference) and against our own server
+//! (`zk_server::testing::TestingServer`), both with tickTime 2000 and TTL
+//! nodes enabled. Each server is started once per test binary and lives as
+//! long as the test process; every test works in a fresh chroot, and its
+//! frameworks use short timeouts so failures stay quick.
+//!
+//! A suite writes scenarios as `async fn name(target: Target)` and lists
+//! them in `recipe_tests!(...)`, which expands to `apache::name` and
+//! `ours::name` tests.
 
 #![allow(dead_code)]
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,38 +20,115 @@ use zk_client::{Acl, Client, CreateMode, Error};
 use zk_recipes::{Curator, RetryPolicy};
 use zk_testkit::apache::{self, ApacheZk};
 
-static APACHE: OnceLock<ApacheZk> = OnceLock::new();
-
-/// A short session so simulated expiry and server expiry happen quickly
-/// (Apache's minimum with tickTime 2000 is 4 s).
-pub const SESSION: Duration = Duration::from_secs(4);
-
-/// A test's corner of the shared server.
-pub struct Ctx {
-    /// `host:port/<root>` for frameworks in this test.
-    pub connect: String,
-    /// The server address without chroot (for proxies).
-    pub server: std::net::SocketAddr,
-    pub root: String,
+/// The server a scenario runs against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    /// A standalone Apache ZooKeeper 3.8.
+    Apache,
+    /// Our own standalone server.
+    Ours,
 }
 
-/// The shared server and a fresh root for `tag`, or `None` (with a
-/// notice) when Apache ZooKeeper is not installed.
-pub async fn ctx(tag: &str) -> Option<Ctx> {
-    if !apache::installed() {
+static APACHE: OnceLock<ApacheZk> = OnceLock::new();
+static OURS: OnceLock<SocketAddr> = OnceLock::new();
+
+/// Expands scenarios `async fn name(target: Target)` into one multi-thread
+/// `#[tokio::test]` per target.
+macro_rules! recipe_tests {
+    ($($name:ident),* $(,)?) => {
+        mod apache {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::recipes_common::Target::Apache).await
+                }
+            )*
+        }
+        mod ours {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::recipes_common::Target::Ours).await
+                }
+            )*
+        }
+    };
+}
+
+/// Starts our server with Apache's settings (tickTime 2000, so the 4 s
+/// sessions the suites ask for are granted as they are by Apache; TTL and
+/// container nodes enabled) on a runtime of its own, so it outlives the
+/// per-test runtimes; it lives as long as the test process.
+fn start_ours() -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("zk-server".into())
+        .spawn(move || {
+            let runtime = tokio::runtime::Runtime::new().expect("server runtime");
+            runtime.block_on(async move {
+                let server = zk_server::testing::TestingServer::start_with(|cfg| {
+                    cfg.tick_time_ms = 2000;
+                    cfg.extended_types_enabled = true;
+                })
+                .await
+                .expect("start our server");
+                tx.send(server.connect_string())
+                    .expect("report the address");
+                std::future::pending::<()>().await;
+            });
+        })
+        .expect("spawn the server thread");
+    let connect = rx.recv().expect("our server started");
+    connect.parse().expect("our server's address")
+}
+
+impl Target {
+    /// True when the target can run here; prints a skip notice otherwise.
+    pub fn available(self) -> bool {
+        if self == Target::Ours || apache::installed() {
+            return true;
+        }
         eprintln!(
             "SKIPPED: Apache ZooKeeper is not installed \
              (apt-get install -y zookeeper zookeeper-bin)"
         );
+        false
+    }
+
+    /// The shared server's address (starting it on first use).
+    fn addr(self) -> SocketAddr {
+        match self {
+            Target::Apache => APACHE
+                .get_or_init(|| ApacheZk::start("").expect("start Apache ZooKeeper"))
+                .addr(),
+            Target::Ours => *OURS.get_or_init(start_ours),
+        }
+    }
+}
+
+/// A short session so simulated expiry and server expiry happen quickly
+/// (the minimum with tickTime 2000 is 4 s).
+pub const SESSION: Duration = Duration::from_secs(4);
+
+/// A test's corner of the shared server.
+pub struct Ctx {
+    pub target: Target,
+    /// `host:port/<root>` for frameworks in this test.
+    pub connect: String,
+    /// The server address without chroot (for proxies).
+    pub server: SocketAddr,
+    pub root: String,
+}
+
+/// The target's shared server and a fresh root for `tag`, or `None` (with
+/// a notice) when the target cannot run here.
+pub async fn ctx(target: Target, tag: &str) -> Option<Ctx> {
+    if !target.available() {
         return None;
     }
-    let server = tokio::task::spawn_blocking(|| {
-        APACHE
-            .get_or_init(|| ApacheZk::start("").expect("start Apache ZooKeeper"))
-            .addr()
-    })
-    .await
-    .expect("server start task");
+    let server = tokio::task::spawn_blocking(move || target.addr())
+        .await
+        .expect("server start task");
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -59,6 +144,7 @@ pub async fn ctx(tag: &str) -> Option<Ctx> {
     }
     admin.close().await.expect("close admin");
     Some(Ctx {
+        target,
         connect: format!("{server}{root}"),
         server,
         root,

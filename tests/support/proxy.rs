@@ -41,6 +41,8 @@ struct Shared {
     upstream: SocketAddr,
     mode: AtomicU8,
     stop: AtomicBool,
+    /// Hold server→client bytes (requests still flow).
+    replies_paused: AtomicBool,
     /// Both sockets of every live connection, to cut them.
     connections: Mutex<Vec<(TcpStream, TcpStream)>>,
 }
@@ -48,6 +50,11 @@ struct Shared {
 impl Shared {
     fn mode(&self) -> Mode {
         Mode::from_u8(self.mode.load(Ordering::SeqCst))
+    }
+
+    /// Whether the pump in this direction must hold its bytes now.
+    fn holds(&self, to_client: bool) -> bool {
+        self.mode() == Mode::Paused || (to_client && self.replies_paused.load(Ordering::SeqCst))
     }
 }
 
@@ -69,6 +76,7 @@ impl Proxy {
             upstream,
             mode: AtomicU8::new(Mode::Forward as u8),
             stop: AtomicBool::new(false),
+            replies_paused: AtomicBool::new(false),
             connections: Mutex::new(Vec::new()),
         });
         let acceptor = {
@@ -116,6 +124,21 @@ impl Proxy {
 
     pub fn resume(&self) {
         self.set_mode(Mode::Forward);
+    }
+
+    /// Stop forwarding server→client bytes (held, not lost) while
+    /// client→server bytes still flow: requests reach the server, their
+    /// replies do not reach the client. Combined with
+    /// [`drop_all`](Self::drop_all) this loses replies to requests the
+    /// server has executed.
+    pub fn pause_replies(&self) {
+        self.shared.replies_paused.store(true, Ordering::SeqCst);
+    }
+
+    /// Forward server→client bytes again (held bytes of connections not
+    /// cut meanwhile are delivered).
+    pub fn resume_replies(&self) {
+        self.shared.replies_paused.store(false, Ordering::SeqCst);
     }
 
     /// Cuts every live connection (both sides see the connection close).
@@ -181,20 +204,22 @@ fn open(client: TcpStream, shared: &Arc<Shared>) -> std::io::Result<()> {
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .push((client.try_clone()?, server.try_clone()?));
-    for (from, to) in [(client.try_clone()?, server.try_clone()?), (server, client)] {
+    for (from, to, to_client) in [
+        (client.try_clone()?, server.try_clone()?, false),
+        (server, client, true),
+    ] {
         let shared = shared.clone();
-        std::thread::spawn(move || pump(from, to, &shared));
+        std::thread::spawn(move || pump(from, to, to_client, &shared));
     }
     Ok(())
 }
 
 /// Copies `from` to `to` according to the mode until either side closes or
 /// the proxy stops.
-fn pump(mut from: TcpStream, mut to: TcpStream, shared: &Shared) {
+fn pump(mut from: TcpStream, mut to: TcpStream, to_client: bool, shared: &Shared) {
     let mut buf = [0u8; 16 * 1024];
     while !shared.stop.load(Ordering::SeqCst) {
-        let mode = shared.mode();
-        if mode == Mode::Paused {
+        if shared.holds(to_client) {
             std::thread::sleep(Duration::from_millis(10));
             continue;
         }
@@ -203,7 +228,7 @@ fn pump(mut from: TcpStream, mut to: TcpStream, shared: &Shared) {
             Ok(n) => {
                 // A pause may have begun while we were reading: hold these
                 // bytes until it ends.
-                while shared.mode() == Mode::Paused && !shared.stop.load(Ordering::SeqCst) {
+                while shared.holds(to_client) && !shared.stop.load(Ordering::SeqCst) {
                     std::thread::sleep(Duration::from_millis(10));
                 }
                 if shared.mode() == Mode::Forward && to.write_all(&buf[..n]).is_err() {

@@ -1,10 +1,13 @@
-//! `DistributedAtomicLong` (RECIPES.md §B14): an `i64` as 8 big-endian
-//! bytes, changed optimistically: read data and version, compute, write
+//! `DistributedAtomicLong` and `DistributedAtomicInteger` (RECIPES.md
+//! §B14): an `i64` as 8 big-endian bytes or an `i32` as 4, changed
+//! optimistically: read data and version, compute, write
 //! with that version (or create when absent), and on a lost race
 //! (BadVersion / NodeExists / NoNode) try again under the given retry
 //! policy. Callers must check [`AtomicValue::succeeded`].
 //!
 //! Not implemented: Curator's `PromotedToLock` fallback.
+
+use std::marker::PhantomData;
 
 use zk_client::CreateMode;
 
@@ -12,47 +15,111 @@ use crate::error::{Error, Result};
 use crate::framework::{create_with_parents, Curator};
 use crate::retry::RetryPolicy;
 
+/// A number stored by a distributed atomic: its byte form and arithmetic.
+pub trait AtomicNumber:
+    Copy + Default + PartialEq + Eq + std::fmt::Debug + Send + Sync + 'static
+{
+    /// Bytes on the node (big-endian, fixed width).
+    const WIDTH: usize;
+    /// Curator's name for the type, for error messages.
+    const NAME: &'static str;
+    fn to_bytes(self) -> Vec<u8>;
+    /// `None` when `bytes` has the wrong width.
+    fn from_bytes(bytes: &[u8]) -> Option<Self>;
+    fn wrapping_add(self, delta: Self) -> Self;
+    fn one() -> Self;
+    fn wrapping_neg(self) -> Self;
+}
+
+impl AtomicNumber for i64 {
+    const WIDTH: usize = 8;
+    const NAME: &'static str = "a long";
+    fn to_bytes(self) -> Vec<u8> {
+        self.to_be_bytes().to_vec()
+    }
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(i64::from_be_bytes)
+    }
+    fn wrapping_add(self, delta: Self) -> Self {
+        i64::wrapping_add(self, delta)
+    }
+    fn one() -> Self {
+        1
+    }
+    fn wrapping_neg(self) -> Self {
+        i64::wrapping_neg(self)
+    }
+}
+
+impl AtomicNumber for i32 {
+    const WIDTH: usize = 4;
+    const NAME: &'static str = "an integer";
+    fn to_bytes(self) -> Vec<u8> {
+        self.to_be_bytes().to_vec()
+    }
+    fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(i32::from_be_bytes)
+    }
+    fn wrapping_add(self, delta: Self) -> Self {
+        i32::wrapping_add(self, delta)
+    }
+    fn one() -> Self {
+        1
+    }
+    fn wrapping_neg(self) -> Self {
+        i32::wrapping_neg(self)
+    }
+}
+
 /// The outcome of an atomic operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct AtomicValue {
+pub struct AtomicValue<T = i64> {
     pub succeeded: bool,
     /// The value before (0 when the node was absent).
-    pub pre: i64,
-    pub post: i64,
+    pub pre: T,
+    pub post: T,
     pub tries: u32,
 }
 
-fn decode(path: &str, data: &[u8]) -> Result<i64> {
-    let bytes: [u8; 8] = data.try_into().map_err(|_| Error::Corrupt {
+fn decode<T: AtomicNumber>(path: &str, data: &[u8]) -> Result<T> {
+    T::from_bytes(data).ok_or_else(|| Error::Corrupt {
         path: path.to_string(),
-        reason: format!("{} bytes, a long has 8", data.len()),
-    })?;
-    Ok(i64::from_be_bytes(bytes))
+        reason: format!("{} bytes, {} has {}", data.len(), T::NAME, T::WIDTH),
+    })
 }
 
-/// A distributed `i64`.
+/// A distributed number of type `T` (see the aliases).
 #[derive(Debug, Clone)]
-pub struct DistributedAtomicLong {
+pub struct DistributedAtomicValue<T> {
     curator: Curator,
     path: String,
     retry: RetryPolicy,
+    number: PhantomData<fn() -> T>,
 }
 
-/// The node's value and version; `None` when absent.
-type Current = Option<(i64, i32)>;
+/// A distributed `i64` (8 bytes).
+pub type DistributedAtomicLong = DistributedAtomicValue<i64>;
 
-impl DistributedAtomicLong {
+/// A distributed `i32` (4 bytes; the same bytes as `SharedCount` and
+/// kazoo's Curator-compatible `Counter`).
+pub type DistributedAtomicInteger = DistributedAtomicValue<i32>;
+
+/// The node's value and version; `None` when absent.
+type Current<T> = Option<(T, i32)>;
+
+impl<T: AtomicNumber> DistributedAtomicValue<T> {
     /// `retry` governs retries after lost races (not connection errors,
     /// which the framework's policy handles).
     pub fn new(curator: &Curator, path: &str, retry: RetryPolicy) -> Self {
-        DistributedAtomicLong {
+        DistributedAtomicValue {
             curator: curator.clone(),
             path: path.to_string(),
             retry,
+            number: PhantomData,
         }
     }
 
-    async fn current(&self) -> Result<Current> {
+    async fn current(&self) -> Result<Current<T>> {
         let path = self.path.clone();
         let read = self
             .curator
@@ -72,17 +139,17 @@ impl DistributedAtomicLong {
     }
 
     /// The value, `None` when the node does not exist.
-    pub async fn get(&self) -> Result<Option<i64>> {
+    pub async fn get(&self) -> Result<Option<T>> {
         Ok(self.current().await?.map(|(value, _)| value))
     }
 
     /// Writes `new` if the node is still at `seen`; false on a lost race.
-    async fn write_if(&self, seen: Current, new: i64) -> Result<bool> {
+    async fn write_if(&self, seen: Current<T>, new: T) -> Result<bool> {
         let path = self.path.clone();
-        let bytes = new.to_be_bytes();
+        let bytes = new.to_bytes();
         self.curator
             .with_retry(|client| {
-                let path = path.clone();
+                let (path, bytes) = (path.clone(), bytes.clone());
                 async move {
                     let written = match seen {
                         Some((_, version)) => client
@@ -108,12 +175,12 @@ impl DistributedAtomicLong {
     }
 
     /// Applies `f` to the current value (0 when absent) optimistically.
-    async fn apply(&self, f: impl Fn(i64) -> i64) -> Result<AtomicValue> {
+    async fn apply(&self, f: impl Fn(T) -> T) -> Result<AtomicValue<T>> {
         let started = tokio::time::Instant::now();
         let mut tries = 0;
         loop {
             let seen = self.current().await?;
-            let pre = seen.map_or(0, |(value, _)| value);
+            let pre = seen.map_or(T::default(), |(value, _)| value);
             let post = f(pre);
             tries += 1;
             if self.write_if(seen, post).await? {
@@ -141,27 +208,31 @@ impl DistributedAtomicLong {
         }
     }
 
-    pub async fn add(&self, delta: i64) -> Result<AtomicValue> {
+    pub async fn add(&self, delta: T) -> Result<AtomicValue<T>> {
         self.apply(|v| v.wrapping_add(delta)).await
     }
 
-    pub async fn increment(&self) -> Result<AtomicValue> {
-        self.add(1).await
+    pub async fn subtract(&self, delta: T) -> Result<AtomicValue<T>> {
+        self.add(delta.wrapping_neg()).await
     }
 
-    pub async fn decrement(&self) -> Result<AtomicValue> {
-        self.add(-1).await
+    pub async fn increment(&self) -> Result<AtomicValue<T>> {
+        self.add(T::one()).await
+    }
+
+    pub async fn decrement(&self) -> Result<AtomicValue<T>> {
+        self.subtract(T::one()).await
     }
 
     /// Sets `new` (optimistically, with retries).
-    pub async fn try_set(&self, new: i64) -> Result<AtomicValue> {
+    pub async fn try_set(&self, new: T) -> Result<AtomicValue<T>> {
         self.apply(|_| new).await
     }
 
     /// Sets `new` only if the value is `expected` (no retry).
-    pub async fn compare_and_set(&self, expected: i64, new: i64) -> Result<AtomicValue> {
+    pub async fn compare_and_set(&self, expected: T, new: T) -> Result<AtomicValue<T>> {
         let seen = self.current().await?;
-        let pre = seen.map_or(0, |(value, _)| value);
+        let pre = seen.map_or(T::default(), |(value, _)| value);
         let succeeded = pre == expected && self.write_if(seen, new).await?;
         Ok(AtomicValue {
             succeeded,
@@ -172,12 +243,12 @@ impl DistributedAtomicLong {
     }
 
     /// Sets `new` whatever the current value (creating the node).
-    pub async fn force_set(&self, new: i64) -> Result<()> {
+    pub async fn force_set(&self, new: T) -> Result<()> {
         let path = self.path.clone();
-        let bytes = new.to_be_bytes();
+        let bytes = new.to_bytes();
         self.curator
             .with_retry(|client| {
-                let path = path.clone();
+                let (path, bytes) = (path.clone(), bytes.clone());
                 async move {
                     match client.set_data(&path, &bytes, None).await {
                         Err(zk_client::Error::NoNode) => {
@@ -193,7 +264,7 @@ impl DistributedAtomicLong {
     }
 
     /// Creates the node with `value` if absent; false if it existed.
-    pub async fn initialize(&self, value: i64) -> Result<bool> {
+    pub async fn initialize(&self, value: T) -> Result<bool> {
         self.write_if(None, value).await
     }
 }
@@ -204,9 +275,19 @@ mod tests {
 
     #[test]
     fn longs_are_eight_big_endian_bytes() {
-        assert_eq!(decode("/n", &[0, 0, 0, 0, 0, 0, 1, 0]).unwrap(), 256);
+        assert_eq!(decode::<i64>("/n", &[0, 0, 0, 0, 0, 0, 1, 0]).unwrap(), 256);
         assert!(matches!(
-            decode("/n", &[1, 2, 3, 4]),
+            decode::<i64>("/n", &[1, 2, 3, 4]),
+            Err(Error::Corrupt { .. })
+        ));
+    }
+
+    #[test]
+    fn integers_are_four_big_endian_bytes() {
+        assert_eq!(decode::<i32>("/n", &[0xff, 0xff, 0xff, 0xfe]).unwrap(), -2);
+        assert_eq!(7i32.to_bytes(), [0, 0, 0, 7]);
+        assert!(matches!(
+            decode::<i32>("/n", &[0, 0, 0, 0, 0, 0, 0, 1]),
             Err(Error::Corrupt { .. })
         ));
     }

@@ -44,6 +44,7 @@ pub struct CuratorBuilder {
     error_policy: ErrorPolicy,
     default_data: Option<Bytes>,
     expiry_percent: u32,
+    namespace: Option<String>,
 }
 
 impl CuratorBuilder {
@@ -84,14 +85,31 @@ impl CuratorBuilder {
         self
     }
 
+    /// Puts every path of this framework under `/<namespace>` (Curator's
+    /// `namespace`): paths given to and returned by the framework, its
+    /// recipes and its client are relative to the namespace. The namespace
+    /// node is created, as a container, by the first create below it.
+    ///
+    /// Realised as a client-side chroot appended to the connect string's
+    /// own (so the prefixing and un-prefixing, including watch events, is
+    /// the client's). A nested namespace (`a/b`) needs its parent to exist.
+    pub fn namespace(mut self, namespace: &str) -> Self {
+        self.namespace = Some(namespace.to_string());
+        self
+    }
+
     fn client_builder(&self) -> ClientBuilder {
-        Client::builder(&self.connect_string)
+        let connect = namespaced_connect_string(&self.connect_string, self.namespace.as_deref());
+        Client::builder(&connect)
             .session_timeout(self.session_timeout)
             .connection_timeout(self.connection_timeout)
     }
 
     /// Starts the framework without waiting for a connection.
     pub fn build(self) -> Result<Curator> {
+        if let Some(namespace) = &self.namespace {
+            validate_namespace(namespace)?;
+        }
         let client_builder = self.client_builder();
         let client = client_builder.start()?;
         let (states, _) = broadcast::channel(STATE_BUFFER);
@@ -101,6 +119,7 @@ impl CuratorBuilder {
             retry: self.retry,
             error_policy: self.error_policy,
             default_data: self.default_data.unwrap_or_else(default_node_data),
+            namespace: self.namespace,
             handle: Mutex::new(client.clone()),
             generation: watch::Sender::new(0),
             states,
@@ -142,6 +161,7 @@ struct Inner {
     retry: RetryPolicy,
     error_policy: ErrorPolicy,
     default_data: Bytes,
+    namespace: Option<String>,
     /// The current client (replaced after a session ends).
     handle: Mutex<Client>,
     /// Bumped each time the client is replaced (Curator's instance index).
@@ -161,9 +181,12 @@ impl Inner {
 
     fn post(&self, state: ConnectionState) {
         tracing::debug!(?state, "connection state");
-        self.current.send_replace(Some(state));
+        // Broadcast first, then record: whoever waits on `current` (as
+        // `connect` does) and subscribes afterwards must not receive this
+        // state again from the broadcast.
         // No receivers is fine: nobody is listening yet.
         let _ = self.states.send(state);
+        self.current.send_replace(Some(state));
     }
 
     /// Replaces the client with a fresh one (new session) and returns it;
@@ -298,7 +321,13 @@ impl Curator {
             error_policy: ErrorPolicy::default(),
             default_data: None,
             expiry_percent: 100,
+            namespace: None,
         }
+    }
+
+    /// The namespace every path is relative to, if any.
+    pub fn namespace(&self) -> Option<&str> {
+        self.inner.namespace.as_deref()
     }
 
     /// The current client. It may be replaced after a session ends; take
@@ -463,6 +492,24 @@ impl Curator {
         .await
     }
 
+    /// Creates `path` in a TTL mode (the server must have TTL nodes
+    /// enabled), making missing parents containers; returns the created
+    /// path.
+    pub async fn create_ttl(
+        &self,
+        path: &str,
+        data: &[u8],
+        mode: CreateMode,
+        ttl: Duration,
+    ) -> Result<String> {
+        self.with_retry(|client| {
+            let path = path.to_string();
+            let data = data.to_vec();
+            async move { create_ttl_with_parents(&client, &path, &data, mode, ttl).await }
+        })
+        .await
+    }
+
     /// Creates `parent/_c_<uuid>-<name>` (plus the sequence suffix in a
     /// sequential mode) with protection (§A4): after a retriable failure
     /// the next attempt first looks for a node with our prefix and adopts
@@ -607,6 +654,34 @@ impl Curator {
     }
 }
 
+/// `connect` with `/<namespace>` appended to its chroot (or as its
+/// chroot).
+pub fn namespaced_connect_string(connect: &str, namespace: Option<&str>) -> String {
+    match namespace {
+        None => connect.to_string(),
+        Some(namespace) => format!("{}/{namespace}", connect.trim_end_matches('/')),
+    }
+}
+
+/// A namespace is one or more non-empty segments without leading or
+/// trailing slash, as Curator validates `"/" + namespace` as a path.
+fn validate_namespace(namespace: &str) -> Result<()> {
+    let valid = !namespace.is_empty()
+        && namespace.split('/').all(|segment| {
+            !segment.is_empty()
+                && segment != "."
+                && segment != ".."
+                && !segment.chars().any(char::is_control)
+        });
+    if valid {
+        Ok(())
+    } else {
+        Err(Error::InvalidArgument(format!(
+            "invalid namespace {namespace:?}"
+        )))
+    }
+}
+
 /// Schedules a protected-prefix cleanup when dropped while armed.
 struct PrefixCleanup {
     curator: Curator,
@@ -665,16 +740,23 @@ async fn find_by_prefix(
 }
 
 /// Makes `path` and every missing ancestor a container, walking up with
-/// `exists` first so no access to upper ancestors is needed (§A3).
+/// `exists` first so no access to upper ancestors is needed (§A3). Under a
+/// chroot (a namespace) whose node is missing, the chroot node itself is
+/// created too, as Curator creates its namespace node on first use.
 pub(crate) async fn ensure_containers(client: &Client, path: &str) -> zk_client::Result<()> {
     let mut missing = Vec::new();
     let mut current = path;
-    while current != "/" {
-        if client.exists(current).await?.is_some() {
+    loop {
+        // The root exists, unless it is a chroot not created yet.
+        let is_root = current == "/";
+        if (is_root && client.chroot().is_none()) || client.exists(current).await?.is_some() {
             break;
         }
         missing.push(current.to_string());
-        current = parent(current).unwrap_or("/");
+        match parent(current) {
+            Some(up) => current = up,
+            None => break,
+        }
     }
     for path in missing.iter().rev() {
         match client
@@ -714,5 +796,52 @@ pub(crate) async fn create_with_parents(
             client.create(path, data, &acl, mode).await
         }
         other => other,
+    }
+}
+
+/// `create_ttl` that makes missing parents containers and tries once more.
+pub(crate) async fn create_ttl_with_parents(
+    client: &Client,
+    path: &str,
+    data: &[u8],
+    mode: CreateMode,
+    ttl: Duration,
+) -> zk_client::Result<String> {
+    let acl = Acl::open_unsafe();
+    match client.create_ttl(path, data, &acl, mode, ttl).await {
+        Err(zk_client::Error::NoNode) => {
+            if let Some(parent_path) = parent(path) {
+                ensure_containers(client, parent_path).await?;
+            }
+            client
+                .create_ttl(path, data, &acl, mode, ttl)
+                .await
+                .map(|(created, _)| created)
+        }
+        other => other.map(|(created, _)| created),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_namespace_extends_the_chroot_of_the_connect_string() {
+        assert_eq!(namespaced_connect_string("h:1", None), "h:1");
+        assert_eq!(namespaced_connect_string("h:1", Some("app")), "h:1/app");
+        assert_eq!(
+            namespaced_connect_string("h:1,h:2/root/", Some("app")),
+            "h:1,h:2/root/app"
+        );
+    }
+
+    #[test]
+    fn namespaces_must_be_relative_paths_without_empty_segments() {
+        assert!(validate_namespace("app").is_ok());
+        assert!(validate_namespace("app/sub").is_ok());
+        for bad in ["", "/app", "app/", "a//b", "a/./b", "a/.."] {
+            assert!(validate_namespace(bad).is_err(), "{bad:?}");
+        }
     }
 }

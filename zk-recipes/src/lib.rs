@@ -10,6 +10,7 @@ pub mod atomic;
 pub mod barrier;
 pub mod cache;
 pub mod connection;
+pub mod discovery;
 pub mod error;
 pub mod framework;
 pub mod leader;
@@ -20,22 +21,31 @@ pub mod persistent_node;
 pub mod queue;
 pub mod retry;
 pub mod shared_count;
+pub mod ttl_node;
 
-pub use atomic::{AtomicValue, DistributedAtomicLong};
+pub use atomic::{
+    AtomicNumber, AtomicValue, DistributedAtomicInteger, DistributedAtomicLong,
+    DistributedAtomicValue,
+};
 pub use barrier::{DistributedBarrier, DistributedDoubleBarrier};
 pub use cache::{
     ChildData, CuratorCache, CuratorCacheEvent, Events, NodeCache, PathChildrenCache,
     PathChildrenEvent, StartMode,
 };
 pub use connection::{ConnectionState, ConnectionStateMachine, ErrorPolicy, SessionEvent};
+pub use discovery::{ServiceDiscovery, ServiceInstance, ServiceType};
 pub use error::{Error, Result};
 pub use framework::{Curator, CuratorBuilder};
 pub use leader::{LeaderLatch, LeaderSelector, LeaderSelectorBuilder, Participant};
 pub use lock::{
-    InterProcessMutex, InterProcessReadWriteLock, InterProcessSemaphoreMutex,
-    InterProcessSemaphoreV2, Lease, MutexGuard, SemaphoreGuard,
+    InterProcessMultiLock, InterProcessMutex, InterProcessReadWriteLock,
+    InterProcessSemaphoreMutex, InterProcessSemaphoreV2, Lease, MultiLockGuard, MutexGuard,
+    SemaphoreGuard,
 };
 pub use persistent_node::{GroupMember, PersistentNode};
-pub use queue::DistributedQueue;
+pub use queue::{
+    DistributedDelayQueue, DistributedIdQueue, DistributedPriorityQueue, DistributedQueue,
+};
 pub use retry::{Retriable, RetryPolicy};
 pub use shared_count::{SharedCount, VersionedValue};
+pub use ttl_node::PersistentTtlNode;

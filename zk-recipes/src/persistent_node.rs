@@ -9,7 +9,8 @@
 //! * Re-creation reuses the first name: a sequential node comes back
 //!   under its recorded sequence as a plain name (EPHEMERAL_SEQUENTIAL →
 //!   EPHEMERAL, PERSISTENT_SEQUENTIAL → PERSISTENT).
-//! * `close` deletes it (guaranteed).
+//! * `close` deletes it (guaranteed), except the node of a
+//!   [`PersistentTtlNode`](crate::ttl_node::PersistentTtlNode).
 //!
 //! Also [`GroupMember`] (§B16): a persistent ephemeral member node plus a
 //! cache of the group.
@@ -37,6 +38,7 @@ fn plain_mode(mode: CreateMode) -> CreateMode {
     match mode {
         CreateMode::EphemeralSequential => CreateMode::Ephemeral,
         CreateMode::PersistentSequential => CreateMode::Persistent,
+        CreateMode::PersistentSequentialWithTtl => CreateMode::PersistentWithTtl,
         other => other,
     }
 }
@@ -47,6 +49,10 @@ struct Shared {
     path: String,
     mode: CreateMode,
     protected: bool,
+    /// For the TTL modes.
+    ttl: Option<Duration>,
+    /// False for a [`PersistentTtlNode`]'s node, which must outlive us.
+    delete_on_close: bool,
     data: Mutex<Bytes>,
     /// The node's real name once created (with prefix / sequence).
     actual: watch::Sender<Option<String>>,
@@ -61,8 +67,8 @@ pub struct PersistentNode {
 }
 
 impl PersistentNode {
-    /// Starts keeping `path` alive with `data` in `mode` (TTL modes are
-    /// not supported here).
+    /// Starts keeping `path` alive with `data` in `mode` (TTL modes need
+    /// [`start_with_ttl`](Self::start_with_ttl)).
     pub fn start(
         curator: &Curator,
         path: &str,
@@ -71,25 +77,91 @@ impl PersistentNode {
         data: impl Into<Bytes>,
     ) -> Result<PersistentNode> {
         if mode.is_ttl() {
-            return Err(Error::InvalidArgument("TTL modes are not supported".into()));
+            return Err(Error::InvalidArgument(
+                "TTL modes need start_with_ttl".into(),
+            ));
         }
+        Ok(Self::spawn(
+            curator,
+            path,
+            mode,
+            protected,
+            None,
+            true,
+            data.into(),
+        ))
+    }
+
+    /// Starts keeping `path` alive in a TTL mode (`PersistentWithTtl` or
+    /// `PersistentSequentialWithTtl`, unprotected) with time-to-live `ttl`.
+    pub fn start_with_ttl(
+        curator: &Curator,
+        path: &str,
+        mode: CreateMode,
+        ttl: Duration,
+        data: impl Into<Bytes>,
+    ) -> Result<PersistentNode> {
+        if !mode.is_ttl() {
+            return Err(Error::InvalidArgument(format!(
+                "{mode:?} is not a TTL mode"
+            )));
+        }
+        Ok(Self::spawn(
+            curator,
+            path,
+            mode,
+            false,
+            Some(ttl),
+            true,
+            data.into(),
+        ))
+    }
+
+    /// A TTL node that [`close`](Self::close) leaves in place (for
+    /// [`PersistentTtlNode`](crate::ttl_node::PersistentTtlNode)).
+    pub(crate) fn spawn_kept(
+        curator: &Curator,
+        path: &str,
+        mode: CreateMode,
+        ttl: Duration,
+        data: Bytes,
+    ) -> PersistentNode {
+        Self::spawn(curator, path, mode, false, Some(ttl), false, data)
+    }
+
+    fn spawn(
+        curator: &Curator,
+        path: &str,
+        mode: CreateMode,
+        protected: bool,
+        ttl: Option<Duration>,
+        delete_on_close: bool,
+        data: Bytes,
+    ) -> PersistentNode {
         let shared = Arc::new(Shared {
             curator: curator.clone(),
             path: path.to_string(),
             mode,
             protected,
-            data: Mutex::new(data.into()),
+            ttl,
+            delete_on_close,
+            data: Mutex::new(data),
             actual: watch::Sender::new(None),
             closed: watch::Sender::new(false),
         });
         let states = curator.subscribe_states();
         let task = tokio::spawn(shared.clone().run(states));
-        Ok(PersistentNode { shared, task })
+        PersistentNode { shared, task }
     }
 
     /// The node's path once created.
     pub fn actual_path(&self) -> Option<String> {
         self.shared.actual.borrow().clone()
+    }
+
+    /// The node's path, `None` until first created.
+    pub(crate) fn created(&self) -> watch::Receiver<Option<String>> {
+        self.shared.actual.subscribe()
     }
 
     /// Waits for the first create; false on timeout.
@@ -123,7 +195,7 @@ impl PersistentNode {
         self.shared.closed.send_replace(true);
         let _ = (&mut self.task).await;
         match self.actual_path() {
-            Some(path) if !self.shared.curator.is_closed() => {
+            Some(path) if self.shared.delete_on_close && !self.shared.curator.is_closed() => {
                 self.shared.curator.delete_guaranteed(&path).await
             }
             _ => Ok(()),
@@ -147,19 +219,29 @@ impl Shared {
     async fn create(&self) -> Result<String> {
         let data = self.data();
         let recorded = self.actual.borrow().clone();
-        let created = match &recorded {
-            Some(path) => {
+        let created = match (&recorded, self.ttl) {
+            (Some(path), Some(ttl)) => {
+                self.curator
+                    .create_ttl(path, &data, plain_mode(self.mode), ttl)
+                    .await
+            }
+            (None, Some(ttl)) => {
+                self.curator
+                    .create_ttl(&self.path, &data, self.mode, ttl)
+                    .await
+            }
+            (Some(path), None) => {
                 self.curator
                     .create(path, &data, plain_mode(self.mode))
                     .await
             }
-            None if self.protected => {
+            (None, None) if self.protected => {
                 let parent_path = parent(&self.path).unwrap_or("/");
                 self.curator
                     .create_protected(parent_path, node_name(&self.path), &data, self.mode)
                     .await
             }
-            None => self.curator.create(&self.path, &data, self.mode).await,
+            (None, None) => self.curator.create(&self.path, &data, self.mode).await,
         };
         match created {
             Ok(path) => Ok(path),

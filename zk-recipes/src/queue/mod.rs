@@ -1,28 +1,41 @@
-//! `DistributedQueue` (RECIPES.md §B12) on Curator's layout: items are
-//! `path/queue-<seq>` persistent-sequential nodes whose data uses
+//! The queue family (RECIPES.md §B12) on Curator's layout: items are
+//! `path/queue-…<seq>` persistent-sequential nodes whose data uses
 //! Curator's framing (so Java producers and consumers interoperate).
+//! [`DistributedQueue`] is FIFO; [`DistributedPriorityQueue`],
+//! [`DistributedDelayQueue`] and [`DistributedIdQueue`] differ only in
+//! how items are named and ordered (see [`naming`]).
 //!
 //! Two ways to consume:
 //! * [`DistributedQueue::take`] — at most once: read the item, delete it
 //!   with its version, then hand it out (a consumer that dies afterwards
-//!   loses it).
+//!   loses it). Cancel-safe within the process: the read-and-delete runs
+//!   in a task of its own, so if the `take` future is dropped after the
+//!   server deleted an item, the item is kept in this handle's buffer and
+//!   the next `take` returns it.
 //! * [`DistributedQueue::consume_next`] (needs a lock path) — at least
 //!   once: lock the item with an ephemeral `lockPath/<item>`, run the
 //!   consumer, delete the item on success or requeue it (delete + create
-//!   at the back, in one transaction) on failure.
+//!   at the back under the same name prefix, in one transaction) on
+//!   failure.
+
+pub mod naming;
+mod variants;
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use tokio::sync::Mutex as AsyncMutex;
+use tokio::sync::{Mutex as AsyncMutex, Notify};
 use zk_client::{Acl, CreateMode, Op};
 
 use crate::error::{Error, Result};
 use crate::framework::{ensure_containers, Curator};
 use crate::paths::join;
 
-pub const QUEUE_PREFIX: &str = "queue-";
+pub use naming::{QueueKind, QUEUE_PREFIX};
+pub use variants::{DistributedDelayQueue, DistributedIdQueue, DistributedPriorityQueue};
 
 const FRAME_VERSION: i32 = 0x0001_0001;
 const ITEM_OPCODE: u8 = 0x01;
@@ -74,23 +87,48 @@ pub fn decode_items(mut data: &[u8]) -> std::result::Result<Vec<Bytes>, String> 
     }
 }
 
+/// Items already deleted from the server but not yet handed out, and a
+/// wake-up for a `take` waiting while a dropped `take`'s task fills it.
+#[derive(Debug, Default)]
+struct Buffered {
+    items: Mutex<VecDeque<Bytes>>,
+    filled: Notify,
+}
+
+type Buffer = Arc<Buffered>;
+
+/// Milliseconds since the Unix epoch, now.
+pub(crate) fn now_epoch_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 /// A distributed FIFO queue of byte items.
 #[derive(Debug)]
 pub struct DistributedQueue {
     curator: Curator,
     path: String,
     lock_path: Option<String>,
-    /// Items of a multi-item node already taken off the server.
-    buffered: AsyncMutex<VecDeque<Bytes>>,
+    kind: QueueKind,
+    /// One `take` at a time per handle, so items leave in order.
+    taker: AsyncMutex<()>,
+    buffered: Buffer,
 }
 
 impl DistributedQueue {
     pub fn new(curator: &Curator, path: &str) -> Self {
+        Self::of_kind(curator, path, QueueKind::Plain)
+    }
+
+    pub(crate) fn of_kind(curator: &Curator, path: &str, kind: QueueKind) -> Self {
         DistributedQueue {
             curator: curator.clone(),
             path: path.to_string(),
             lock_path: None,
-            buffered: AsyncMutex::new(VecDeque::new()),
+            kind,
+            taker: AsyncMutex::new(()),
+            buffered: Arc::default(),
         }
     }
 
@@ -100,6 +138,10 @@ impl DistributedQueue {
         self
     }
 
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
     /// Adds one item.
     pub async fn put(&self, item: &[u8]) -> Result<()> {
         self.put_multi(&[item]).await
@@ -107,18 +149,23 @@ impl DistributedQueue {
 
     /// Adds several items in one node (consumed together).
     pub async fn put_multi(&self, items: &[&[u8]]) -> Result<()> {
+        self.put_named(QUEUE_PREFIX, items).await
+    }
+
+    /// Adds an item node named `prefix<seq>`.
+    pub(crate) async fn put_named(&self, prefix: &str, items: &[&[u8]]) -> Result<()> {
         let data = encode_items(items);
-        let item_path = join(&self.path, QUEUE_PREFIX);
+        let item_path = join(&self.path, prefix);
         self.curator
             .create(&item_path, &data, CreateMode::PersistentSequential)
             .await
             .map(drop)
     }
 
-    /// The item node names in queue order, and a watch on the list.
-    async fn items(&self) -> Result<(Vec<String>, zk_client::Watch)> {
+    /// The item node names in consumption order, and a watch on the list.
+    pub(crate) async fn items(&self) -> Result<(Vec<String>, zk_client::Watch)> {
         let path = self.path.clone();
-        let (mut names, watch) = self
+        let (names, watch) = self
             .curator
             .with_retry(|client| {
                 let path = path.clone();
@@ -133,66 +180,89 @@ impl DistributedQueue {
                 }
             })
             .await?;
-        // Foreign children are skipped, as Curator does.
-        names.retain(|n| n.starts_with(QUEUE_PREFIX));
-        names.sort();
-        Ok((names, watch))
+        Ok((naming::ordered(self.kind, names), watch))
+    }
+
+    /// How long until the first not-yet-due item is due (delay queues).
+    fn next_due_in(&self, names: &[String], now_ms: u64) -> Option<Duration> {
+        if self.kind != QueueKind::Delay {
+            return None;
+        }
+        names
+            .iter()
+            .filter_map(|n| naming::due_epoch_ms(n))
+            .filter(|due| *due > now_ms)
+            .min()
+            .map(|due| Duration::from_millis(due - now_ms))
+    }
+
+    /// Waits for a change of the item list, the next due time, or close.
+    async fn wait_for_items(
+        &self,
+        names: &[String],
+        watch: zk_client::Watch,
+        now_ms: u64,
+    ) -> Result<()> {
+        let due = self.next_due_in(names, now_ms);
+        let due_sleep = async move {
+            match due {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = watch => Ok(()),
+            _ = due_sleep => Ok(()),
+            _ = self.buffered.filled.notified() => Ok(()),
+            _ = self.curator.closed() => Err(Error::Closed),
+        }
+    }
+
+    fn pop_buffered(&self) -> Option<Bytes> {
+        self.buffered
+            .items
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pop_front()
     }
 
     /// Takes the next item, waiting while the queue is empty (at most
-    /// once: the item is deleted before it is returned).
+    /// once: the item is deleted before it is returned). Cancel-safe: see
+    /// the module documentation.
     pub async fn take(&self) -> Result<Bytes> {
-        let mut buffered = self.buffered.lock().await;
+        let _turn = self.taker.lock().await;
         loop {
-            if let Some(item) = buffered.pop_front() {
+            if let Some(item) = self.pop_buffered() {
                 return Ok(item);
             }
             let (names, watch) = self.items().await?;
-            for name in &names {
-                if let Some(items) = self.take_node(name).await? {
-                    buffered.extend(items);
+            let now_ms = now_epoch_ms();
+            let mut took = false;
+            for name in names
+                .iter()
+                .filter(|n| naming::is_due(self.kind, n, now_ms))
+            {
+                if self.take_node(name).await? {
+                    took = true;
                     break;
                 }
             }
-            if buffered.is_empty() {
-                tokio::select! {
-                    _ = watch => {}
-                    _ = self.curator.closed() => return Err(Error::Closed),
-                }
+            if !took {
+                self.wait_for_items(&names, watch, now_ms).await?;
             }
         }
     }
 
-    /// Reads and deletes one item node; `None` when another consumer got
-    /// it first.
-    async fn take_node(&self, name: &str) -> Result<Option<Vec<Bytes>>> {
-        let item_path = join(&self.path, name);
-        let taken = self
-            .curator
-            .with_retry(|client| {
-                let item_path = item_path.clone();
-                async move {
-                    let (data, stat) = match client.get_data(&item_path).await {
-                        Ok(read) => read,
-                        Err(zk_client::Error::NoNode) => return Ok(None),
-                        Err(e) => return Err(e),
-                    };
-                    match client.delete(&item_path, Some(stat.version)).await {
-                        Ok(()) => Ok(Some(data)),
-                        Err(zk_client::Error::NoNode | zk_client::Error::BadVersion) => Ok(None),
-                        Err(e) => Err(e),
-                    }
-                }
-            })
-            .await?;
-        Ok(taken.map(|data| self.decode_or_drop(&item_path, &data)))
-    }
-
-    fn decode_or_drop(&self, item_path: &str, data: &[u8]) -> Vec<Bytes> {
-        decode_items(data).unwrap_or_else(|reason| {
-            tracing::error!(%item_path, %reason, "corrupt queue item dropped");
-            Vec::new()
-        })
+    /// Reads and deletes one item node into the buffer; false when another
+    /// consumer got it first. The work runs in its own task so that a
+    /// dropped `take` cannot lose an item the server already deleted.
+    async fn take_node(&self, name: &str) -> Result<bool> {
+        let task = tokio::spawn(take_into_buffer(
+            self.curator.clone(),
+            join(&self.path, name),
+            self.buffered.clone(),
+        ));
+        task.await.map_err(|_| Error::Closed)?
     }
 
     /// Lock-safe consumption of the next item: `consume` gets the item's
@@ -213,7 +283,11 @@ impl DistributedQueue {
         };
         loop {
             let (names, watch) = self.items().await?;
-            for name in &names {
+            let now_ms = now_epoch_ms();
+            for name in names
+                .iter()
+                .filter(|n| naming::is_due(self.kind, n, now_ms))
+            {
                 let lock = join(&lock_path, name);
                 if !self.try_lock_item(&lock).await? {
                     continue;
@@ -226,10 +300,7 @@ impl DistributedQueue {
                     None => continue,
                 }
             }
-            tokio::select! {
-                _ = watch => {}
-                _ = self.curator.closed() => return Err(Error::Closed),
-            }
+            self.wait_for_items(&names, watch, now_ms).await?;
         }
     }
 
@@ -272,19 +343,21 @@ impl DistributedQueue {
             })
             .await?;
         let Some(data) = read else { return Ok(None) };
-        let items = self.decode_or_drop(&item_path, &data);
+        let items = decode_or_drop(&item_path, &data);
         let result = consume(items).await;
         if result.is_ok() {
             self.curator.delete_guaranteed(&item_path).await?;
         } else {
-            self.requeue(&item_path, &data).await?;
+            self.requeue(&item_path, naming::requeue_prefix(name), &data)
+                .await?;
         }
         Ok(Some(result))
     }
 
-    /// Moves an item to the back of the queue in one transaction.
-    async fn requeue(&self, item_path: &str, data: &[u8]) -> Result<()> {
-        let back = join(&self.path, QUEUE_PREFIX);
+    /// Moves an item to the back of the queue in one transaction, keeping
+    /// its name prefix (priority, due time or id).
+    async fn requeue(&self, item_path: &str, prefix: &str, data: &[u8]) -> Result<()> {
+        let back = join(&self.path, prefix);
         self.curator
             .with_retry(|client| {
                 let ops = [
@@ -314,6 +387,49 @@ impl DistributedQueue {
     pub async fn is_empty(&self) -> Result<bool> {
         Ok(self.len().await? == 0)
     }
+}
+
+/// The body of [`DistributedQueue::take_node`]: get the item, delete that
+/// version, buffer its payloads. NoNode / BadVersion mean another consumer
+/// took it.
+async fn take_into_buffer(curator: Curator, item_path: String, buffer: Buffer) -> Result<bool> {
+    let taken = curator
+        .with_retry(|client| {
+            let item_path = item_path.clone();
+            async move {
+                let (data, stat) = match client.get_data(&item_path).await {
+                    Ok(read) => read,
+                    Err(zk_client::Error::NoNode) => return Ok(None),
+                    Err(e) => return Err(e),
+                };
+                match client.delete(&item_path, Some(stat.version)).await {
+                    Ok(()) => Ok(Some(data)),
+                    Err(zk_client::Error::NoNode | zk_client::Error::BadVersion) => Ok(None),
+                    Err(e) => Err(e),
+                }
+            }
+        })
+        .await?;
+    let Some(data) = taken else { return Ok(false) };
+    let items = decode_or_drop(&item_path, &data);
+    buffer
+        .items
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .extend(items);
+    // A permit is kept if no `take` waits now: the next wait returns at
+    // once and finds the items.
+    buffer.filled.notify_one();
+    Ok(true)
+}
+
+/// The payloads of an item node; a corrupt node yields none (it has been
+/// removed, as Curator drops corrupt items).
+fn decode_or_drop(item_path: &str, data: &[u8]) -> Vec<Bytes> {
+    decode_items(data).unwrap_or_else(|reason| {
+        tracing::error!(%item_path, %reason, "corrupt queue item dropped");
+        Vec::new()
+    })
 }
 
 #[cfg(test)]
