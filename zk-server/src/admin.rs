@@ -91,6 +91,10 @@ pub fn not_whitelisted(word: FourLetterWord) -> String {
 
 pub const RUOK: &str = "imok";
 pub const ISRO_READ_WRITE: &str = "rw";
+/// What most words print on an ensemble member that does not serve (OPS.md
+/// §1.1); `isro` prints [`ISRO_NOT_SERVING`] instead.
+pub const NOT_SERVING: &str = "This ZooKeeper instance is not currently serving requests\n";
+pub const ISRO_NOT_SERVING: &str = "null";
 pub const CRST: &str = "Connection stats reset.\n";
 pub const SRST: &str = "Server stats reset.\n";
 

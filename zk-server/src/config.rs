@@ -111,6 +111,9 @@ pub struct ServerConfig {
     pub container_check_interval_ms: u64,
     pub init_limit: Option<u32>,
     pub sync_limit: Option<u32>,
+    /// `zookeeper.commitLogCount`: how many of the newest txns a leader
+    /// keeps for DIFF; older learners get SNAP. `None`: 500, as Apache.
+    pub commit_log_count: Option<usize>,
     /// `server.N` lines; non-empty means ensemble mode.
     pub peers: Vec<PeerSpec>,
     /// This server's id in the ensemble; `None` reads `<dataDir>/myid`.
@@ -143,6 +146,7 @@ impl Default for ServerConfig {
             container_check_interval_ms: DEFAULT_CONTAINER_CHECK_INTERVAL_MS,
             init_limit: None,
             sync_limit: None,
+            commit_log_count: None,
             peers: Vec::new(),
             my_id: None,
             peer_type: None,
@@ -326,6 +330,7 @@ fn apply_key(config: &mut ServerConfig, key: &str, value: &str) -> Result<KeyOut
             config.autopurge_snap_retain_count = parse_num::<usize>(value)?.max(3)
         }
         "autopurge.purgeInterval" => config.autopurge_purge_interval_hours = parse_num(value)?,
+        "commitLogCount" => config.commit_log_count = Some(parse_positive(value)?),
         "4lw.commands.whitelist" => {
             config.four_letter_whitelist = FourLetterWhitelist::parse(value)
         }

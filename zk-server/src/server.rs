@@ -112,8 +112,9 @@ impl Server {
         let cancel = CancellationToken::new();
         let (driver, quorum) = match membership {
             Some(m) => {
+                let applied = db.last_processed_zxid();
                 let (driver, status, faults) =
-                    start_quorum(&shared.config, m, log_opts, cancel.clone()).await?;
+                    start_quorum(&shared.config, m, log_opts, applied, cancel.clone()).await?;
                 (Some(Box::new(driver)), Some((status, faults)))
             }
             None => (None, None),
@@ -192,6 +193,7 @@ async fn start_quorum(
     config: &ServerConfig,
     membership: Membership,
     log_opts: LogOptions,
+    applied_zxid: i64,
     cancel: CancellationToken,
 ) -> Result<(Driver, watch::Receiver<QuorumStatus>, FaultSwitch), ServerError> {
     let my_id = membership.my_id;
@@ -201,9 +203,10 @@ async fn start_quorum(
     let election = bind_addr(mine.election)?;
     let quorum = bind_addr(mine.quorum)?;
     let (data_dir, log_dir) = (config.data_dir.clone(), config.log_dir().to_path_buf());
-    let durable = tokio::task::spawn_blocking(move || disk::durable_state(&data_dir, &log_dir))
-        .await
-        .map_err(|e| ServerError::Task(e.to_string()))??;
+    let durable =
+        tokio::task::spawn_blocking(move || disk::durable_state(&data_dir, &log_dir, applied_zxid))
+            .await
+            .map_err(|e| ServerError::Task(e.to_string()))??;
     tracing::info!(
         my_id,
         accepted_epoch = durable.accepted_epoch,

@@ -56,8 +56,43 @@ impl SimOptions {
 struct Disk {
     accepted_epoch: Epoch,
     current_epoch: Epoch,
+    /// A snapshot installed by SNAP: its zxid and the txns its state holds.
+    snapshot: Option<(Zxid, Vec<LogEntry>)>,
+    /// The log after the snapshot.
     log: Vec<LogEntry>,
     durable_len: usize,
+}
+
+/// The simulator's "data tree": the applied txns, as SNAP state bytes.
+fn encode_state(applied: &[LogEntry]) -> Bytes {
+    let mut out = Vec::new();
+    for e in applied {
+        out.extend_from_slice(&e.zxid.to_be_bytes());
+        out.extend_from_slice(&(e.payload.len() as u32).to_be_bytes());
+        out.extend_from_slice(&e.payload);
+    }
+    Bytes::from(out)
+}
+
+fn decode_state(mut state: &[u8]) -> SimResult<Vec<LogEntry>> {
+    let mut entries = Vec::new();
+    while !state.is_empty() {
+        if state.len() < 12 {
+            return Err("truncated SNAP state".into());
+        }
+        let zxid = i64::from_be_bytes(state[..8].try_into().map_err(|_| "bad zxid")?);
+        let len = u32::from_be_bytes(state[8..12].try_into().map_err(|_| "bad len")?) as usize;
+        let payload = state
+            .get(12..12 + len)
+            .ok_or("truncated SNAP payload")?
+            .to_vec();
+        entries.push(LogEntry {
+            zxid,
+            payload: Bytes::from(payload),
+        });
+        state = &state[12 + len..];
+    }
+    Ok(entries)
 }
 
 #[derive(Debug)]
@@ -194,10 +229,15 @@ impl Sim {
         let now = self.now;
         let cfg = config(id, &self.opts);
         let node = self.node(id)?;
+        // The state restarts from the snapshot, if any; the log follows it.
+        let (snapshot_zxid, state) = node.disk.snapshot.clone().unwrap_or_default();
+        node.applied = state;
         let durable = DurableState {
             accepted_epoch: node.disk.accepted_epoch,
             current_epoch: node.disk.current_epoch,
+            snapshot_zxid,
             log: node.disk.log[..node.disk.durable_len].to_vec(),
+            applied_zxid: snapshot_zxid,
         };
         node.peer = Some(Peer::new(cfg, durable, now, seed));
         self.log(|| format!("node {id} starts"));
@@ -421,14 +461,49 @@ impl Sim {
                 node.truncations += 1;
                 self.log(|| format!("node {id} truncates to {to:#x}"));
             }
-            Output::InstallSnapshot { entries } => {
+            Output::SendSnapshot {
+                to,
+                session,
+                zxid,
+                commit_upto,
+            } => {
                 let node = self.node(id)?;
-                node.disk.log = entries;
+                let at = node.applied.last().map_or(0, |e| e.zxid);
+                if at != zxid {
+                    return Err(format!(
+                        "SNAP announced at {zxid:#x} but the state is at {at:#x}"
+                    ));
+                }
+                let state = encode_state(&node.applied);
+                let msg = Message::ToLearner {
+                    session,
+                    msg: LeaderMsg::Snap {
+                        zxid,
+                        state,
+                        commit_upto,
+                    },
+                };
+                self.transmit(id, to, msg);
+            }
+            Output::InstallSnapshot { zxid, state, log } => {
+                let entries = decode_state(&state)?;
+                if entries.last().map_or(0, |e| e.zxid) != zxid {
+                    return Err(format!("SNAP state does not end at {zxid:#x}"));
+                }
+                // The leader's state holds only txns it applied: a prefix of
+                // the one global sequence.
+                for (i, e) in entries.iter().enumerate() {
+                    if self.global.get(i) != Some(e) {
+                        return Err(format!("SNAP state differs from the global order at {i}"));
+                    }
+                }
+                let node = self.node(id)?;
+                node.disk.snapshot = Some((zxid, entries.clone()));
+                node.disk.log = log;
                 node.disk.durable_len = node.disk.log.len();
-                // The data tree is replaced: it is rebuilt by the applies.
-                node.applied.clear();
+                node.applied = entries;
                 node.snapshots += 1;
-                self.log(|| format!("node {id} installs a snapshot"));
+                self.log(|| format!("node {id} installs a snapshot at {zxid:#x}"));
             }
             Output::Apply(entry) => self.check_apply(id, entry)?,
             Output::RoleChanged { role } => self.log(|| format!("node {id} is {role:?}")),

@@ -4,10 +4,10 @@
 //! election Notification); around them sits our own small envelope, one
 //! tag byte and the fields the Apache stream leaves implicit: the learner
 //! session (Apache: the TCP connection), the core's gap checks (`prev`,
-//! NEWLEADER's `last_zxid`), TRUNC's commit point and SNAP's state (Apache
-//! streams its data tree after the packet; we send the committed txns, as
-//! the core models SNAP). The driver's own traffic (forwarded requests,
-//! session touches, sync) has tags of its own.
+//! NEWLEADER's `last_zxid`), the commit point of TRUNC and SNAP, and SNAP's
+//! state (the leader's serialized data tree, `Database::serialize_snapshot`
+//! bytes, as Apache streams its tree after the packet). The driver's own
+//! traffic (forwarded requests, session touches, sync) has tags of its own.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use zk_proto::quorum::{self as wire_rec, QuorumPacket};
@@ -15,7 +15,7 @@ use zk_proto::{DecodeError, Id, Jute, Reader, RequestFrame};
 
 use crate::db::SessionId;
 use crate::quorum::wire::{self, WireError};
-use crate::quorum::{LeaderMsg, LogEntry, Message, ServerId, Zxid};
+use crate::quorum::{LeaderMsg, Message, ServerId, Zxid};
 
 /// Everything that travels between two servers' pipelines.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,12 +88,8 @@ pub fn encode(my_id: ServerId, msg: &PeerMsg) -> Bytes {
             buf.put_u64(*session);
             encode_leader_extras(msg, &mut buf);
             wire::leader_msg_to_packet(msg).encode(&mut buf);
-            if let LeaderMsg::Snap { entries, .. } = msg {
-                buf.put_i32(i32::try_from(entries.len()).unwrap_or(i32::MAX));
-                for e in entries {
-                    buf.put_i64(e.zxid);
-                    e.payload.encode(&mut buf);
-                }
+            if let LeaderMsg::Snap { state, .. } = msg {
+                state.encode(&mut buf);
             }
         }
         PeerMsg::Forward {
@@ -138,7 +134,9 @@ fn encode_leader_extras(msg: &LeaderMsg, buf: &mut BytesMut) {
     let (prev, last, commit) = match msg {
         LeaderMsg::Proposal { prev, .. } | LeaderMsg::Inform { prev, .. } => (*prev, None, None),
         LeaderMsg::NewLeader { last_zxid, .. } => (None, *last_zxid, None),
-        LeaderMsg::Trunc { commit_upto, .. } => (None, None, Some(*commit_upto)),
+        LeaderMsg::Trunc { commit_upto, .. } | LeaderMsg::Snap { commit_upto, .. } => {
+            (None, None, Some(*commit_upto))
+        }
         _ => (None, None, None),
     };
     buf.put_i64(opt_zxid(prev));
@@ -178,7 +176,14 @@ pub fn decode(bytes: Bytes) -> Result<PeerMsg, CodecError> {
                         *commit_upto = c;
                     }
                 }
-                LeaderMsg::Snap { entries, .. } => *entries = decode_entries(&mut r)?,
+                LeaderMsg::Snap {
+                    state, commit_upto, ..
+                } => {
+                    if let Some(c) = commit {
+                        *commit_upto = c;
+                    }
+                    *state = Bytes::decode(&mut r)?;
+                }
                 _ => {}
             }
             PeerMsg::Core(Message::ToLearner { session, msg })
@@ -230,21 +235,10 @@ fn count(n: i32, remaining: usize, min_item: usize) -> Result<usize, DecodeError
     Ok(n)
 }
 
-fn decode_entries(r: &mut Reader) -> Result<Vec<LogEntry>, DecodeError> {
-    let n = count(r.read_i32()?, r.remaining(), 12)?;
-    let mut entries = Vec::with_capacity(n);
-    for _ in 0..n {
-        let zxid = r.read_i64()?;
-        let payload = Bytes::decode(r)?;
-        entries.push(LogEntry { zxid, payload });
-    }
-    Ok(entries)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::quorum::{make_zxid, LearnerMsg, Notification, ServerState, Vote};
+    use crate::quorum::{make_zxid, LearnerMsg, LogEntry, Notification, ServerState, Vote};
     use zk_proto::{GetDataRequest, Request};
 
     fn round_trip(msg: PeerMsg) -> PeerMsg {
@@ -271,7 +265,8 @@ mod tests {
                 commit_upto: make_zxid(2, 5),
             },
             LeaderMsg::Snap {
-                entries: vec![entry.clone()],
+                zxid: make_zxid(2, 3),
+                state: Bytes::from_static(b"serialized tree"),
                 commit_upto: make_zxid(2, 5),
             },
             LeaderMsg::UpToDate,

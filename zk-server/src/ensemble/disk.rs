@@ -1,5 +1,10 @@
 //! What the quorum core's storage outputs mean on disk: the durable state
 //! a peer starts from, TRUNC, and SNAP.
+//!
+//! The core's log continues the oldest snapshot on disk: purge keeps every
+//! log a retained snapshot needs, so the txns after the oldest one are all
+//! there, while older ones may be gone. A learner behind that point gets
+//! SNAP (the leader's serialized tree) instead of a DIFF.
 
 use std::fs;
 use std::io;
@@ -10,7 +15,7 @@ use zk_proto::Jute;
 
 use super::epochs::EpochFiles;
 use crate::quorum::{zxid_epoch, DurableState, EpochKind, LogEntry, Zxid};
-use crate::storage::{self, LogOptions, StorageError, TxnLog, TxnLogReader};
+use crate::storage::{self, StorageError, TxnLogReader};
 
 /// Why the ensemble's files could not be read or changed.
 #[derive(Debug, thiserror::Error)]
@@ -41,11 +46,47 @@ pub fn read_log(log_dir: &Path) -> Result<Vec<LogEntry>, DiskError> {
     Ok(log)
 }
 
-/// The epochs and the log a peer restarts from. A missing currentEpoch is
-/// the epoch of the last logged txn (a data dir from a standalone run); a
+/// The zxid of the oldest snapshot file in `data_dir` (0 with none).
+pub fn oldest_snapshot_zxid(data_dir: &Path) -> Result<Zxid, DiskError> {
+    let v2 = storage::version_dir(data_dir);
+    let entries = match fs::read_dir(&v2) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(0),
+        Err(e) => {
+            return Err(DiskError::Io {
+                what: "listing snapshots",
+                source: e,
+            })
+        }
+    };
+    let mut oldest: Option<Zxid> = None;
+    for entry in entries {
+        let entry = entry.map_err(io_err("listing snapshots"))?;
+        let name = entry.file_name();
+        if let Some(zxid) = name
+            .to_str()
+            .and_then(|n| parse_zxid_file_name(n, "snapshot"))
+        {
+            oldest = Some(oldest.map_or(zxid, |o| o.min(zxid)));
+        }
+    }
+    Ok(oldest.unwrap_or(0))
+}
+
+/// The epochs, snapshot point and log a peer restarts from, with the
+/// database recovered at `applied_zxid`. A missing currentEpoch is the
+/// epoch of the last logged txn (a data dir from a standalone run); a
 /// missing acceptedEpoch is the currentEpoch.
-pub fn durable_state(data_dir: &Path, log_dir: &Path) -> Result<DurableState, DiskError> {
-    let log = read_log(log_dir)?;
+pub fn durable_state(
+    data_dir: &Path,
+    log_dir: &Path,
+    applied_zxid: Zxid,
+) -> Result<DurableState, DiskError> {
+    // The log may start in a file older than the oldest snapshot; the core
+    // keeps only what continues it.
+    let snapshot_zxid = oldest_snapshot_zxid(data_dir)?.min(applied_zxid);
+    let mut log = read_log(log_dir)?;
+    log.retain(|e| e.zxid > snapshot_zxid);
     let epochs = EpochFiles::new(data_dir);
     let last_epoch = log.last().map_or(0, |e| zxid_epoch(e.zxid));
     let current = epochs
@@ -59,7 +100,9 @@ pub fn durable_state(data_dir: &Path, log_dir: &Path) -> Result<DurableState, Di
     Ok(DurableState {
         accepted_epoch: accepted,
         current_epoch: current,
+        snapshot_zxid,
         log,
+        applied_zxid,
     })
 }
 
@@ -99,21 +142,51 @@ pub fn truncate(data_dir: &Path, log_dir: &Path, to: Zxid) -> Result<(), DiskErr
     remove_files_after(data_dir, "snapshot", to).map_err(io_err("removing snapshots"))
 }
 
-/// SNAP: replaces every log and snapshot with `entries` (the committed
-/// history), written and fsynced before this returns.
+/// SNAP: the leader's serialized tree as of `zxid` and the txns after it
+/// replace every log and snapshot; all of it is on disk (fsynced) before
+/// this returns. The new snapshot is written first, so a crash in between
+/// leaves it as the newest state to recover from.
 pub fn install(
     data_dir: &Path,
     log_dir: &Path,
-    entries: &[LogEntry],
-    opts: LogOptions,
+    zxid: Zxid,
+    state: &[u8],
+    log: &[LogEntry],
+    opts: storage::LogOptions,
 ) -> Result<(), DiskError> {
+    storage::write_snapshot(data_dir, zxid, state).map_err(io_err("writing the snapshot"))?;
     remove_files_after(log_dir, "log", -1).map_err(io_err("removing txn logs"))?;
-    remove_files_after(data_dir, "snapshot", -1).map_err(io_err("removing snapshots"))?;
-    let log = TxnLog::open(log_dir, opts).map_err(io_err("opening the txn log"))?;
+    remove_snapshots_except(data_dir, zxid).map_err(io_err("removing snapshots"))?;
+    write_log(log_dir, log, opts)
+}
+
+/// Deletes every snapshot file of `dir/version-2` but `snapshot.<keep>`.
+fn remove_snapshots_except(dir: &Path, keep: Zxid) -> io::Result<()> {
+    let v2 = storage::version_dir(dir);
+    for entry in fs::read_dir(&v2)? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let zxid = name
+            .to_str()
+            .and_then(|n| parse_zxid_file_name(n, "snapshot"));
+        if zxid.is_some_and(|z| z != keep) {
+            fs::remove_file(entry.path())?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends `entries` to the log of `log_dir` and closes it (durable).
+fn write_log(
+    log_dir: &Path,
+    entries: &[LogEntry],
+    opts: storage::LogOptions,
+) -> Result<(), DiskError> {
+    let log = storage::TxnLog::open(log_dir, opts).map_err(io_err("opening the txn log"))?;
     for e in entries {
         log.append(e.zxid, e.payload.clone());
     }
-    log.close().map_err(io_err("writing the snapshot's txns"))
+    log.close().map_err(io_err("writing txns"))
 }
 
 #[cfg(test)]
@@ -140,31 +213,49 @@ mod tests {
         }
     }
 
-    fn opts() -> LogOptions {
-        LogOptions {
+    fn opts() -> storage::LogOptions {
+        storage::LogOptions {
             prealloc_size: 4096,
             force_sync: false,
         }
     }
 
     #[test]
-    fn installed_history_is_what_the_log_reads_back() {
+    fn written_history_is_what_the_log_reads_back() {
         let dir = tempfile::tempdir().unwrap();
         let entries = vec![entry(1), entry(2), entry(0x1_0000_0001)];
-        install(dir.path(), dir.path(), &entries, opts()).unwrap();
+        write_log(dir.path(), &entries, opts()).unwrap();
         assert_eq!(read_log(dir.path()).unwrap(), entries);
+    }
+
+    #[test]
+    fn install_replaces_logs_and_snapshots_with_the_leaders_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        write_log(dir.path(), &[entry(1), entry(2)], opts()).unwrap();
+        storage::write_snapshot(dir.path(), 1, b"old").unwrap();
+        install(dir.path(), dir.path(), 7, b"tree", &[entry(8)], opts()).unwrap();
+        assert_eq!(read_log(dir.path()).unwrap(), vec![entry(8)]);
+        assert_eq!(oldest_snapshot_zxid(dir.path()).unwrap(), 7);
+        let v2 = storage::version_dir(dir.path());
+        assert!(!v2.join("snapshot.1").exists());
+    }
+
+    #[test]
+    fn durable_state_continues_the_oldest_snapshot() {
+        let dir = tempfile::tempdir().unwrap();
+        write_log(dir.path(), &[entry(1), entry(2), entry(3)], opts()).unwrap();
+        storage::write_snapshot(dir.path(), 2, b"").unwrap();
+        storage::write_snapshot(dir.path(), 3, b"").unwrap();
+        let state = durable_state(dir.path(), dir.path(), 3).unwrap();
+        assert_eq!(state.snapshot_zxid, 2);
+        assert_eq!(state.log, vec![entry(3)]);
+        assert_eq!(state.applied_zxid, 3);
     }
 
     #[test]
     fn truncate_keeps_the_prefix_and_drops_later_snapshots() {
         let dir = tempfile::tempdir().unwrap();
-        install(
-            dir.path(),
-            dir.path(),
-            &[entry(1), entry(2), entry(3)],
-            opts(),
-        )
-        .unwrap();
+        write_log(dir.path(), &[entry(1), entry(2), entry(3)], opts()).unwrap();
         storage::write_snapshot(dir.path(), 3, b"").unwrap();
         storage::write_snapshot(dir.path(), 1, b"").unwrap();
         truncate(dir.path(), dir.path(), 2).unwrap();
@@ -182,7 +273,7 @@ mod tests {
     #[test]
     fn truncate_to_zero_empties_the_log() {
         let dir = tempfile::tempdir().unwrap();
-        install(dir.path(), dir.path(), &[entry(1)], opts()).unwrap();
+        write_log(dir.path(), &[entry(1)], opts()).unwrap();
         truncate(dir.path(), dir.path(), 0).unwrap();
         assert!(read_log(dir.path()).unwrap().is_empty());
     }

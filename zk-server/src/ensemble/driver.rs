@@ -20,6 +20,8 @@ use crate::storage::LogOptions;
 pub(crate) struct Forwarded {
     pub conn_id: ConnId,
     pub arrived: Instant,
+    /// The leader link's loss count when it was sent ([`Links::losses`]).
+    pub losses: u64,
 }
 
 /// A session a learner asked the leader to create.
@@ -27,6 +29,17 @@ pub(crate) struct Forwarded {
 pub(crate) struct Creating {
     pub conn_id: ConnId,
     pub read_only: Option<bool>,
+    /// As for [`Forwarded::losses`].
+    pub losses: u64,
+}
+
+/// A sync a learner asked the leader about.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PendingSync {
+    pub session: SessionId,
+    pub conn_id: ConnId,
+    /// As for [`Forwarded::losses`].
+    pub losses: u64,
 }
 
 /// The pipeline's ensemble-mode state.
@@ -46,8 +59,8 @@ pub(crate) struct Driver {
     pub creating: HashMap<SessionId, Creating>,
     /// Learner: sessions touched since the last report to the leader.
     pub touched: HashMap<SessionId, i32>,
-    /// Learner: outstanding syncs by token, with their session.
-    pub syncs: HashMap<u64, SessionId>,
+    /// Learner: outstanding syncs by token.
+    pub syncs: HashMap<u64, PendingSync>,
     next_token: u64,
 }
 
@@ -99,6 +112,44 @@ impl Driver {
         self.next_token
     }
 
+    /// The leader link's loss count now (0 when not a learner).
+    pub fn leader_link_losses(&self) -> u64 {
+        self.leader().map_or(0, |leader| self.links.losses(leader))
+    }
+
+    /// Learner: forgets the forwarded requests the leader link may have
+    /// lost (sent before its loss count moved) and returns the connections
+    /// waiting on them. A lost request cannot be resent blindly: the leader
+    /// may have proposed it already, and a second copy would apply twice.
+    pub fn take_lost_requests(&mut self) -> Vec<ConnId> {
+        let now = self.leader_link_losses();
+        let mut conns = Vec::new();
+        self.forwarded.retain(|_, f| {
+            let keep = f.losses >= now;
+            if !keep {
+                conns.push(f.conn_id);
+            }
+            keep
+        });
+        self.creating.retain(|_, c| {
+            let keep = c.losses >= now;
+            if !keep {
+                conns.push(c.conn_id);
+            }
+            keep
+        });
+        self.syncs.retain(|_, s| {
+            let keep = s.losses >= now;
+            if !keep {
+                conns.push(s.conn_id);
+            }
+            keep
+        });
+        conns.sort_unstable();
+        conns.dedup();
+        conns
+    }
+
     /// Forgets every forwarded request (the clients are being disconnected).
     pub fn forget_requests(&mut self) {
         self.forwarded.clear();
@@ -107,17 +158,23 @@ impl Driver {
         self.syncs.clear();
     }
 
-    /// Publishes the current role for srvr/mntr and `Server::quorum_status`.
-    pub fn publish_status(&self) {
+    /// What this member reports about itself now.
+    pub fn status(&self) -> QuorumStatus {
         let (learners, synced_learners) = self.peer.learner_counts().unwrap_or((0, 0));
-        let status = QuorumStatus {
+        QuorumStatus {
             my_id: self.peer.id(),
             role: self.peer.role(),
             serving: self.serving,
             epoch: self.peer.epoch(),
             learners,
             synced_learners,
-        };
+            syncs: self.peer.sync_counts(),
+        }
+    }
+
+    /// Publishes the current role for srvr/mntr and `Server::quorum_status`.
+    pub fn publish_status(&self) {
+        let status = self.status();
         self.status.send_if_modified(|s| {
             let changed = *s != status;
             *s = status;

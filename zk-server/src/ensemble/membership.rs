@@ -105,6 +105,9 @@ impl Membership {
         peer_config.tick_ms = tick;
         peer_config.init_limit = u64::from(config.init_limit.unwrap_or(DEFAULT_INIT_LIMIT));
         peer_config.sync_limit = u64::from(config.sync_limit.unwrap_or(DEFAULT_SYNC_LIMIT));
+        if let Some(count) = config.commit_log_count {
+            peer_config.commit_log_count = count;
+        }
         // Resends back off up to 60 s in Apache; with short test ticks a
         // rejoining peer should not wait that long to be heard.
         peer_config.max_notification_interval_ms = (20 * tick).clamp(1_000, 60_000);

@@ -5,10 +5,13 @@
 //! task: `Persist` appends to the txn log (its durability notices come back
 //! as `LogDurable`), `PersistEpoch` writes the epoch files ([`epochs`]),
 //! `Truncate` / `InstallSnapshot` change the files ([`disk`]) and reload the
-//! database, `Apply` applies in zxid order and answers clients. Peer links
+//! database, `SendSnapshot` serializes the tree for a learner's SNAP,
+//! `Apply` applies in zxid order and answers clients. Peer links
 //! ([`transport`], [`codec`]) carry core messages in and out, and the
 //! driver's own traffic: learners forward writes, new sessions, session
-//! touches and syncs to the leader.
+//! touches and syncs to the leader. A learner disconnects the clients
+//! whose forwarded requests the leader link may have lost (the links count
+//! their losses), rather than leave them waiting.
 //!
 //! Modules: `membership` (server.N lines, myid), `epochs`, `disk`, `codec`,
 //! `transport`.
@@ -22,7 +25,7 @@ pub mod transport;
 
 pub use membership::{read_my_id, EnsembleError, Membership};
 
-use crate::quorum::{Epoch, Role, ServerId};
+use crate::quorum::{Epoch, Role, ServerId, SyncCounts};
 
 /// What a member reports about itself (for `srvr`, tests and tools).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,6 +39,8 @@ pub struct QuorumStatus {
     /// On a leader: learners connected and learners synced.
     pub learners: usize,
     pub synced_learners: usize,
+    /// As a learner: how many DIFF / TRUNC / SNAP syncs it took since start.
+    pub syncs: SyncCounts,
 }
 
 impl QuorumStatus {
@@ -48,10 +53,13 @@ impl QuorumStatus {
             epoch: None,
             learners: 0,
             synced_learners: 0,
+            syncs: SyncCounts::default(),
         }
     }
 
-    /// The `Mode:` of `srvr` / `zk_server_state` of `mntr`.
+    /// The `Mode:` of `srvr` / `zk_server_state` of `mntr`. A member that
+    /// does not serve prints no mode at all (see `admin::NOT_SERVING`);
+    /// `looking` is what `mntr` would say if asked.
     pub fn mode(&self) -> &'static str {
         match self.role {
             Role::Looking => "looking",

@@ -6,12 +6,16 @@
 //! A connection starts with the dialer's id (8 bytes); then each message is
 //! a 4-byte big-endian length and the bytes of `codec`. A link that is down
 //! drops what is sent on it: the quorum core resends what matters and
-//! treats the rest as lost, as on any network. `isolate` cuts every link of
-//! this server (a network partition, for tests).
+//! treats the rest as lost, as on any network. The driver's own traffic
+//! (forwarded client requests) has no such resend, so every link counts its
+//! losses ([`Links::losses`]): a connection that broke, or a message
+//! dropped, bumps the count, and a learner fails the requests it forwarded
+//! before the count moved. `isolate` cuts every link of this server (a
+//! network partition, for tests).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,18 +63,34 @@ pub type Received = (ServerId, PeerMsg);
 pub struct Links {
     my_id: ServerId,
     out: BTreeMap<(ServerId, Port), mpsc::UnboundedSender<Bytes>>,
+    /// Per outgoing link: how many times it lost what was sent on it.
+    lost: BTreeMap<(ServerId, Port), Arc<AtomicU64>>,
     isolated: Arc<AtomicBool>,
 }
 
 impl Links {
     /// Queues `msg` for `to`; dropped when the link is down or unknown.
     pub fn send(&self, to: ServerId, msg: &PeerMsg) {
-        if self.isolated.load(Ordering::Relaxed) {
-            return;
+        let key = (to, port_of(msg));
+        let delivered = !self.isolated.load(Ordering::Relaxed)
+            && self
+                .out
+                .get(&key)
+                .is_some_and(|tx| tx.send(codec::encode(self.my_id, msg)).is_ok());
+        if !delivered {
+            if let Some(lost) = self.lost.get(&key) {
+                lost.fetch_add(1, Ordering::Relaxed);
+            }
         }
-        if let Some(tx) = self.out.get(&(to, port_of(msg))) {
-            let _ = tx.send(codec::encode(self.my_id, msg));
-        }
+    }
+
+    /// How many times the quorum-port link to `to` lost messages so far. A
+    /// message sent while this stays unchanged was not lost by this side's
+    /// connection; once it moves, anything sent before may be gone.
+    pub fn losses(&self, to: ServerId) -> u64 {
+        self.lost
+            .get(&(to, Port::Quorum))
+            .map_or(0, |lost| lost.load(Ordering::Relaxed))
     }
 
     /// A handle that cuts or restores every link of this server.
@@ -117,16 +137,22 @@ pub fn start(
         ));
     }
     let mut out = BTreeMap::new();
+    let mut lost = BTreeMap::new();
     for (&id, addrs) in peers.iter().filter(|(id, _)| **id != my_id) {
         for (port, addr) in [
             (Port::Election, addrs.election),
             (Port::Quorum, addrs.quorum),
         ] {
             let (tx, rx) = mpsc::unbounded_channel();
+            let losses = Arc::new(AtomicU64::new(0));
             out.insert((id, port), tx);
+            lost.insert((id, port), Arc::clone(&losses));
             tokio::spawn(dial_loop(
-                my_id,
-                addr,
+                DialTarget {
+                    my_id,
+                    addr,
+                    losses,
+                },
                 rx,
                 Arc::clone(&isolated),
                 cancel.clone(),
@@ -136,24 +162,42 @@ pub fn start(
     let links = Links {
         my_id,
         out,
+        lost,
         isolated,
     };
     (links, in_rx)
 }
 
 /// Throws away whatever is queued: nobody can receive it.
-fn drain(rx: &mut mpsc::UnboundedReceiver<Bytes>) {
-    while rx.try_recv().is_ok() {}
+fn drain(rx: &mut mpsc::UnboundedReceiver<Bytes>, losses: &AtomicU64) {
+    let mut dropped = false;
+    while rx.try_recv().is_ok() {
+        dropped = true;
+    }
+    if dropped {
+        losses.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One outgoing link: who we are, where it goes, and its loss count.
+struct DialTarget {
+    my_id: ServerId,
+    addr: SocketAddr,
+    losses: Arc<AtomicU64>,
 }
 
 /// Keeps one outgoing connection to `addr` up and writes our messages on it.
 async fn dial_loop(
-    my_id: ServerId,
-    addr: SocketAddr,
+    target: DialTarget,
     mut rx: mpsc::UnboundedReceiver<Bytes>,
     isolated: Arc<AtomicBool>,
     cancel: CancellationToken,
 ) {
+    let DialTarget {
+        my_id,
+        addr,
+        losses,
+    } = target;
     loop {
         if cancel.is_cancelled() {
             return;
@@ -169,7 +213,7 @@ async fn dial_loop(
             }
         };
         let Some(mut stream) = stream else {
-            drain(&mut rx);
+            drain(&mut rx, &losses);
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(RETRY_DELAY) => continue,
@@ -180,6 +224,7 @@ async fn dial_loop(
             .await
             .is_err()
         {
+            losses.fetch_add(1, Ordering::Relaxed);
             continue;
         }
         loop {
@@ -191,6 +236,9 @@ async fn dial_loop(
                 return;
             };
             if isolated.load(Ordering::Relaxed) || write_frame(&mut stream, &msg).await.is_err() {
+                // This message, and whatever the broken connection had not
+                // delivered yet, is gone.
+                losses.fetch_add(1, Ordering::Relaxed);
                 break;
             }
         }

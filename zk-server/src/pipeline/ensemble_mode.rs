@@ -22,7 +22,7 @@ use crate::admin::Metric;
 use crate::db::{ConnId, Database, RequestContext, SessionId};
 use crate::ensemble::codec::PeerMsg;
 use crate::ensemble::disk;
-use crate::ensemble::driver::{Creating, Driver, Forwarded};
+use crate::ensemble::driver::{Creating, Driver, Forwarded, PendingSync};
 use crate::ensemble::transport::Received;
 use crate::quorum::{Input, LogEntry, Output, ServerId};
 use crate::storage::TxnLog;
@@ -56,18 +56,7 @@ impl Pipeline {
     pub(super) fn mode(&self) -> &'static str {
         match &self.quorum {
             None => "standalone",
-            Some(q) => {
-                let (learners, synced) = q.peer.learner_counts().unwrap_or((0, 0));
-                crate::ensemble::QuorumStatus {
-                    my_id: q.peer.id(),
-                    role: q.peer.role(),
-                    serving: q.serving,
-                    epoch: q.peer.epoch(),
-                    learners,
-                    synced_learners: synced,
-                }
-                .mode()
-            }
+            Some(q) => q.status().mode(),
         }
     }
 
@@ -117,6 +106,40 @@ impl Pipeline {
         if q.is_serving_learner() && !q.touched.is_empty() {
             let touched: Vec<(SessionId, i32)> = q.touched.drain().collect();
             self.send_to_leader(PeerMsg::Touch(touched));
+        }
+        self.fail_lost_requests();
+    }
+
+    /// Learner: a client whose forwarded request the leader link may have
+    /// lost would wait forever; close its connection, as Apache closes its
+    /// clients when a learner loses its leader. The client sees
+    /// ConnectionLoss, reconnects and finds out what happened.
+    fn fail_lost_requests(&mut self) {
+        let Some(q) = self.quorum.as_mut() else {
+            return;
+        };
+        let conns = q.take_lost_requests();
+        if conns.is_empty() {
+            return;
+        }
+        tracing::warn!(
+            clients = conns.len(),
+            "the link to the leader lost forwarded requests: closing their connections"
+        );
+        for conn_id in conns {
+            if let Some(c) = self.conns.get(&conn_id) {
+                c.close();
+            }
+            self.drop_session_queue_of(conn_id);
+        }
+    }
+
+    /// Forgets what a connection's session had queued behind a lost request
+    /// (its client is gone; a new connection starts a fresh queue).
+    fn drop_session_queue_of(&mut self, conn_id: ConnId) {
+        let session = self.conns.get(&conn_id).and_then(|c| c.session);
+        if let Some(session) = session {
+            self.queues.remove(&session);
         }
     }
 
@@ -221,7 +244,15 @@ impl Pipeline {
                 }
             }
             Output::Truncate { to } => self.truncate_log(to),
-            Output::InstallSnapshot { entries } => self.install_snapshot(&entries),
+            Output::SendSnapshot {
+                to,
+                session,
+                zxid,
+                commit_upto,
+            } => self.send_snapshot(to, session, zxid, commit_upto),
+            Output::InstallSnapshot { zxid, state, log } => {
+                self.install_snapshot(zxid, state, &log)
+            }
             Output::Apply(entry) => self.apply_committed(entry),
             Output::RoleChanged { role } => tracing::info!(?role, "quorum role changed"),
             Output::LeaderEstablished { epoch } => tracing::info!(epoch, "leading"),
@@ -268,12 +299,17 @@ impl Pipeline {
         };
         let session = txn.header.client_id;
         if txn.header.txn_type == OpCode::CreateSession.code() {
-            if let Some(Creating { conn_id, read_only }) = q.creating.remove(&session) {
+            if let Some(Creating {
+                conn_id, read_only, ..
+            }) = q.creating.remove(&session)
+            {
                 return Origin::CreateSession { conn_id, read_only };
             }
         }
         match q.forwarded.remove(&(session, txn.header.cxid)) {
-            Some(Forwarded { conn_id, arrived }) => Origin::Client {
+            Some(Forwarded {
+                conn_id, arrived, ..
+            }) => Origin::Client {
                 conn_id,
                 session,
                 arrived,
@@ -321,16 +357,60 @@ impl Pipeline {
         self.last_zxid = self.db.last_processed_zxid();
     }
 
-    /// SNAP: the leader's committed history replaces ours; the core applies
-    /// it again from the start onto an empty tree.
-    fn install_snapshot(&mut self, entries: &[LogEntry]) {
-        tracing::info!(txns = entries.len(), "installing the leader's snapshot");
-        self.reopen_log(|config, opts| {
-            disk::install(&config.data_dir, config.log_dir(), entries, opts)
+    /// Leader: SNAP carries our data tree. The single writer task applies
+    /// in order, so the tree is exactly at the core's applied zxid here.
+    fn send_snapshot(&mut self, to: ServerId, session: u64, zxid: i64, commit_upto: i64) {
+        let at = self.db.last_processed_zxid();
+        if at != zxid {
+            // Sending it would hand the learner a state that does not match
+            // the proposals that follow; it resyncs after its timeout.
+            tracing::error!(
+                "SNAP for server {to} skipped: the tree is at 0x{at:x}, the core expects 0x{zxid:x}"
+            );
+            return;
+        }
+        let mut body = BytesMut::new();
+        self.db.serialize_snapshot(&mut body);
+        tracing::info!(to, bytes = body.len(), "sending SNAP at 0x{zxid:x}");
+        let msg = crate::quorum::Message::ToLearner {
+            session,
+            msg: crate::quorum::LeaderMsg::Snap {
+                zxid,
+                state: body.freeze(),
+                commit_upto,
+            },
+        };
+        if let Some(q) = self.quorum.as_ref() {
+            q.links.send(to, &PeerMsg::Core(msg));
+        }
+    }
+
+    /// SNAP: the leader's data tree as of `zxid` and its txns after it
+    /// replace ours and every file.
+    fn install_snapshot(&mut self, zxid: i64, state: bytes::Bytes, log: &[LogEntry]) {
+        tracing::info!(
+            bytes = state.len(),
+            txns = log.len(),
+            "installing the leader's snapshot at 0x{zxid:x}"
+        );
+        let body = state.clone();
+        self.reopen_log(move |config, opts| {
+            disk::install(&config.data_dir, config.log_dir(), zxid, &body, log, opts)
                 .map_err(|e| e.to_string())
         });
-        self.db = Database::new(self.db.config().clone());
-        self.last_zxid = 0;
+        let mut r = Reader::new(state);
+        match Database::deserialize_snapshot(self.db.config().clone(), &mut r, zxid) {
+            Ok(db) => self.db = db,
+            Err(e) => {
+                // Only a leader bug gets here (its own serializer wrote the
+                // bytes and TCP kept them). The files hold the bytes as
+                // received, so a restart fails loudly at recovery instead of
+                // serving a wrong tree; until then we hold an empty one.
+                tracing::error!("the leader's snapshot does not decode: {e}");
+                self.db = Database::new(self.db.config().clone());
+            }
+        }
+        self.last_zxid = self.db.last_processed_zxid();
     }
 
     /// Closes the log (everything queued becomes durable), runs `change` on
@@ -435,7 +515,15 @@ impl Pipeline {
             return false;
         }
         if let Some(q) = self.quorum.as_mut() {
-            q.creating.insert(session, Creating { conn_id, read_only });
+            let losses = q.leader_link_losses();
+            q.creating.insert(
+                session,
+                Creating {
+                    conn_id,
+                    read_only,
+                    losses,
+                },
+            );
         }
         self.send_to_leader(PeerMsg::CreateSession { session, timeout });
         true
@@ -455,8 +543,15 @@ impl Pipeline {
             .map(|c| c.auth.clone())
             .unwrap_or_default();
         if let Some(q) = self.quorum.as_mut() {
-            q.forwarded
-                .insert((session, frame.xid), Forwarded { conn_id, arrived });
+            let losses = q.leader_link_losses();
+            q.forwarded.insert(
+                (session, frame.xid),
+                Forwarded {
+                    conn_id,
+                    arrived,
+                    losses,
+                },
+            );
         }
         self.queues
             .entry(session)
@@ -487,7 +582,15 @@ impl Pipeline {
         };
         let token = q.next_token();
         let target = if q.leader().is_some() {
-            q.syncs.insert(token, session);
+            let losses = q.leader_link_losses();
+            q.syncs.insert(
+                token,
+                PendingSync {
+                    session,
+                    conn_id,
+                    losses,
+                },
+            );
             None
         } else {
             Some(q.peer.last_logged_zxid())
@@ -510,7 +613,9 @@ impl Pipeline {
     }
 
     fn on_sync_reply(&mut self, token: u64, zxid: i64) {
-        let Some(session) = self.quorum.as_mut().and_then(|q| q.syncs.remove(&token)) else {
+        let Some(PendingSync { session, .. }) =
+            self.quorum.as_mut().and_then(|q| q.syncs.remove(&token))
+        else {
             return;
         };
         if let Some(queue) = self.queues.get_mut(&session) {

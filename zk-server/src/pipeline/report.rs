@@ -67,6 +67,15 @@ impl Pipeline {
     }
 
     pub(super) fn four_letter(&mut self, word: FourLetterWord, asker: SocketAddr) -> String {
+        if self.quorum.as_ref().is_some_and(|q| !q.serving) {
+            // OPS.md §1.1: a member in election or resync answers only the
+            // words that do not need the data tree.
+            match word {
+                FourLetterWord::Ruok | FourLetterWord::Envi => {}
+                FourLetterWord::Isro => return admin::ISRO_NOT_SERVING.to_string(),
+                _ => return admin::NOT_SERVING.to_string(),
+            }
+        }
         match word {
             FourLetterWord::Ruok => admin::RUOK.to_string(),
             FourLetterWord::Isro => admin::ISRO_READ_WRITE.to_string(),

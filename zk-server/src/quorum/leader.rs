@@ -359,28 +359,44 @@ impl Peer {
         let session = h.session;
         // Observers only ever see committed txns.
         let limit = if h.observer { commit_upto } else { last_logged };
-        let (header, start, base) = match plan_sync(&self.log, last_zxid, window) {
-            SyncPlan::Diff { from_index } => {
-                (LeaderMsg::Diff { commit_upto }, from_index, last_zxid)
-            }
-            SyncPlan::Trunc { to, from_index } => {
-                (LeaderMsg::Trunc { to, commit_upto }, from_index, to)
-            }
+        let (header, start, base) = match plan_sync(&self.log, self.base_zxid, last_zxid, window) {
+            SyncPlan::Diff { from_index } => (
+                Output::Send {
+                    to: id,
+                    msg: Message::ToLearner {
+                        session,
+                        msg: LeaderMsg::Diff { commit_upto },
+                    },
+                },
+                from_index,
+                last_zxid,
+            ),
+            SyncPlan::Trunc { to, from_index } => (
+                Output::Send {
+                    to: id,
+                    msg: Message::ToLearner {
+                        session,
+                        msg: LeaderMsg::Trunc { to, commit_upto },
+                    },
+                },
+                from_index,
+                to,
+            ),
             SyncPlan::Snap => {
-                let end = match find(&self.log, commit_upto) {
+                // Our state is at `applied_zxid` (committed, or our own
+                // history about to be); the log supplies what follows.
+                let zxid = self.applied_zxid;
+                let start = match find(&self.log, zxid) {
                     Ok(i) => i + 1,
                     Err(i) => i,
                 };
-                let entries = self.log[..end].to_vec();
-                let base = entries.last().map_or(0, |e| e.zxid);
-                (
-                    LeaderMsg::Snap {
-                        entries,
-                        commit_upto,
-                    },
-                    end,
-                    base,
-                )
+                let header = Output::SendSnapshot {
+                    to: id,
+                    session,
+                    zxid,
+                    commit_upto,
+                };
+                (header, start, zxid)
             }
         };
         let proposals: Vec<LogEntry> = self.log[start..]
@@ -389,7 +405,7 @@ impl Peer {
             .cloned()
             .collect();
         let last_zxid = proposals.last().map_or(base, |e| e.zxid);
-        self.send_to_learner(id, session, header);
+        self.emit(header);
         let mut prev = base;
         for entry in proposals {
             let zxid = entry.zxid;

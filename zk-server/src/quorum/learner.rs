@@ -45,6 +45,22 @@ pub(crate) struct Learning {
     commit_mark: Zxid,
     /// The leader's last proposal as of the previous ping, if we lacked it.
     behind_since: Option<Zxid>,
+    /// A SNAP sync in progress: the leader's state and the txns after it,
+    /// held in memory until NEWLEADER and then installed at once.
+    pending_snap: Option<PendingSnap>,
+}
+
+#[derive(Debug)]
+struct PendingSnap {
+    zxid: Zxid,
+    state: bytes::Bytes,
+    log: Vec<LogEntry>,
+}
+
+impl PendingSnap {
+    fn last_zxid(&self) -> Zxid {
+        self.log.last().map_or(self.zxid, |e| e.zxid)
+    }
 }
 
 impl Learning {
@@ -60,6 +76,7 @@ impl Learning {
             ack_epoch: None,
             commit_mark: 0,
             behind_since: None,
+            pending_snap: None,
         }
     }
 
@@ -132,21 +149,28 @@ impl Peer {
             (Phase::AwaitLeaderInfo, LeaderMsg::LeaderInfo { epoch }) => self.on_leader_info(epoch),
             (_, LeaderMsg::LeaderInfo { .. }) => {}
             (Phase::AwaitSync, LeaderMsg::Diff { commit_upto }) => {
-                self.begin_sync(commit_upto);
+                self.begin_sync(SyncKind::Diff, commit_upto);
             }
             (Phase::AwaitSync, LeaderMsg::Trunc { to, commit_upto }) => {
                 self.truncate_log(to);
-                self.begin_sync(commit_upto);
+                self.begin_sync(SyncKind::Trunc, commit_upto);
             }
             (
                 Phase::AwaitSync,
                 LeaderMsg::Snap {
-                    entries,
+                    zxid,
+                    state,
                     commit_upto,
                 },
             ) => {
-                self.install_snapshot(entries);
-                self.begin_sync(commit_upto);
+                if let Some(l) = self.learning() {
+                    l.pending_snap = Some(PendingSnap {
+                        zxid,
+                        state,
+                        log: Vec::new(),
+                    });
+                }
+                self.begin_sync(SyncKind::Snap, commit_upto);
             }
             // A duplicate header of this session.
             (_, LeaderMsg::Diff { .. } | LeaderMsg::Trunc { .. } | LeaderMsg::Snap { .. }) => {}
@@ -160,6 +184,7 @@ impl Peer {
             }
             (_, LeaderMsg::Commit { zxid }) => self.learner_commit(zxid),
             (Phase::Syncing, LeaderMsg::NewLeader { epoch, last_zxid }) => {
+                self.install_pending_snapshot();
                 let upto = self.last_logged_zxid();
                 let Some(l) = self.learning() else {
                     return;
@@ -213,7 +238,8 @@ impl Peer {
         self.send_to_leader(ack);
     }
 
-    fn begin_sync(&mut self, commit_upto: Zxid) {
+    fn begin_sync(&mut self, kind: SyncKind, commit_upto: Zxid) {
+        self.sync_counts.record(kind);
         let Some(l) = self.learning() else {
             return;
         };
@@ -223,21 +249,50 @@ impl Peer {
 
     fn truncate_log(&mut self, to: Zxid) {
         self.log.retain(|e| e.zxid <= to);
+        // Only uncommitted txns are ever truncated, and a snapshot holds
+        // committed ones, so `to` is not below the base in practice; if it
+        // were, the driver rebuilds its state from disk up to `to`.
+        self.base_zxid = self.base_zxid.min(to);
         self.durable_zxid = self.last_logged_zxid();
         self.applied_zxid = self.applied_zxid.min(to);
         self.emit(Output::Truncate { to });
     }
 
-    fn install_snapshot(&mut self, entries: Vec<LogEntry>) {
-        self.log = entries.clone();
+    /// SNAP, at NEWLEADER: the leader's state and the txns after it
+    /// replace our log and state, durably, in one step. The state counts as
+    /// applied (it holds only committed txns, or the new leader's history);
+    /// clients see it only after UPTODATE.
+    fn install_pending_snapshot(&mut self) {
+        let Some(snap) = self.learning().and_then(|l| l.pending_snap.take()) else {
+            return;
+        };
+        self.log = snap.log.clone();
+        self.base_zxid = snap.zxid;
         self.durable_zxid = self.last_logged_zxid();
-        self.applied_zxid = 0;
-        self.emit(Output::InstallSnapshot { entries });
+        self.applied_zxid = snap.zxid;
+        self.emit(Output::InstallSnapshot {
+            zxid: snap.zxid,
+            state: snap.state,
+            log: snap.log,
+        });
     }
 
     /// Logs a txn from the leader's stream, which must directly follow our
-    /// last one; a repeat is ignored, a gap breaks the session.
+    /// last one; a repeat is ignored, a gap breaks the session. During a
+    /// SNAP sync the txns gather in memory behind the snapshot.
     fn learner_log(&mut self, entry: LogEntry, prev: Option<Zxid>) {
+        if let Some(snap) = self.learning().and_then(|l| l.pending_snap.as_mut()) {
+            let last = snap.last_zxid();
+            if entry.zxid <= last {
+                return; // a repeat within this session
+            }
+            if prev.is_some_and(|p| p != last) || !follows(last, entry.zxid) {
+                self.restart_session();
+                return;
+            }
+            snap.log.push(entry);
+            return;
+        }
         let last = self.last_logged_zxid();
         if entry.zxid <= last {
             if !self.has_logged(entry.zxid) {

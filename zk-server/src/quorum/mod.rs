@@ -12,7 +12,24 @@
 //! Modules: `types` (the vocabulary), `election` (Fast Leader Election),
 //! `leader` (discovery, sync, broadcast), `learner` (followers and
 //! observers), `sync` (DIFF / TRUNC / SNAP decisions), `peer` (the state
-//! machine tying them together).
+//! machine tying them together), `wire` (core messages as Apache's
+//! QuorumPacket and Notification records).
+//!
+//! State and log: the core's log is the txns after a snapshot point
+//! ([`DurableState::snapshot_zxid`]; 0 for the whole history), and the
+//! driver's state machine starts at [`DurableState::applied_zxid`]; the
+//! core emits `Apply` only for what follows. A learner behind the snapshot
+//! point or the DIFF window (`commit_log_count`) gets SNAP: the leader's
+//! driver sends its state at the core's applied zxid
+//! ([`Output::SendSnapshot`], opaque bytes to the core) followed by the
+//! later txns; the learner installs both at NEWLEADER in one durable step
+//! ([`Output::InstallSnapshot`]).
+//!
+//! In the server (`crate::ensemble`, `crate::pipeline`), the pipeline task
+//! owns the peer and runs every output in order next to the database and
+//! the txn log: `Persist` appends to the log, `Apply` applies and answers
+//! the client, `Truncate` / `InstallSnapshot` change the files and reload
+//! the database. See DESIGN.md, "Ensemble mode".
 
 mod election;
 mod leader;

@@ -25,8 +25,13 @@ pub struct Peer {
     pub(super) cfg: PeerConfig,
     pub(super) accepted_epoch: Epoch,
     pub(super) current_epoch: Epoch,
-    /// Every txn handed to the driver for logging, durable or not.
+    /// Every txn after `base_zxid` handed to the driver for logging,
+    /// durable or not.
     pub(super) log: Vec<LogEntry>,
+    /// The snapshot the log continues (0: the log is the whole history).
+    pub(super) base_zxid: Zxid,
+    /// As a learner: how each sync went.
+    pub(super) sync_counts: SyncCounts,
     /// Highest zxid the driver reported durable.
     pub(super) durable_zxid: Zxid,
     /// Highest zxid delivered with `Apply` in this incarnation.
@@ -49,6 +54,7 @@ impl Peer {
     /// The peer starts LOOKING; its first notifications are already queued.
     pub fn new(cfg: PeerConfig, durable: DurableState, now_ms: u64, seed: u64) -> Self {
         let last = durable.last_logged_zxid();
+        let applied = durable.applied_zxid.clamp(durable.snapshot_zxid, last);
         let mut peer = Peer {
             current_vote: Notification {
                 state: ServerState::Looking,
@@ -59,8 +65,10 @@ impl Peer {
             accepted_epoch: durable.accepted_epoch,
             current_epoch: durable.current_epoch,
             log: durable.log,
+            base_zxid: durable.snapshot_zxid,
+            sync_counts: SyncCounts::default(),
             durable_zxid: last,
-            applied_zxid: 0,
+            applied_zxid: applied,
             now: now_ms,
             logical_clock: 0,
             role: RoleState::Looking(Election::default()),
@@ -165,7 +173,17 @@ impl Peer {
     }
 
     pub fn last_logged_zxid(&self) -> Zxid {
-        self.log.last().map_or(0, |e| e.zxid)
+        self.log.last().map_or(self.base_zxid, |e| e.zxid)
+    }
+
+    /// The snapshot the in-memory log continues (0: whole history).
+    pub fn snapshot_zxid(&self) -> Zxid {
+        self.base_zxid
+    }
+
+    /// How this peer, as a learner, was synchronised since it started.
+    pub fn sync_counts(&self) -> SyncCounts {
+        self.sync_counts
     }
 
     pub fn applied_zxid(&self) -> Zxid {
@@ -234,9 +252,10 @@ impl Peer {
         self.emit(Output::Persist(entry));
     }
 
-    /// True when the log holds `zxid` (0, the empty prefix, always).
+    /// True when the log holds `zxid` (0, the empty prefix, and the
+    /// snapshot point always).
     pub(super) fn has_logged(&self, zxid: Zxid) -> bool {
-        zxid == 0 || find(&self.log, zxid).is_ok()
+        zxid == 0 || zxid == self.base_zxid || find(&self.log, zxid).is_ok()
     }
 
     /// Delivers every logged txn up to `upto` not yet applied, in order.
@@ -338,6 +357,7 @@ mod tests {
                 zxid: make_zxid(3, 4),
                 payload: Bytes::new(),
             }],
+            ..DurableState::default()
         };
         let mut p = Peer::new(cfg, durable, 0, 1);
         let sent: Vec<Output> = p.take_outputs();

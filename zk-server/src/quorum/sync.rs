@@ -27,24 +27,28 @@ pub fn find(log: &[LogEntry], zxid: Zxid) -> Result<usize, usize> {
 }
 
 /// The oldest zxid a learner may have for a DIFF: the leader keeps only the
-/// newest `window` txns at hand (commitLogCount).
-fn diff_floor(log: &[LogEntry], window: usize) -> Zxid {
+/// newest `window` txns at hand (commitLogCount), and none before `base`,
+/// the snapshot its log continues.
+fn diff_floor(log: &[LogEntry], base: Zxid, window: usize) -> Zxid {
     if log.len() <= window {
-        0
+        base
     } else {
         log[log.len() - window - 1].zxid
     }
 }
 
-/// Decides DIFF, TRUNC or SNAP for a learner at `peer_last` (ZAB.md §5.3).
-pub fn plan_sync(log: &[LogEntry], peer_last: Zxid, window: usize) -> SyncPlan {
-    let floor = diff_floor(log, window);
-    if peer_last == 0 {
-        return if floor == 0 {
-            SyncPlan::Diff { from_index: 0 }
-        } else {
-            SyncPlan::Snap
-        };
+/// Decides DIFF, TRUNC or SNAP for a learner at `peer_last` (ZAB.md §5.3),
+/// given our log: the txns after `base` (the snapshot it continues; 0 for
+/// the whole history).
+pub fn plan_sync(log: &[LogEntry], base: Zxid, peer_last: Zxid, window: usize) -> SyncPlan {
+    let floor = diff_floor(log, base, window);
+    if peer_last < floor {
+        // The txns after it are no longer at hand (purged or out of the
+        // window): only our state can bring it up to date.
+        return SyncPlan::Snap;
+    }
+    if peer_last == base {
+        return SyncPlan::Diff { from_index: 0 };
     }
     match find(log, peer_last) {
         // Same zxid ⇒ same prefix: the learner just lacks our suffix.
@@ -55,8 +59,12 @@ pub fn plan_sync(log: &[LogEntry], peer_last: Zxid, window: usize) -> SyncPlan {
             // it shares with us end at our newest zxid below it, provided that
             // one is in the same epoch: the learner got both from the one
             // leader of that epoch. Across epochs we cannot tell, so SNAP.
-            let Some(prev) = insert_at.checked_sub(1).map(|i| log[i].zxid) else {
-                return SyncPlan::Snap;
+            // Before our first logged txn, the shared prefix would end at
+            // `base`, the snapshot point.
+            let prev = match insert_at.checked_sub(1) {
+                Some(i) => log[i].zxid,
+                None if base > 0 => base,
+                None => return SyncPlan::Snap,
             };
             if zxid_epoch(prev) == zxid_epoch(peer_last) && prev >= floor {
                 SyncPlan::Trunc {
@@ -100,7 +108,7 @@ mod tests {
     fn learner_at_our_last_zxid_gets_an_empty_diff() {
         let l = log(&[(1, 1), (1, 2)]);
         assert_eq!(
-            plan_sync(&l, make_zxid(1, 2), 500),
+            plan_sync(&l, 0, make_zxid(1, 2), 500),
             SyncPlan::Diff { from_index: 2 }
         );
     }
@@ -109,17 +117,17 @@ mod tests {
     fn learner_with_a_prefix_gets_the_rest_as_diff() {
         let l = log(&[(1, 1), (1, 2), (2, 1)]);
         assert_eq!(
-            plan_sync(&l, make_zxid(1, 1), 500),
+            plan_sync(&l, 0, make_zxid(1, 1), 500),
             SyncPlan::Diff { from_index: 1 }
         );
-        assert_eq!(plan_sync(&l, 0, 500), SyncPlan::Diff { from_index: 0 });
+        assert_eq!(plan_sync(&l, 0, 0, 500), SyncPlan::Diff { from_index: 0 });
     }
 
     #[test]
     fn learner_with_an_extra_txn_in_the_same_epoch_is_truncated() {
         let l = log(&[(1, 1), (1, 2), (2, 1)]);
         assert_eq!(
-            plan_sync(&l, make_zxid(1, 3), 500),
+            plan_sync(&l, 0, make_zxid(1, 3), 500),
             SyncPlan::Trunc {
                 to: make_zxid(1, 2),
                 from_index: 2
@@ -130,17 +138,51 @@ mod tests {
     #[test]
     fn learner_diverged_across_an_epoch_gets_snap() {
         let l = log(&[(1, 1), (3, 1)]);
-        assert_eq!(plan_sync(&l, make_zxid(2, 1), 500), SyncPlan::Snap);
+        assert_eq!(plan_sync(&l, 0, make_zxid(2, 1), 500), SyncPlan::Snap);
     }
 
     #[test]
     fn learner_older_than_the_diff_window_gets_snap() {
         let l = log(&[(1, 1), (1, 2), (1, 3), (1, 4)]);
-        assert_eq!(plan_sync(&l, make_zxid(1, 1), 2), SyncPlan::Snap);
-        assert_eq!(plan_sync(&l, 0, 2), SyncPlan::Snap);
+        assert_eq!(plan_sync(&l, 0, make_zxid(1, 1), 2), SyncPlan::Snap);
+        assert_eq!(plan_sync(&l, 0, 0, 2), SyncPlan::Snap);
         assert_eq!(
-            plan_sync(&l, make_zxid(1, 2), 2),
+            plan_sync(&l, 0, make_zxid(1, 2), 2),
             SyncPlan::Diff { from_index: 2 }
+        );
+    }
+
+    #[test]
+    fn learner_before_the_snapshot_our_log_continues_gets_snap() {
+        let l = log(&[(1, 5), (1, 6)]);
+        let base = make_zxid(1, 4);
+        assert_eq!(plan_sync(&l, base, make_zxid(1, 3), 500), SyncPlan::Snap);
+        assert_eq!(plan_sync(&l, base, 0, 500), SyncPlan::Snap);
+    }
+
+    #[test]
+    fn learner_at_the_snapshot_point_or_after_gets_diff() {
+        let l = log(&[(1, 5), (1, 6)]);
+        let base = make_zxid(1, 4);
+        assert_eq!(
+            plan_sync(&l, base, base, 500),
+            SyncPlan::Diff { from_index: 0 }
+        );
+        assert_eq!(
+            plan_sync(&l, base, make_zxid(1, 5), 500),
+            SyncPlan::Diff { from_index: 1 }
+        );
+    }
+
+    #[test]
+    fn learner_past_an_empty_log_in_the_snapshot_epoch_is_truncated_to_it() {
+        let base = make_zxid(1, 4);
+        assert_eq!(
+            plan_sync(&[], base, make_zxid(1, 7), 500),
+            SyncPlan::Trunc {
+                to: base,
+                from_index: 0
+            }
         );
     }
 

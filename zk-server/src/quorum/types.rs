@@ -89,11 +89,12 @@ pub enum LeaderMsg {
         to: Zxid,
         commit_upto: Zxid,
     },
-    /// Replace your state with this committed history. The real server
-    /// streams its data tree instead; the core models the tree as the txns
-    /// that built it.
+    /// Replace your state with ours as of `zxid` (committed history only),
+    /// then as DIFF. `state` is opaque to the core: the real server sends
+    /// its serialized data tree, the simulator its applied txns.
     Snap {
-        entries: Vec<LogEntry>,
+        zxid: Zxid,
+        state: Bytes,
         commit_upto: Zxid,
     },
     /// A txn to log. `prev` is the zxid the learner's log must end with
@@ -198,9 +199,27 @@ pub enum Output {
     Truncate {
         to: Zxid,
     },
-    /// Replace log and state with this committed history.
+    /// Leader: send learner `to` (connection `session`) a
+    /// [`LeaderMsg::Snap`] of the state this driver holds at this point of
+    /// the output stream, which is the state as of `zxid` (every `Apply`
+    /// before this output, or what the driver restored, see
+    /// [`DurableState::applied_zxid`]).
+    SendSnapshot {
+        to: ServerId,
+        session: u64,
+        zxid: Zxid,
+        commit_upto: Zxid,
+    },
+    /// Learner: replace log and state with the leader's `state` as of
+    /// `zxid` followed by `log` (the leader's txns after it, up to
+    /// NEWLEADER), all durable before the next output runs. Applies
+    /// continue after `zxid`. The learner's old files stay untouched until
+    /// then, so a crash in the middle of a SNAP sync never leaves it with
+    /// less than it had.
     InstallSnapshot {
-        entries: Vec<LogEntry>,
+        zxid: Zxid,
+        state: Bytes,
+        log: Vec<LogEntry>,
     },
     /// A committed txn, delivered exactly once per incarnation and in zxid
     /// order (after a restart or snapshot install, from the start again).
@@ -289,17 +308,55 @@ impl PeerConfig {
     }
 }
 
-/// What survives a crash: the epoch files and the durable txn log.
+/// What survives a crash: the epoch files, a snapshot and the durable txn
+/// log after it.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DurableState {
     pub accepted_epoch: Epoch,
     pub current_epoch: Epoch,
-    /// The durable log, in zxid order.
+    /// The zxid of the snapshot the log continues: history up to here is
+    /// only in the driver's state (older logs may be purged). 0 when the log
+    /// holds the whole history.
+    pub snapshot_zxid: Zxid,
+    /// The durable log after `snapshot_zxid`, in zxid order.
     pub log: Vec<LogEntry>,
+    /// The zxid the driver's state is at when the peer starts: at least
+    /// `snapshot_zxid`, at most the last logged zxid (the real server
+    /// replays its whole log at start, as Apache does; a txn a leader later
+    /// truncates is undone by [`Output::Truncate`]). The core applies only
+    /// what comes after it.
+    pub applied_zxid: Zxid,
 }
 
 impl DurableState {
     pub fn last_logged_zxid(&self) -> Zxid {
-        self.log.last().map_or(0, |e| e.zxid)
+        self.log.last().map_or(self.snapshot_zxid, |e| e.zxid)
+    }
+}
+
+/// How a leader synchronised a learner (ZAB.md §5.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyncKind {
+    Diff,
+    Trunc,
+    Snap,
+}
+
+/// How often this peer, as a learner, was synchronised each way since it
+/// started (for tests and `mntr`-style reports).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SyncCounts {
+    pub diff: u64,
+    pub trunc: u64,
+    pub snap: u64,
+}
+
+impl SyncCounts {
+    pub fn record(&mut self, kind: SyncKind) {
+        match kind {
+            SyncKind::Diff => self.diff += 1,
+            SyncKind::Trunc => self.trunc += 1,
+            SyncKind::Snap => self.snap += 1,
+        }
     }
 }

@@ -144,7 +144,8 @@ pub fn leader_msg_to_packet(msg: &LeaderMsg) -> QuorumPacket {
         }
         LeaderMsg::Diff { commit_upto } => QuorumPacket::new(PacketType::Diff, *commit_upto),
         LeaderMsg::Trunc { to, .. } => QuorumPacket::new(PacketType::Trunc, *to),
-        LeaderMsg::Snap { commit_upto, .. } => QuorumPacket::new(PacketType::Snap, *commit_upto),
+        // As Apache: SNAP's zxid is the zxid of the state that follows it.
+        LeaderMsg::Snap { zxid, .. } => QuorumPacket::new(PacketType::Snap, *zxid),
         LeaderMsg::Proposal { entry, .. } => {
             QuorumPacket::new(PacketType::Proposal, entry.zxid).with_data(entry.payload.clone())
         }
@@ -161,7 +162,8 @@ pub fn leader_msg_to_packet(msg: &LeaderMsg) -> QuorumPacket {
 }
 
 /// The core message for a packet a learner received. SNAP comes back with
-/// no entries: the driver reads the state that follows it.
+/// an empty state, committed up to its own zxid: the driver reads the state
+/// (and our envelope the commit point) that follow it.
 pub fn leader_msg_from_packet(p: &QuorumPacket) -> Result<LeaderMsg, WireError> {
     let kind = p.kind().ok_or(WireError::UnexpectedPacket(p.packet_type))?;
     let entry = || LogEntry {
@@ -180,7 +182,8 @@ pub fn leader_msg_from_packet(p: &QuorumPacket) -> Result<LeaderMsg, WireError> 
             commit_upto: p.zxid,
         },
         PacketType::Snap => LeaderMsg::Snap {
-            entries: Vec::new(),
+            zxid: p.zxid,
+            state: Bytes::new(),
             commit_upto: p.zxid,
         },
         PacketType::Proposal => LeaderMsg::Proposal {
