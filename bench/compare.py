@@ -88,6 +88,14 @@ def cpu_seconds(pid):
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def total_cpu_seconds(pids):
+    """CPU seconds of several processes together (None if any is gone)."""
+    times = [cpu_seconds(pid) for pid in pids]
+    if not times or any(t is None for t in times):
+        return None
+    return sum(times)
+
+
 def _frame(payload):
     return struct.pack(">i", len(payload)) + payload
 
@@ -145,24 +153,35 @@ class Server:
         self.proc = None
         self.log = None
 
-    def write_config(self):
-        data = os.path.join(self.dir, "data")
-        shutil.rmtree(data, ignore_errors=True)
-        os.makedirs(data)
+    @property
+    def data_dir(self):
+        return os.path.join(self.dir, "data")
+
+    def config_lines(self):
+        """The zoo.cfg, one key=value per line (bench/ensemble.py adds the
+        ensemble's lines to these)."""
+        lines = [
+            f"tickTime={self.tick_time}",
+            f"dataDir={self.data_dir}",
+            f"clientPort={self.port}",
+            "clientPortAddress=127.0.0.1",
+            "forceSync=yes",
+            "maxClientCnxns=0",
+            "4lw.commands.whitelist=*",
+        ]
+        if self.kind == "apache":
+            # The embedded Jetty admin server would take port 8080.
+            lines.append("admin.enableServer=false")
+        return lines
+
+    def write_config(self, fresh=True):
+        """Writes zoo.cfg; `fresh` also empties the data dir."""
+        if fresh:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        os.makedirs(self.data_dir, exist_ok=True)
         cfg = os.path.join(self.dir, "zoo.cfg")
         with open(cfg, "w") as f:
-            f.write(
-                f"tickTime={self.tick_time}\n"
-                f"dataDir={data}\n"
-                f"clientPort={self.port}\n"
-                "clientPortAddress=127.0.0.1\n"
-                "forceSync=yes\n"
-                "maxClientCnxns=0\n"
-                "4lw.commands.whitelist=*\n"
-            )
-            if self.kind == "apache":
-                # The embedded Jetty admin server would take port 8080.
-                f.write("admin.enableServer=false\n")
+            f.write("\n".join(self.config_lines()) + "\n")
         return cfg
 
     def command(self, cfg):
@@ -180,16 +199,22 @@ class Server:
             ]
         return [self.our_binary, cfg]
 
-    def start(self, limit=60.0):
-        """Starts a fresh server; returns seconds to the first successful
-        request."""
-        cfg = self.write_config()
+    def launch(self, fresh=True):
+        """Starts the process without waiting for it to serve; returns the
+        monotonic time it was started at."""
+        cfg = self.write_config(fresh)
         self.log = open(os.path.join(self.dir, "server.log"), "ab")
         env = dict(os.environ, RUST_LOG="warn")
         started = time.monotonic()
         self.proc = subprocess.Popen(
             self.command(cfg), stdout=self.log, stderr=subprocess.STDOUT, env=env
         )
+        return started
+
+    def start(self, limit=60.0):
+        """Starts a fresh server; returns seconds to the first successful
+        request."""
+        started = self.launch()
         while time.monotonic() - started < limit:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"{self.kind} exited early; see {self.log.name}")
@@ -204,6 +229,11 @@ class Server:
     @property
     def pid(self):
         return self.proc.pid if self.proc else None
+
+    @property
+    def pids(self):
+        """Every process whose CPU counts as the server's."""
+        return [self.pid] if self.pid else []
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -246,11 +276,11 @@ def run_bench(bench, server, workload, opts, extra=(), limit_pad=60):
         *extra,
     ]
     limit = opts.duration + opts.warmup + limit_pad
-    cpu_before = cpu_seconds(server.pid)
+    cpu_before = total_cpu_seconds(server.pids)
     wall = time.monotonic()
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=limit)
     wall = time.monotonic() - wall
-    cpu_after = cpu_seconds(server.pid)
+    cpu_after = total_cpu_seconds(server.pids)
     if out.returncode != 0:
         raise RuntimeError(f"zk-bench {workload} failed: {out.stderr.strip()}")
     report = json.loads(out.stdout)
@@ -445,11 +475,14 @@ def render_markdown(results, summary):
 COLORS = {"apache": "#d9822b", "ours": "#2b7bb9"}
 
 
-def svg_panels(title, summary, metric, unit, lower_is_better):
+def svg_panels(title, summary, metric, unit, lower_is_better, label=None):
+    """`label` formats a bar's value (default: 12k, 1.5M style)."""
+    label = label or _short
     panel_w, panel_h, pad = 190, 220, 20
     cols = min(3, max(1, len(summary)))
     rows = (len(summary) + cols - 1) // cols
-    width = cols * panel_w + pad * 2
+    # Wide enough for the title and legend even with one or two panels.
+    width = max(cols * panel_w + pad * 2, 610)
     height = rows * panel_h + 80
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
@@ -480,7 +513,7 @@ def svg_panels(title, summary, metric, unit, lower_is_better):
                 continue
             h = bar_area * value / top
             out.append(f'<rect x="{bx}" y="{base - h:.1f}" width="44" height="{h:.1f}" fill="{COLORS[kind]}"/>')
-            out.append(f'<text x="{bx + 22}" y="{base - h - 4:.1f}" text-anchor="middle">{_short(value)}</text>')
+            out.append(f'<text x="{bx + 22}" y="{base - h - 4:.1f}" text-anchor="middle">{label(value)}</text>')
         r = ratio(values[1], values[0])
         if r is not None:
             out.append(
@@ -520,7 +553,9 @@ def build(skip):
     )
 
 
-def compare(opts):
+def binaries():
+    """Paths of the release zk-bench and zk-server; exits if missing, or if
+    Apache ZooKeeper is not installed."""
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(REPO, "target"))
     bench = os.path.join(target, "release", "zk-bench")
     ours = os.path.join(target, "release", "zk-server")
@@ -529,6 +564,11 @@ def compare(opts):
             raise SystemExit(f"missing {binary}: build first (or drop --skip-build)")
     if not shutil.which("java") or not os.path.exists("/usr/share/java/zookeeper.jar"):
         raise SystemExit("Apache ZooKeeper not found: apt-get install -y zookeeper zookeeper-bin")
+    return bench, ours
+
+
+def compare(opts):
+    bench, ours = binaries()
     workdir = tempfile.mkdtemp(prefix="zk-compare-")
     servers = {k: Server(k, workdir, opts.tick_time, ours) for k in SERVERS}
     results = {

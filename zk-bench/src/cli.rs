@@ -22,6 +22,11 @@ pub enum Workload {
     Churn,
     /// Create `--count` znodes of `--value-size` bytes, then stop.
     Populate,
+    /// `--sessions` writers, one write at a time each, while the leader is
+    /// killed from outside; reports the outages (error streaks) and stops
+    /// one second after writes resume. Prints `zk-bench: measuring` on
+    /// stderr when the measured window opens.
+    Failover,
 }
 
 impl Workload {
@@ -34,6 +39,7 @@ impl Workload {
             Workload::Watch => "watch",
             Workload::Churn => "churn",
             Workload::Populate => "populate",
+            Workload::Failover => "failover",
         }
     }
 }

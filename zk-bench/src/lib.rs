@@ -9,6 +9,7 @@ pub mod churn;
 pub mod cli;
 pub mod cpu;
 pub mod error;
+pub mod failover;
 pub mod fanout;
 pub mod load;
 pub mod populate;
@@ -48,6 +49,7 @@ pub async fn run(args: &Args) -> Result<Report, BenchError> {
         Workload::Watch => run_watch(args, &layout, &value).await?,
         Workload::Churn => run_churn(args).await,
         Workload::Populate => run_populate(args, &layout, value).await?,
+        Workload::Failover => run_failover(args, &layout, value).await?,
     };
     Ok(build_report(args, outcome))
 }
@@ -59,6 +61,7 @@ struct Outcome {
     warmup: Duration,
     measured: Duration,
     client_cpu_percent: Option<f64>,
+    outages: Option<Vec<failover::Outage>>,
 }
 
 /// Which latency the report leads with.
@@ -76,6 +79,7 @@ fn build_report(args: &Args, outcome: Outcome) -> Report {
         warmup,
         measured,
         client_cpu_percent,
+        outages,
     } = outcome;
     let latency: SeriesSummary = match headline {
         Headline::AllRequests => recorder.summarize_all("all", measured),
@@ -101,6 +105,7 @@ fn build_report(args: &Args, outcome: Outcome) -> Report {
         latency,
         errors: recorder.errors().clone(),
         client_cpu_percent,
+        outages,
     }
 }
 
@@ -158,6 +163,7 @@ async fn run_load(
         warmup: args.warmup,
         measured: window.measured(),
         client_cpu_percent,
+        outages: None,
     })
 }
 
@@ -197,6 +203,7 @@ async fn run_watch(args: &Args, layout: &Layout, value: &[u8]) -> Result<Outcome
         warmup: args.warmup,
         measured: window.measured(),
         client_cpu_percent,
+        outages: None,
     })
 }
 
@@ -210,6 +217,7 @@ async fn run_churn(args: &Args) -> Outcome {
         warmup: args.warmup,
         measured: window.measured(),
         client_cpu_percent: cpu.await.ok().flatten(),
+        outages: None,
     }
 }
 
@@ -233,6 +241,56 @@ async fn run_populate(args: &Args, layout: &Layout, value: Vec<u8>) -> Result<Ou
         warmup: Duration::ZERO,
         measured: elapsed,
         client_cpu_percent,
+        outages: None,
+    })
+}
+
+async fn run_failover(args: &Args, layout: &Layout, value: Vec<u8>) -> Result<Outcome, BenchError> {
+    let clients = connect_pool(&args.connect, args.sessions, args.session_timeout).await?;
+    let keys: Vec<String> = (0..args.sessions).map(|i| layout.key(i)).collect();
+    let setup = async {
+        ensure_path(&clients[0], &layout.keys_dir()).await?;
+        create_all(&clients, keys.clone(), &value, args.sessions).await
+    };
+    if let Err(e) = setup.await {
+        close_all(&clients).await;
+        return Err(e);
+    }
+    let window = Window::starting_now(args.warmup, args.duration);
+    // The script that kills the leader waits for this line, so the kill
+    // lands inside the measured window whatever the set-up took.
+    let announce = tokio::spawn(async move {
+        tokio::time::sleep_until(window.measure_from.into()).await;
+        eprintln!("zk-bench: measuring");
+    });
+    let writers = failover::Writers {
+        connect: args.connect.clone(),
+        session_timeout: args.session_timeout,
+        keys,
+        value,
+    };
+    let outcome = failover::run(clients, writers, window).await;
+    announce.abort();
+    // The writers closed their sessions; clean up with a fresh one.
+    let cleaned = match connect_one(&args.connect, args.session_timeout).await {
+        Ok(client) => {
+            let cleaned = cleanup(args, std::slice::from_ref(&client), layout, 1).await;
+            let _ = client.close().await;
+            cleaned
+        }
+        Err(e) => Err(e),
+    };
+    cleaned?;
+    let measured = outcome
+        .stopped
+        .saturating_duration_since(window.measure_from);
+    Ok(Outcome {
+        recorder: outcome.recorder,
+        headline: Headline::Series("setData"),
+        warmup: args.warmup,
+        measured,
+        client_cpu_percent: None,
+        outages: Some(outcome.outages),
     })
 }
 

@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use crate::failover::Outage;
 use crate::stats::SeriesSummary;
 
 /// The result of one run. Latencies in microseconds.
@@ -33,6 +34,9 @@ pub struct Report {
     /// CPU used by the load generator during the measured window, in
     /// percent of one core.
     pub client_cpu_percent: Option<f64>,
+    /// `failover` only: the error streaks seen, in order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outages: Option<Vec<Outage>>,
 }
 
 impl Report {
@@ -87,6 +91,18 @@ impl Report {
         if let Some(cpu) = self.client_cpu_percent {
             let _ = writeln!(out, "load generator CPU: {cpu:.0}% of one core");
         }
+        for o in self.outages.iter().flatten() {
+            let gap = o.gap_us().map_or("writes never resumed".to_string(), |us| {
+                format!("{:.1} ms without a write", us as f64 / 1000.0)
+            });
+            let _ = writeln!(
+                out,
+                "outage at unix {:.3} s: {} errors, {}",
+                o.first_error_unix_us as f64 / 1e6,
+                o.errors,
+                gap
+            );
+        }
         out
     }
 }
@@ -125,6 +141,7 @@ mod tests {
             series: vec![series("getData")],
             errors: BTreeMap::new(),
             client_cpu_percent: Some(12.0),
+            outages: None,
         }
     }
 
@@ -145,5 +162,22 @@ mod tests {
         assert!(table.lines().any(|l| l.starts_with("all ")));
         assert!(table.lines().any(|l| l.starts_with("getData ")));
         assert!(table.contains("errors: 3 x ConnectionLoss"));
+    }
+
+    #[test]
+    fn outages_appear_in_json_and_table_only_when_measured() {
+        let plain: serde_json::Value = serde_json::from_str(&report().to_json()).expect("json");
+        assert!(plain.get("outages").is_none());
+        let mut r = report();
+        r.outages = Some(vec![Outage {
+            last_ack_unix_us: Some(1_000_000),
+            first_error_unix_us: 1_001_000,
+            first_ack_unix_us: Some(1_501_000),
+            errors: 7,
+            stragglers: 0,
+        }]);
+        let json: serde_json::Value = serde_json::from_str(&r.to_json()).expect("json");
+        assert_eq!(json["outages"][0]["first_ack_unix_us"], 1_501_000);
+        assert!(r.to_table().contains("7 errors, 501.0 ms without a write"));
     }
 }

@@ -155,3 +155,40 @@ async fn unreachable_server_is_a_connect_error_not_a_hang() {
         other => panic!("expected a connect error, got {other:?}"),
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_on_a_healthy_server_reports_no_outage_and_cleans_up() {
+    let server = TestingServer::start().await.expect("server");
+    let report = run(&server, "failover", &[]).await;
+    assert_clean_run(&report, &["setData"]);
+    assert_eq!(report.outages, Some(Vec::new()));
+    assert!(leftovers(&server).await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failover_reports_the_crash_and_stops_soon_after_writes_resume() {
+    let mut server = TestingServer::start().await.expect("server");
+    let mut args = args(&server, "failover", &[]);
+    args.duration = std::time::Duration::from_secs(30);
+    args.warmup = std::time::Duration::from_millis(300);
+    let crash = async {
+        // Into the measured window, then a crash and a restart on the
+        // same port and data.
+        tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+        server.kill().await;
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        server.restart().await.expect("restart");
+    };
+    let (report, ()) = tokio::join!(zk_bench::run(&args), crash);
+    let report = report.expect("failover run");
+    let outages = report.outages.expect("outages reported");
+    assert_eq!(outages.len(), 1, "{outages:?}");
+    let outage = &outages[0];
+    assert!(outage.errors > 0);
+    assert!(
+        outage.gap_us().is_some_and(|gap| gap >= 300_000),
+        "{outage:?}"
+    );
+    // Stopped about a second after recovery, far short of --duration.
+    assert!(report.measured_s < 20.0, "ran {} s", report.measured_s);
+}
