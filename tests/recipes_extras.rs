@@ -13,7 +13,8 @@ use zk_recipes::queue::naming::{delay_prefix, id_prefix, priority_prefix};
 use zk_recipes::{
     Curator, DistributedAtomicInteger, DistributedDelayQueue, DistributedIdQueue,
     DistributedPriorityQueue, InterProcessMultiLock, InterProcessMutex, PersistentTtlNode,
-    ServiceDiscovery, ServiceInstance,
+    PromotedToLock, ProviderStrategy, ServiceCacheEvent, ServiceDiscovery, ServiceInstance,
+    ServiceType,
 };
 
 const LIMIT: Duration = Duration::from_secs(20);
@@ -323,8 +324,164 @@ async fn service_instances_register_query_and_unregister_on_curators_layout(targ
     curator.close().await;
 }
 
+async fn dynamic_sequential_instances_are_unregistered_at_their_sequential_node(target: Target) {
+    let Some(t) = ctx(target, "discovery-seq").await else {
+        return;
+    };
+    let curator = t.curator().await;
+    let plain = t.client().await;
+    let discovery = ServiceDiscovery::start(&curator, "/services");
+    let mut instance = ServiceInstance::new("api")
+        .with_id("worker-")
+        .with_port(1)
+        .with_service_type(ServiceType::DynamicSequential);
+    discovery.register(&instance).await.unwrap();
+    let path = discovery.registered_path(&instance).unwrap();
+    let suffix = path.strip_prefix("/services/api/worker-").unwrap();
+    assert_eq!(suffix.len(), 10, "sequential node {path}");
+    assert!(suffix.bytes().all(|b| b.is_ascii_digit()));
+
+    // Updates and re-registrations go to the same sequential node.
+    instance.port = Some(2);
+    discovery.update(&instance).await.unwrap();
+    discovery.register(&instance).await.unwrap();
+    assert_eq!(
+        discovery.registered_path(&instance).as_deref(),
+        Some(&path[..])
+    );
+    let (data, _) = plain.get_data(&path).await.unwrap();
+    assert_eq!(ServiceInstance::from_json(&data).unwrap().port, Some(2));
+    assert_eq!(plain.get_children("/services/api").await.unwrap().len(), 1);
+
+    discovery.unregister(&instance).await.unwrap();
+    assert!(plain
+        .get_children("/services/api")
+        .await
+        .unwrap()
+        .is_empty());
+    discovery.close().await.unwrap();
+    curator.close().await;
+}
+
+async fn service_provider_round_robins_over_usable_instances(target: Target) {
+    let Some(t) = ctx(target, "discovery-provider").await else {
+        return;
+    };
+    let curator = t.curator().await;
+    let discovery = ServiceDiscovery::start(&curator, "/services");
+    for id in ["a", "b", "c"] {
+        let instance = ServiceInstance::new("api").with_id(id).with_port(1);
+        discovery.register(&instance).await.unwrap();
+    }
+    let mut disabled = ServiceInstance::new("api").with_id("d");
+    disabled.enabled = false;
+    discovery.register(&disabled).await.unwrap();
+    let (provider, mut events) = discovery
+        .service_provider("api")
+        .strategy(ProviderStrategy::RoundRobin)
+        .start();
+    loop {
+        let event = within(
+            LIMIT,
+            "service cache event",
+            futures::StreamExt::next(&mut events),
+        )
+        .await
+        .expect("event stream open");
+        if event == ServiceCacheEvent::Initialized {
+            break;
+        }
+    }
+    let picked: Vec<String> = (0..4)
+        .map(|_| provider.get_instance().unwrap().id)
+        .collect();
+    assert_eq!(picked, ["a", "b", "c", "a"]);
+
+    // Two errors take an instance out of rotation.
+    let b = ServiceInstance::new("api").with_id("b");
+    provider.note_error(&b);
+    provider.note_error(&b);
+    let usable: Vec<String> = provider
+        .get_all_instances()
+        .into_iter()
+        .map(|i| i.id)
+        .collect();
+    assert_eq!(usable, ["a", "c"]);
+
+    // The provider follows registrations through its cache.
+    let e = ServiceInstance::new("api").with_id("e");
+    discovery.register(&e).await.unwrap();
+    assert!(
+        eventually(LIMIT, || async {
+            provider.get_all_instances().iter().any(|i| i.id == "e")
+        })
+        .await
+    );
+    discovery.unregister(&e).await.unwrap();
+    assert!(
+        eventually(LIMIT, || async {
+            provider.get_all_instances().iter().all(|i| i.id != "e")
+        })
+        .await
+    );
+    provider.close().await;
+    discovery.close().await.unwrap();
+    curator.close().await;
+}
+
+async fn atomic_falls_back_to_the_promoted_lock_when_optimism_fails(target: Target) {
+    let Some(t) = ctx(target, "atomic-promoted").await else {
+        return;
+    };
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let curator = t.curator().await;
+        tasks.push(tokio::spawn(async move {
+            // No optimistic retries: every lost race goes to the lock.
+            let counter = DistributedAtomicInteger::new(
+                &curator,
+                "/n",
+                zk_recipes::RetryPolicy::n_times(0, Duration::from_millis(1)),
+            )
+            .with_promoted_lock(PromotedToLock::new(
+                "/n-lock",
+                Some(LIMIT),
+                zk_recipes::RetryPolicy::forever(Duration::from_millis(5)),
+            ));
+            let mut promoted = 0;
+            for _ in 0..5 {
+                let result = counter.increment().await.unwrap();
+                assert!(result.succeeded);
+                promoted += result.promoted_tries;
+            }
+            curator.close().await;
+            promoted
+        }));
+    }
+    let promoted = within(LIMIT, "incrementers", async {
+        let mut promoted = 0;
+        for task in tasks {
+            promoted += task.await.unwrap();
+        }
+        promoted
+    })
+    .await;
+    let (data, _) = t.client().await.get_data("/n").await.unwrap();
+    assert_eq!(&data[..], &20i32.to_be_bytes());
+    assert!(promoted > 0, "four racing writers never lost a race");
+    // The lock's nodes are gone after each use.
+    let client = t.client().await;
+    // (A reaped container counts as empty.)
+    assert!(client
+        .get_children("/n-lock")
+        .await
+        .map_or(true, |c| c.is_empty()));
+}
+
 recipe_tests!(
     service_instances_register_query_and_unregister_on_curators_layout,
+    dynamic_sequential_instances_are_unregistered_at_their_sequential_node,
+    service_provider_round_robins_over_usable_instances,
     a_namespace_prefixes_every_path_and_is_created_as_a_container,
     an_invalid_namespace_is_rejected,
     priority_queue_hands_out_lowest_priority_first,
@@ -333,5 +490,6 @@ recipe_tests!(
     a_dropped_take_keeps_its_item_for_the_next_take,
     multi_lock_holds_all_or_none,
     atomic_integer_is_four_bytes_and_never_loses_increments,
+    atomic_falls_back_to_the_promoted_lock_when_optimism_fails,
     a_ttl_node_is_touched_and_outlives_close,
 );

@@ -5,14 +5,21 @@
 //! (BadVersion / NodeExists / NoNode) try again under the given retry
 //! policy. Callers must check [`AtomicValue::succeeded`].
 //!
-//! Not implemented: Curator's `PromotedToLock` fallback.
+//! With a [`PromotedToLock`], an operation whose optimistic tries ran out
+//! takes an [`InterProcessMutex`] at the promoted path (waiting at most
+//! its `max_lock_time`) and repeats the versioned loop under it, with the
+//! promoted retry policy: contenders that all promote then queue on the
+//! lock instead of racing. Writers that do not promote can still win a
+//! race, so the versioned write stays.
 
 use std::marker::PhantomData;
+use std::time::Duration;
 
 use zk_client::CreateMode;
 
 use crate::error::{Error, Result};
 use crate::framework::{create_with_parents, Curator};
+use crate::lock::InterProcessMutex;
 use crate::retry::RetryPolicy;
 
 /// A number stored by a distributed atomic: its byte form and arithmetic.
@@ -78,7 +85,41 @@ pub struct AtomicValue<T = i64> {
     /// The value before (0 when the node was absent).
     pub pre: T,
     pub post: T,
+    /// Optimistic tries, without the lock.
     pub tries: u32,
+    /// Tries made while holding the promoted lock (0 when not promoted).
+    pub promoted_tries: u32,
+}
+
+/// The lock an atomic falls back to when optimism fails (Curator's
+/// `PromotedToLock`).
+#[derive(Debug, Clone)]
+pub struct PromotedToLock {
+    /// Where the [`InterProcessMutex`] lives.
+    pub path: String,
+    /// How long to wait for the lock; `None` waits as long as it takes.
+    pub max_lock_time: Option<Duration>,
+    /// Retries of lost races while holding the lock.
+    pub retry: RetryPolicy,
+}
+
+impl PromotedToLock {
+    pub fn new(path: &str, max_lock_time: Option<Duration>, retry: RetryPolicy) -> Self {
+        PromotedToLock {
+            path: path.to_string(),
+            max_lock_time,
+            retry,
+        }
+    }
+}
+
+/// The end of one versioned loop.
+#[derive(Debug, Clone, Copy)]
+struct Attempt<T> {
+    succeeded: bool,
+    pre: T,
+    post: T,
+    tries: u32,
 }
 
 fn decode<T: AtomicNumber>(path: &str, data: &[u8]) -> Result<T> {
@@ -94,6 +135,7 @@ pub struct DistributedAtomicValue<T> {
     curator: Curator,
     path: String,
     retry: RetryPolicy,
+    promoted: Option<PromotedToLock>,
     number: PhantomData<fn() -> T>,
 }
 
@@ -115,8 +157,15 @@ impl<T: AtomicNumber> DistributedAtomicValue<T> {
             curator: curator.clone(),
             path: path.to_string(),
             retry,
+            promoted: None,
             number: PhantomData,
         }
+    }
+
+    /// Falls back to `promoted` when the optimistic tries run out.
+    pub fn with_promoted_lock(mut self, promoted: PromotedToLock) -> Self {
+        self.promoted = Some(promoted);
+        self
     }
 
     async fn current(&self) -> Result<Current<T>> {
@@ -174,8 +223,42 @@ impl<T: AtomicNumber> DistributedAtomicValue<T> {
             .await
     }
 
-    /// Applies `f` to the current value (0 when absent) optimistically.
+    /// Applies `f` to the current value (0 when absent): optimistically,
+    /// then under the promoted lock if one is set and optimism failed.
     async fn apply(&self, f: impl Fn(T) -> T) -> Result<AtomicValue<T>> {
+        let optimistic = self.versioned_loop(&f, &self.retry).await?;
+        let mut value = AtomicValue {
+            succeeded: optimistic.succeeded,
+            pre: optimistic.pre,
+            post: optimistic.post,
+            tries: optimistic.tries,
+            promoted_tries: 0,
+        };
+        let Some(promoted) = self.promoted.as_ref().filter(|_| !optimistic.succeeded) else {
+            return Ok(value);
+        };
+        let mutex = InterProcessMutex::new(&self.curator, &promoted.path);
+        let guard = match promoted.max_lock_time {
+            Some(limit) => mutex.try_acquire(limit).await?,
+            None => Some(mutex.acquire().await?),
+        };
+        // The lock was not ours in time: report the optimistic failure.
+        let Some(guard) = guard else {
+            return Ok(value);
+        };
+        let locked = self.versioned_loop(&f, &promoted.retry).await;
+        guard.release().await?;
+        let locked = locked?;
+        value.succeeded = locked.succeeded;
+        value.pre = locked.pre;
+        value.post = locked.post;
+        value.promoted_tries = locked.tries;
+        Ok(value)
+    }
+
+    /// Read, compute, versioned write; on a lost race try again while
+    /// `retry` allows.
+    async fn versioned_loop(&self, f: &impl Fn(T) -> T, retry: &RetryPolicy) -> Result<Attempt<T>> {
         let started = tokio::time::Instant::now();
         let mut tries = 0;
         loop {
@@ -184,20 +267,18 @@ impl<T: AtomicNumber> DistributedAtomicValue<T> {
             let post = f(pre);
             tries += 1;
             if self.write_if(seen, post).await? {
-                return Ok(AtomicValue {
+                return Ok(Attempt {
                     succeeded: true,
                     pre,
                     post,
                     tries,
                 });
             }
-            let sleep =
-                self.retry
-                    .next_sleep(tries - 1, started.elapsed(), &mut rand::thread_rng());
+            let sleep = retry.next_sleep(tries - 1, started.elapsed(), &mut rand::thread_rng());
             match sleep {
                 Some(sleep) => tokio::time::sleep(sleep).await,
                 None => {
-                    return Ok(AtomicValue {
+                    return Ok(Attempt {
                         succeeded: false,
                         pre,
                         post: pre,
@@ -239,6 +320,7 @@ impl<T: AtomicNumber> DistributedAtomicValue<T> {
             pre,
             post: if succeeded { new } else { pre },
             tries: 1,
+            promoted_tries: 0,
         })
     }
 

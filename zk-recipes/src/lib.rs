@@ -25,22 +25,25 @@ pub mod ttl_node;
 
 pub use atomic::{
     AtomicNumber, AtomicValue, DistributedAtomicInteger, DistributedAtomicLong,
-    DistributedAtomicValue,
+    DistributedAtomicValue, PromotedToLock,
 };
 pub use barrier::{DistributedBarrier, DistributedDoubleBarrier};
 pub use cache::{
     ChildData, CuratorCache, CuratorCacheEvent, Events, NodeCache, PathChildrenCache,
-    PathChildrenEvent, StartMode,
+    PathChildrenEvent, StartMode, TreeCache, TreeCacheBuilder, TreeCacheEvent,
 };
 pub use connection::{ConnectionState, ConnectionStateMachine, ErrorPolicy, SessionEvent};
-pub use discovery::{ServiceDiscovery, ServiceInstance, ServiceType};
+pub use discovery::{
+    DownInstancePolicy, ProviderStrategy, ServiceCache, ServiceCacheEvent, ServiceDiscovery,
+    ServiceInstance, ServiceProvider, ServiceProviderBuilder, ServiceType,
+};
 pub use error::{Error, Result};
 pub use framework::{Curator, CuratorBuilder};
 pub use leader::{LeaderLatch, LeaderSelector, LeaderSelectorBuilder, Participant};
 pub use lock::{
     InterProcessMultiLock, InterProcessMutex, InterProcessReadWriteLock,
     InterProcessSemaphoreMutex, InterProcessSemaphoreV2, Lease, MultiLockGuard, MutexGuard,
-    SemaphoreGuard,
+    RevocationRequest, Revoker, SemaphoreGuard,
 };
 pub use persistent_node::{GroupMember, PersistentNode};
 pub use queue::{

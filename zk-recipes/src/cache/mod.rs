@@ -11,6 +11,7 @@
 pub mod children;
 pub mod curator_cache;
 pub mod node;
+pub mod tree;
 mod watches;
 
 use bytes::Bytes;
@@ -19,6 +20,7 @@ use zk_client::Stat;
 pub use children::{PathChildrenCache, PathChildrenEvent, StartMode};
 pub use curator_cache::{CuratorCache, CuratorCacheEvent};
 pub use node::NodeCache;
+pub use tree::{TreeCache, TreeCacheBuilder, TreeCacheEvent};
 
 /// One cached node.
 #[derive(Debug, Clone, PartialEq, Eq)]

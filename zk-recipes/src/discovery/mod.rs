@@ -6,10 +6,17 @@
 //! Registration creates the node, and on NodeExists deletes and creates it
 //! again (so watchers fire). Every local registration is made again on
 //! each reconnection, since ephemeral instances die with a lost session.
+//! A DYNAMIC_SEQUENTIAL instance lives at `<instanceId><seq>`: the path
+//! the server gave it is recorded and used to update, unregister and
+//! re-register it (a re-registration keeps the node while our session
+//! still owns it, and otherwise creates a new one).
 //!
-//! Not built: `ServiceCache` / `ServiceProvider` (query on demand instead).
+//! [`ServiceCache`] keeps one service's instances in memory and
+//! [`ServiceProvider`] picks one of them by a [`ProviderStrategy`].
 
+pub mod cache;
 pub mod instance;
+pub mod provider;
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -22,14 +29,31 @@ use crate::error::{Error, Result};
 use crate::framework::{create_with_parents, delete_quietly, Curator};
 use crate::paths::join;
 
+pub use cache::{ServiceCache, ServiceCacheEvent};
 pub use instance::{ServiceInstance, ServiceType};
+pub use provider::{DownInstancePolicy, ProviderStrategy, ServiceProvider, ServiceProviderBuilder};
+
+/// One of our registrations: the instance and the node the server holds
+/// it in.
+#[derive(Debug, Clone)]
+struct Registration {
+    path: String,
+    instance: ServiceInstance,
+}
+
+/// Registrations are keyed by service name and instance id.
+type InstanceKey = (String, String);
+
+fn key_of(instance: &ServiceInstance) -> InstanceKey {
+    (instance.name.clone(), instance.id.clone())
+}
 
 #[derive(Debug)]
 struct Shared {
     curator: Curator,
     base_path: String,
-    /// Our registrations by node path.
-    registered: Mutex<BTreeMap<String, ServiceInstance>>,
+    /// Our registrations.
+    registered: Mutex<BTreeMap<InstanceKey, Registration>>,
 }
 
 /// Registers this process's instances and queries everyone's.
@@ -62,27 +86,45 @@ impl ServiceDiscovery {
         }
     }
 
-    /// The node path of `instance`.
+    /// The node path of `instance` (for DYNAMIC_SEQUENTIAL, the prefix the
+    /// server appends the sequence to; see
+    /// [`registered_path`](Self::registered_path)).
     pub fn instance_path(&self, instance: &ServiceInstance) -> String {
-        join(&join(&self.shared.base_path, &instance.name), &instance.id)
+        self.shared.instance_path(instance)
+    }
+
+    /// The node our registration of `instance` lives in, if registered.
+    pub fn registered_path(&self, instance: &ServiceInstance) -> Option<String> {
+        self.shared.registered_path(&key_of(instance))
     }
 
     /// Registers `instance` (replacing a node already at its path); it is
     /// registered again after every reconnection until unregistered.
     pub async fn register(&self, instance: &ServiceInstance) -> Result<()> {
-        let path = self.instance_path(instance);
-        self.shared.write(&path, instance).await?;
+        let key = key_of(instance);
+        let previous = self.shared.registered_path(&key);
+        let path = self.shared.write(instance, previous.as_deref()).await?;
         self.shared
             .registered
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(path, instance.clone());
+            .insert(
+                key,
+                Registration {
+                    path,
+                    instance: instance.clone(),
+                },
+            );
         Ok(())
     }
 
     /// Writes new data for a registered instance.
     pub async fn update(&self, instance: &ServiceInstance) -> Result<()> {
-        let path = self.instance_path(instance);
+        let key = key_of(instance);
+        let path = self
+            .shared
+            .registered_path(&key)
+            .unwrap_or_else(|| self.instance_path(instance));
         let data = instance.to_json();
         self.shared
             .curator
@@ -95,19 +137,41 @@ impl ServiceDiscovery {
             .registered
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(path, instance.clone());
+            .insert(
+                key,
+                Registration {
+                    path,
+                    instance: instance.clone(),
+                },
+            );
         Ok(())
     }
 
     /// Removes `instance` (a missing node is fine).
     pub async fn unregister(&self, instance: &ServiceInstance) -> Result<()> {
-        let path = self.instance_path(instance);
-        self.shared
+        let registration = self
+            .shared
             .registered
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&path);
+            .remove(&key_of(instance));
+        let path = registration
+            .map(|r| r.path)
+            .unwrap_or_else(|| self.instance_path(instance));
         self.shared.curator.delete_guaranteed(&path).await
+    }
+
+    /// A cache of `name`'s instances under this discovery's base path.
+    pub fn service_cache(
+        &self,
+        name: &str,
+    ) -> (ServiceCache, crate::cache::Events<ServiceCacheEvent>) {
+        ServiceCache::start(&self.shared.curator, &self.shared.base_path, name)
+    }
+
+    /// A provider of `name`'s instances; see [`ServiceProviderBuilder`].
+    pub fn service_provider(&self, name: &str) -> ServiceProviderBuilder {
+        ServiceProvider::builder(&self.shared.curator, &self.shared.base_path, name)
     }
 
     /// Every service name (empty when nothing was ever registered).
@@ -175,7 +239,8 @@ impl ServiceDiscovery {
                 .lock()
                 .unwrap_or_else(|e| e.into_inner()),
         )
-        .into_keys()
+        .into_values()
+        .map(|r| r.path)
         .collect();
         for path in paths {
             self.shared.curator.delete_guaranteed(&path).await?;
@@ -185,25 +250,55 @@ impl ServiceDiscovery {
 }
 
 impl Shared {
-    /// Create; on NodeExists delete and create again.
-    async fn write(&self, path: &str, instance: &ServiceInstance) -> Result<()> {
+    fn instance_path(&self, instance: &ServiceInstance) -> String {
+        join(&join(&self.base_path, &instance.name), &instance.id)
+    }
+
+    fn registered_path(&self, key: &InstanceKey) -> Option<String> {
+        self.registered
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .map(|r| r.path.clone())
+    }
+
+    /// Writes `instance` and returns the node holding it. A fixed path:
+    /// create, on NodeExists delete and create again. A sequential one:
+    /// keep `previous` while this session owns it (just new data), else
+    /// drop it and create a new sequential node.
+    async fn write(&self, instance: &ServiceInstance, previous: Option<&str>) -> Result<String> {
         let data = instance.to_json();
         let mode = instance.service_type.create_mode();
+        let path = self.instance_path(instance);
+        let sequential = mode == zk_client::CreateMode::EphemeralSequential;
         self.curator
             .with_retry(|client| {
-                let (path, data) = (path.to_string(), data.clone());
+                let (path, data) = (path.clone(), data.clone());
+                let previous = previous.map(str::to_string);
                 async move {
-                    match create_with_parents(&client, &path, &data, mode).await {
-                        Err(zk_client::Error::NodeExists) => {
-                            delete_quietly(&client, &path).await?;
-                            create_with_parents(&client, &path, &data, mode).await
-                        }
-                        other => other,
+                    if !sequential {
+                        return match create_with_parents(&client, &path, &data, mode).await {
+                            Err(zk_client::Error::NodeExists) => {
+                                delete_quietly(&client, &path).await?;
+                                create_with_parents(&client, &path, &data, mode).await
+                            }
+                            other => other,
+                        };
                     }
+                    if let Some(previous) = previous {
+                        match client.exists(&previous).await? {
+                            Some(stat) if stat.ephemeral_owner == client.session_id() => {
+                                client.set_data(&previous, &data, None).await?;
+                                return Ok(previous);
+                            }
+                            Some(_) => delete_quietly(&client, &previous).await?,
+                            None => {}
+                        }
+                    }
+                    create_with_parents(&client, &path, &data, mode).await
                 }
             })
             .await
-            .map(drop)
     }
 
     /// Children of `path`; a missing node has none.
@@ -219,6 +314,21 @@ impl Shared {
                 }
             })
             .await
+    }
+
+    /// Records the node a re-registration wrote, unless the instance was
+    /// unregistered or registered anew meanwhile (then the node we just
+    /// wrote is not ours to keep).
+    fn record_rewrite(&self, key: &InstanceKey, old_path: &str, path: String) {
+        let mut registered = self.registered.lock().unwrap_or_else(|e| e.into_inner());
+        match registered.get_mut(key) {
+            Some(r) if r.path == old_path => r.path = path,
+            Some(r) if r.path == path => {}
+            _ => {
+                drop(registered);
+                self.curator.delete_in_background(path);
+            }
+        }
     }
 
     async fn reregister_on_reconnect(
@@ -237,18 +347,18 @@ impl Shared {
                 Ok(_) => continue,
                 Err(broadcast::error::RecvError::Closed) => return,
             }
-            let registered: Vec<(String, ServiceInstance)> = self
+            let registered: Vec<(InstanceKey, Registration)> = self
                 .registered
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .iter()
-                .map(|(p, i)| (p.clone(), i.clone()))
+                .map(|(k, r)| (k.clone(), r.clone()))
                 .collect();
-            for (path, instance) in registered {
-                match self.write(&path, &instance).await {
-                    Ok(()) => {}
+            for (key, old) in registered {
+                match self.write(&old.instance, Some(&old.path)).await {
+                    Ok(path) => self.record_rewrite(&key, &old.path, path),
                     Err(Error::Closed) => return,
-                    Err(e) => tracing::warn!(%path, %e, "re-registration failed"),
+                    Err(e) => tracing::warn!(path = %old.path, %e, "re-registration failed"),
                 }
             }
         }

@@ -12,12 +12,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::Mutex as AsyncMutex;
+use tokio::sync::{mpsc, Mutex as AsyncMutex};
 use zk_client::CreateMode;
 
+use crate::cache::Events;
 use crate::error::{Error, Result};
 use crate::framework::Curator;
 use crate::lock::internals::{LockDriver, LockInternals, StandardDriver};
+use crate::lock::revocation::{watch_for_revocation, RevocationRequest, RevocationWatch};
 use crate::paths::{join, sort_key};
 
 /// Curator's lock name for the mutex family.
@@ -27,6 +29,9 @@ pub const LOCK_NAME: &str = "lock-";
 struct Held {
     path: String,
     guards: usize,
+    /// Watching our node for revocation requests (revocable locks only);
+    /// dropping the hold stops it.
+    _revocation: Option<RevocationWatch>,
 }
 
 #[derive(Debug)]
@@ -39,6 +44,8 @@ pub(crate) struct MutexShared {
     /// For a read lock: the write half of the same read/write lock, whose
     /// holder gets the read lock at once (downgrade, §B5).
     downgrade_from: Option<Arc<MutexShared>>,
+    /// Where revocation requests go, once made revocable (§B6).
+    revocation: std::sync::Mutex<Option<mpsc::UnboundedSender<RevocationRequest>>>,
 }
 
 impl MutexShared {
@@ -65,6 +72,23 @@ impl MutexShared {
         self.internals.curator.delete_guaranteed(&path).await
     }
 
+    fn revocation_sink(&self) -> Option<mpsc::UnboundedSender<RevocationRequest>> {
+        self.revocation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// The internals our node is created with: a revocable lock's node
+    /// carries empty data, so only `__REVOKE__` can ever be read there.
+    fn internals_for_create(&self) -> LockInternals {
+        let mut internals = self.internals.clone();
+        if self.revocation_sink().is_some() {
+            internals.data = Bytes::new();
+        }
+        internals
+    }
+
     /// The write holder's read node: plain ephemeral, named after the
     /// write node's sequence so it sorts right next to it.
     async fn create_downgraded(&self, write_path: &str) -> Result<String> {
@@ -78,7 +102,7 @@ impl MutexShared {
             .create_protected(
                 &self.internals.base_path,
                 &name,
-                &self.internals.data,
+                &self.internals_for_create().data,
                 CreateMode::Ephemeral,
             )
             .await
@@ -142,6 +166,7 @@ impl InterProcessMutex {
                 },
                 held: AsyncMutex::new(None),
                 downgrade_from: downgrade_from.map(|m| m.shared.clone()),
+                revocation: std::sync::Mutex::new(None),
             }),
         }
     }
@@ -173,12 +198,17 @@ impl InterProcessMutex {
                 .and_then(|w| w.held_path());
             let path = match write_path {
                 Some(write_path) => Some(self.shared.create_downgraded(&write_path).await?),
-                None => self.shared.internals.attempt(timeout).await?,
+                None => self.shared.internals_for_create().attempt(timeout).await?,
             };
             if let Some(path) = &path {
+                let revocation = self
+                    .shared
+                    .revocation_sink()
+                    .map(|sink| watch_for_revocation(&self.shared.internals.curator, path, sink));
                 *held = Some(Held {
                     path: path.clone(),
                     guards: 1,
+                    _revocation: revocation,
                 });
             }
             Ok(path)
@@ -193,6 +223,21 @@ impl InterProcessMutex {
             path,
             released: false,
         }))
+    }
+
+    /// Makes the lock revocable (RECIPES.md §B6; call before acquiring):
+    /// its node is created with empty data and, while held, watched for
+    /// [`Revoker::attempt_revoke`](crate::lock::Revoker::attempt_revoke).
+    /// The returned stream yields one request per revocation attempt; it
+    /// is up to the holder to release. A second call replaces the stream.
+    pub fn make_revocable(&self) -> Events<RevocationRequest> {
+        let (tx, events) = Events::channel();
+        *self
+            .shared
+            .revocation
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        events
     }
 
     /// True while this handle holds the lock.
