@@ -30,33 +30,6 @@ pub enum Target {
 
 static APACHE: OnceLock<ApacheZk> = OnceLock::new();
 static ENSEMBLE: OnceLock<ApacheEnsemble> = OnceLock::new();
-static OURS: OnceLock<String> = OnceLock::new();
-
-/// Starts our server with the same settings as the Apache targets
-/// (tickTime 2000, TTL nodes enabled) on a runtime of its own, so it
-/// outlives the per-test runtimes of `#[tokio::test]`; it lives as long as
-/// the test process.
-fn start_ours() -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("zk-server".into())
-        .spawn(move || {
-            let runtime = tokio::runtime::Runtime::new().expect("server runtime");
-            runtime.block_on(async move {
-                let server = zk_server::testing::TestingServer::start_with(|cfg| {
-                    cfg.tick_time_ms = 2000;
-                    cfg.extended_types_enabled = true;
-                })
-                .await
-                .expect("start our server");
-                tx.send(server.connect_string())
-                    .expect("report the address");
-                std::future::pending::<()>().await;
-            });
-        })
-        .expect("spawn the server thread");
-    rx.recv().expect("our server started")
-}
 
 /// Expands scenarios `async fn name(target: Target)` into one `#[tokio::test]`
 /// per target.
@@ -96,7 +69,7 @@ impl Target {
             Target::ApacheEnsemble => ENSEMBLE
                 .get_or_init(|| ApacheEnsemble::start(3).expect("start an Apache ensemble"))
                 .connect_string(),
-            Target::Ours => OURS.get_or_init(start_ours).clone(),
+            Target::Ours => zk_testkit::ours::shared_server().to_string(),
         }
     }
 

@@ -25,31 +25,7 @@ use client::RawClient;
 pub use script::Script;
 
 static APACHE: OnceLock<ApacheZk> = OnceLock::new();
-static OURS: OnceLock<SocketAddr> = OnceLock::new();
 static ONE_SCRIPT_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// Our server with Apache's settings (tickTime 2000, TTL nodes on), on a
-/// runtime of its own so it outlives every test's runtime.
-fn start_ours() -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("zk-server".into())
-        .spawn(move || {
-            let runtime = tokio::runtime::Runtime::new().expect("server runtime");
-            runtime.block_on(async move {
-                let server = zk_server::testing::TestingServer::start_with(|cfg| {
-                    cfg.tick_time_ms = 2000;
-                    cfg.extended_types_enabled = true;
-                })
-                .await
-                .expect("start our server");
-                tx.send(server.addr()).expect("report the address");
-                std::future::pending::<()>().await;
-            });
-        })
-        .expect("spawn the server thread");
-    rx.recv().expect("our server started")
-}
 
 /// Both servers' addresses, or `None` (with a printed notice) when Apache
 /// ZooKeeper is not installed.
@@ -64,7 +40,7 @@ pub fn servers() -> Option<(SocketAddr, SocketAddr)> {
     let apache = APACHE
         .get_or_init(|| ApacheZk::start("").expect("start Apache ZooKeeper"))
         .addr();
-    let ours = *OURS.get_or_init(start_ours);
+    let ours = zk_testkit::ours::shared_server();
     Some((apache, ours))
 }
 

@@ -30,7 +30,6 @@ pub enum Target {
 }
 
 static APACHE: OnceLock<ApacheZk> = OnceLock::new();
-static OURS: OnceLock<SocketAddr> = OnceLock::new();
 
 /// Expands scenarios `async fn name(target: Target)` into one multi-thread
 /// `#[tokio::test]` per target.
@@ -55,33 +54,6 @@ macro_rules! recipe_tests {
     };
 }
 
-/// Starts our server with Apache's settings (tickTime 2000, so the 4 s
-/// sessions the suites ask for are granted as they are by Apache; TTL and
-/// container nodes enabled) on a runtime of its own, so it outlives the
-/// per-test runtimes; it lives as long as the test process.
-fn start_ours() -> SocketAddr {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::Builder::new()
-        .name("zk-server".into())
-        .spawn(move || {
-            let runtime = tokio::runtime::Runtime::new().expect("server runtime");
-            runtime.block_on(async move {
-                let server = zk_server::testing::TestingServer::start_with(|cfg| {
-                    cfg.tick_time_ms = 2000;
-                    cfg.extended_types_enabled = true;
-                })
-                .await
-                .expect("start our server");
-                tx.send(server.connect_string())
-                    .expect("report the address");
-                std::future::pending::<()>().await;
-            });
-        })
-        .expect("spawn the server thread");
-    let connect = rx.recv().expect("our server started");
-    connect.parse().expect("our server's address")
-}
-
 impl Target {
     /// True when the target can run here; prints a skip notice otherwise.
     pub fn available(self) -> bool {
@@ -101,7 +73,7 @@ impl Target {
             Target::Apache => APACHE
                 .get_or_init(|| ApacheZk::start("").expect("start Apache ZooKeeper"))
                 .addr(),
-            Target::Ours => *OURS.get_or_init(start_ours),
+            Target::Ours => zk_testkit::ours::shared_server(),
         }
     }
 }
