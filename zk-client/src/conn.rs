@@ -402,9 +402,31 @@ impl Driver {
             }
         }
 
-        let mut last_recv = Instant::now();
-        let mut last_send = Instant::now();
+        let mut clock = Deadlines {
+            last_recv: Instant::now(),
+            last_send: Instant::now(),
+            read_timeout,
+            ping_every,
+            closing,
+        };
+        // One timer serves pings, the read timeout and the close deadline.
+        // It is moved only when it fires or closing starts: re-arming a
+        // timer per message would cost more than handling the message.
+        let timer = sleep_until(clock.next());
+        tokio::pin!(timer);
         let end = loop {
+            // Every command already queued leaves in the same write, so a
+            // burst of requests costs one syscall instead of one each.
+            if end.is_none() {
+                end = self.queue_waiting_commands(&mut conn, &mut clock, timer.as_mut());
+            }
+            if end.is_none() && !conn.out.is_empty() {
+                // The callers woken by the replies just handled run on this
+                // runtime too: let them queue their next requests first, so
+                // those share this write rather than each waking us for one.
+                tokio::task::yield_now().await;
+                end = self.queue_waiting_commands(&mut conn, &mut clock, timer.as_mut());
+            }
             if let Some(end) = end.take() {
                 break end;
             }
@@ -413,19 +435,18 @@ impl Driver {
                     break End::Lost(format!("write failed: {e}"));
                 }
                 conn.out.clear();
-                last_send = Instant::now();
+                clock.last_send = Instant::now();
             }
-            let close_deadline = closing.unwrap_or_else(|| Instant::now() + MAX_PING_INTERVAL);
             tokio::select! {
                 frame = reader.next() => match frame {
-                    None => break if closing.is_some() {
+                    None => break if clock.closing.is_some() {
                         End::Terminal(SessionState::Closed)
                     } else {
                         End::Lost("server closed the connection".into())
                     },
                     Some(Err(e)) => break End::Lost(format!("read failed: {e}")),
                     Some(Ok(frame)) => {
-                        last_recv = Instant::now();
+                        clock.last_recv = Instant::now();
                         match self.on_frame(frame, &mut conn) {
                             Ok(None) => {}
                             Ok(Some(e)) => break e,
@@ -433,7 +454,7 @@ impl Driver {
                         }
                     }
                 },
-                cmd = self.commands.recv(), if closing.is_none() => {
+                cmd = self.commands.recv(), if clock.closing.is_none() => {
                     let cmd = cmd.unwrap_or_else(|| {
                         // Every handle is gone: close the session politely.
                         let (reply, _) = oneshot::channel();
@@ -441,22 +462,27 @@ impl Driver {
                     });
                     match self.send_command(cmd, &mut conn) {
                         After::Continue => {}
-                        After::Closing => closing = Some(Instant::now() + CLOSE_WAIT),
+                        After::Closing => {
+                            clock.start_closing();
+                            timer.as_mut().reset(clock.next());
+                        }
                         After::Lost(why) => end = Some(End::Lost(why)),
                     }
                 }
-                _ = sleep_until(last_send + ping_every), if closing.is_none() => {
-                    conn.write(xid::PING, &Request::Ping);
-                }
-                _ = sleep_until(last_recv + read_timeout) => {
-                    break if closing.is_some() {
-                        End::Terminal(SessionState::Closed)
-                    } else {
-                        End::Lost(format!("nothing received for {read_timeout:?}"))
-                    };
-                }
-                _ = sleep_until(close_deadline), if closing.is_some() => {
-                    break End::Terminal(SessionState::Closed);
+                () = &mut timer => {
+                    match clock.due(Instant::now()) {
+                        Due::Nothing => {}
+                        Due::Ping => {
+                            conn.write(xid::PING, &Request::Ping);
+                            // Sent at the top of the loop, right away.
+                            clock.last_send = Instant::now();
+                        }
+                        Due::End(state) => break match state {
+                            Some(state) => End::Terminal(state),
+                            None => End::Lost(format!("nothing received for {read_timeout:?}")),
+                        },
+                    }
+                    timer.as_mut().reset(clock.next());
                 }
             }
         };
@@ -473,6 +499,30 @@ impl Driver {
             let _ = waiter.send(Err(error.clone()));
         }
         end
+    }
+
+    /// Sends the commands already queued, without waiting for more.
+    /// `Some` when one of them ended the connection.
+    fn queue_waiting_commands(
+        &mut self,
+        conn: &mut Conn,
+        clock: &mut Deadlines,
+        mut timer: std::pin::Pin<&mut tokio::time::Sleep>,
+    ) -> Option<End> {
+        while clock.closing.is_none() {
+            let Ok(cmd) = self.commands.try_recv() else {
+                break;
+            };
+            match self.send_command(cmd, conn) {
+                After::Continue => {}
+                After::Closing => {
+                    clock.start_closing();
+                    timer.as_mut().reset(clock.next());
+                }
+                After::Lost(why) => return Some(End::Lost(why)),
+            }
+        }
+        None
     }
 
     /// Sends one command on a live connection.
@@ -659,6 +709,56 @@ impl Driver {
     }
 }
 
+/// The times a live connection acts on by itself.
+struct Deadlines {
+    last_recv: Instant,
+    last_send: Instant,
+    read_timeout: Duration,
+    ping_every: Duration,
+    /// When a closing connection gives up waiting for the server.
+    closing: Option<Instant>,
+}
+
+/// What the connection timer found due.
+#[derive(Debug, PartialEq, Eq)]
+enum Due {
+    Nothing,
+    Ping,
+    /// The connection ends: closed (`Some`) or lost (`None`).
+    End(Option<SessionState>),
+}
+
+impl Deadlines {
+    fn start_closing(&mut self) {
+        self.closing = Some(Instant::now() + CLOSE_WAIT);
+    }
+
+    /// The earliest moment something may be due.
+    fn next(&self) -> Instant {
+        let silent = self.last_recv + self.read_timeout;
+        match self.closing {
+            Some(give_up) => silent.min(give_up),
+            None => silent.min(self.last_send + self.ping_every),
+        }
+    }
+
+    /// What is due at `now`: a silent server ends the connection (a
+    /// closing one counts as closed), so does the close deadline; an idle
+    /// open connection pings.
+    fn due(&self, now: Instant) -> Due {
+        let closing = self.closing.is_some();
+        if now >= self.last_recv + self.read_timeout {
+            return Due::End(closing.then_some(SessionState::Closed));
+        }
+        match self.closing {
+            Some(give_up) if now >= give_up => Due::End(Some(SessionState::Closed)),
+            Some(_) => Due::Nothing,
+            None if now >= self.last_send + self.ping_every => Due::Ping,
+            None => Due::Nothing,
+        }
+    }
+}
+
 /// What sending a command did to the connection.
 enum After {
     Continue,
@@ -748,6 +848,55 @@ async fn connect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn deadlines(start: Instant) -> Deadlines {
+        Deadlines {
+            last_recv: start,
+            last_send: start,
+            read_timeout: Duration::from_secs(20),
+            ping_every: Duration::from_secs(10),
+            closing: None,
+        }
+    }
+
+    #[test]
+    fn an_idle_connection_pings_once_the_ping_interval_passes() {
+        let start = Instant::now();
+        let clock = deadlines(start);
+        assert_eq!(clock.next(), start + Duration::from_secs(10));
+        assert_eq!(clock.due(start + Duration::from_secs(9)), Due::Nothing);
+        assert_eq!(clock.due(start + Duration::from_secs(10)), Due::Ping);
+    }
+
+    #[test]
+    fn recent_sends_postpone_the_ping() {
+        let start = Instant::now();
+        let mut clock = deadlines(start);
+        clock.last_send = start + Duration::from_secs(5);
+        assert_eq!(clock.due(start + Duration::from_secs(10)), Due::Nothing);
+        assert_eq!(clock.next(), start + Duration::from_secs(15));
+    }
+
+    #[test]
+    fn a_silent_server_loses_the_connection() {
+        let start = Instant::now();
+        let mut clock = deadlines(start);
+        clock.last_send = start + Duration::from_secs(19);
+        assert_eq!(clock.due(start + Duration::from_secs(20)), Due::End(None));
+    }
+
+    #[test]
+    fn a_closing_connection_stops_pinging_and_gives_up_at_its_deadline() {
+        let start = Instant::now();
+        let mut clock = deadlines(start);
+        clock.closing = Some(start + Duration::from_secs(2));
+        assert_eq!(clock.next(), start + Duration::from_secs(2));
+        assert_eq!(clock.due(start + Duration::from_secs(1)), Due::Nothing);
+        assert_eq!(
+            clock.due(start + Duration::from_secs(2)),
+            Due::End(Some(SessionState::Closed))
+        );
+    }
 
     #[test]
     fn ping_interval_follows_the_java_timers() {

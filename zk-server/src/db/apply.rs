@@ -16,7 +16,7 @@ use zk_proto::{
 };
 
 use super::tree::{self, CONTAINER_OWNER};
-use super::{acl, path, watch, Applied, ConnId, Database, SessionId};
+use super::{acl, path, watch, AclList, Applied, ConnId, Database, SessionId};
 
 /// What one create txn asks for, whatever its flavour.
 struct CreateSpec<'t> {
@@ -179,7 +179,7 @@ impl Database {
                 }))
             }
             Txn::SetAcl(t) => {
-                let stat = self.tree.set_acl(&t.path, t.acl.clone(), t.version)?;
+                let stat = self.tree.set_acl(&t.path, &t.acl, t.version)?;
                 Ok(Response::Stat(stat))
             }
             Txn::Check(_) => Ok(Response::Empty),
@@ -200,7 +200,7 @@ impl Database {
         let stat = self.tree.create(
             spec.path,
             spec.data.clone(),
-            spec.acl.to_vec(),
+            spec.acl,
             spec.owner,
             spec.parent_cversion,
             zxid,
@@ -317,7 +317,7 @@ impl Database {
         }
     }
 
-    fn acl_of(&self, node: &str) -> Vec<Acl> {
+    fn acl_of(&self, node: &str) -> AclList {
         self.tree
             .get(node)
             .map(|n| n.acl.clone())

@@ -11,6 +11,7 @@
 //! `read`, `session` (expiry, ids, passwords), `snapshot` (body codec).
 
 pub mod acl;
+mod acl_list;
 mod apply;
 pub mod path;
 mod prep;
@@ -25,6 +26,7 @@ use std::collections::BTreeMap;
 
 use zk_proto::{ErrorCode, Id, Response, WatcherEvent};
 
+pub use acl_list::{AclInterner, AclList};
 pub use prep::Outstanding;
 pub use session::{password, SessionIdGenerator, SessionTracker};
 pub use tree::DataTree;

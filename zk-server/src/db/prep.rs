@@ -21,7 +21,7 @@ use zk_proto::{
 };
 
 use super::tree::{self, NodeKind, CONTAINER_OWNER, MAX_TTL};
-use super::{acl, path, quota, Database, RequestContext, SessionId};
+use super::{acl, path, quota, AclList, Database, RequestContext, SessionId};
 
 /// A node as prepared-but-unapplied txns leave it (`ChangeRecord`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +31,7 @@ struct ChangeRecord {
     /// `None`: the node is deleted.
     stat: Option<StatPersisted>,
     child_count: i64,
-    acl: Vec<Acl>,
+    acl: AclList,
     data_len: i64,
 }
 
@@ -341,7 +341,7 @@ impl Database {
                 path: path.clone(),
                 stat: None,
                 child_count: 0,
-                acl: Vec::new(),
+                acl: AclList::default(),
                 data_len: 0,
             });
         }
@@ -524,7 +524,7 @@ impl Database {
             path,
             stat: Some(tree::new_stat(zxid, now_ms, owner)),
             child_count: 0,
-            acl,
+            acl: AclList::new(acl),
             data_len,
         });
         Ok(txn)
@@ -594,7 +594,7 @@ impl Database {
             path: path.to_owned(),
             stat: None,
             child_count: -1,
-            acl: Vec::new(),
+            acl: AclList::default(),
             data_len: 0,
         });
     }
@@ -643,7 +643,7 @@ impl Database {
         self.check_acl(&node.acl, Perms::ADMIN, ctx)?;
         let version = check_version(node.stat().aversion, r.version)?;
         node.zxid = zxid;
-        node.acl = acl.clone();
+        node.acl = AclList::new(acl.clone());
         if let Some(stat) = node.stat.as_mut() {
             stat.aversion = version;
         }
@@ -744,7 +744,7 @@ mod tests {
             path: path.into(),
             stat: Some(StatPersisted::default()),
             child_count: 0,
-            acl: vec![],
+            acl: AclList::default(),
             data_len: 0,
         }
     }

@@ -129,7 +129,7 @@ impl Database {
             self.watches.add_child_watch(p, ctx.conn_id);
         }
         let node = self.tree.get(p).ok_or(ErrorCode::NoNode)?;
-        Ok(node.children.iter().cloned().collect())
+        Ok(node.children.names().map(str::to_owned).collect())
     }
 
     /// getACL: READ or ADMIN suffices; without ADMIN digest hashes are
@@ -144,7 +144,7 @@ impl Database {
         )?;
         let is_admin = acl::check(&self.config, &node.acl, Perms::ADMIN, &ctx.auth).is_ok();
         let list = if is_admin {
-            node.acl.clone()
+            node.acl.to_vec()
         } else {
             acl::mask_digests(&node.acl)
         };

@@ -7,10 +7,12 @@
 //! which log replay after a fuzzy snapshot tolerates.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use zk_proto::{Acl, ErrorCode, Stat, StatPersisted};
 
+use super::acl_list::{AclInterner, AclList};
 use super::path;
 use super::quota::{self, StatsTrack};
 use super::SessionId;
@@ -74,24 +76,76 @@ pub fn new_stat(zxid: i64, time: i64, owner: i64) -> StatPersisted {
     }
 }
 
+/// A node's path, shared between the tree's index, its parent's child set
+/// and the ephemeral/container/TTL indexes (one allocation per node).
+pub type NodePath = Arc<str>;
+
+/// The children of a node, as their full paths in name order.
+///
+/// Full paths sort exactly as names do (all share the parent's prefix), so
+/// the parent can reuse the child's own path allocation instead of a
+/// separate name string. Leaves, most nodes, hold no set at all.
+///
+/// The set is boxed on purpose: 8 bytes in every node instead of 24, and
+/// only parents pay for the extra allocation.
+#[allow(clippy::box_collection)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Children(Option<Box<BTreeSet<NodePath>>>);
+
+impl Children {
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |set| set.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn contains(&self, child_path: &str) -> bool {
+        self.0.as_ref().is_some_and(|set| set.contains(child_path))
+    }
+
+    /// The children's full paths, in name order.
+    pub fn paths(&self) -> impl DoubleEndedIterator<Item = &str> {
+        self.0.iter().flat_map(|set| set.iter().map(|p| &**p))
+    }
+
+    /// The children's names, in order.
+    pub fn names(&self) -> impl DoubleEndedIterator<Item = &str> {
+        self.paths().map(path::name)
+    }
+
+    fn insert(&mut self, child_path: NodePath) -> bool {
+        self.0.get_or_insert_with(Box::default).insert(child_path)
+    }
+
+    fn remove(&mut self, child_path: &str) {
+        if let Some(set) = self.0.as_mut() {
+            set.remove(child_path);
+            if set.is_empty() {
+                self.0 = None;
+            }
+        }
+    }
+}
+
 /// One znode.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     /// `None` when created with null data (it reads back as null).
     pub data: Option<Bytes>,
-    pub acl: Vec<Acl>,
+    pub acl: AclList,
     pub stat: StatPersisted,
-    /// Child names, sorted so listings and snapshots are deterministic.
-    pub children: BTreeSet<String>,
+    pub children: Children,
 }
 
 impl Node {
-    pub fn new(data: Option<Bytes>, acl: Vec<Acl>, stat: StatPersisted) -> Self {
+    pub fn new(data: Option<Bytes>, acl: AclList, stat: StatPersisted) -> Self {
         Node {
             data,
             acl,
             stat,
-            children: BTreeSet::new(),
+            children: Children::default(),
         }
     }
 
@@ -125,17 +179,31 @@ impl Node {
 }
 
 /// The tree and its indexes.
+///
+/// Memory per znode matters (a tree of 100k nodes should cost little more
+/// than its data): nodes are boxed so the hash table's slots stay small
+/// whatever its load factor, each path is stored once ([`NodePath`]),
+/// ACL lists are shared ([`AclInterner`]) and data is an exact-size copy.
 #[derive(Debug, Clone)]
 pub struct DataTree {
-    nodes: HashMap<String, Node>,
-    ephemerals: HashMap<SessionId, BTreeSet<String>>,
-    containers: BTreeSet<String>,
-    ttls: BTreeSet<String>,
+    nodes: HashMap<NodePath, Box<Node>>,
+    acls: AclInterner,
+    ephemerals: HashMap<SessionId, BTreeSet<NodePath>>,
+    containers: BTreeSet<NodePath>,
+    ttls: BTreeSet<NodePath>,
     /// Paths with a `zookeeper_limits` node (Apache's quota trie).
     quota_roots: BTreeSet<String>,
     extended_types: bool,
     /// Σ (path length + data length), as Apache's approximate data size.
     data_size: i64,
+}
+
+/// An exact-size copy of a node's data. Decoded requests, proposals and
+/// snapshot files hand us slices of a larger shared buffer (a connection's
+/// read buffer holds several frames); storing such a slice would keep the
+/// whole buffer alive for as long as the node lives.
+fn owned_data(data: Option<Bytes>) -> Option<Bytes> {
+    data.map(|d| Bytes::copy_from_slice(&d))
 }
 
 fn node_size(path: &str, data_len: usize) -> i64 {
@@ -146,16 +214,9 @@ impl DataTree {
     /// A fresh tree: `/`, `/zookeeper`, `/zookeeper/quota` (all open) and
     /// `/zookeeper/config` (world:anyone:r, aversion -1), SEMANTICS.md §1.3.
     pub fn new(extended_types: bool) -> Self {
-        let mut tree = DataTree {
-            nodes: HashMap::new(),
-            ephemerals: HashMap::new(),
-            containers: BTreeSet::new(),
-            ttls: BTreeSet::new(),
-            quota_roots: BTreeSet::new(),
-            extended_types,
-            data_size: 0,
-        };
-        tree.insert_raw(ROOT, special_node(Acl::open_unsafe()));
+        let mut tree = DataTree::empty(extended_types);
+        let root = tree.special_node(&Acl::open_unsafe());
+        tree.insert_raw(Arc::from(ROOT), root);
         tree.ensure_special_nodes();
         tree
     }
@@ -164,6 +225,7 @@ impl DataTree {
     pub(crate) fn empty(extended_types: bool) -> Self {
         DataTree {
             nodes: HashMap::new(),
+            acls: AclInterner::default(),
             ephemerals: HashMap::new(),
             containers: BTreeSet::new(),
             ttls: BTreeSet::new(),
@@ -184,20 +246,39 @@ impl DataTree {
             if self.nodes.contains_key(path) {
                 continue;
             }
-            let mut node = special_node(acl);
+            let mut node = self.special_node(&acl);
             if path == CONFIG {
                 node.stat.aversion = -1;
             }
-            self.insert_raw(path, node);
-            if let Some(parent) = self.nodes.get_mut(path::parent(path)) {
-                parent.children.insert(path::name(path).to_owned());
+            let path: NodePath = Arc::from(path);
+            if let Some(parent) = self.nodes.get_mut(path::parent(&path)) {
+                parent.children.insert(Arc::clone(&path));
             }
+            self.insert_raw(path, node);
         }
     }
 
-    fn insert_raw(&mut self, path: &str, node: Node) {
-        self.data_size += node_size(path, node.data_len());
-        self.nodes.insert(path.to_owned(), node);
+    fn special_node(&mut self, acl: &[Acl]) -> Node {
+        Node::new(
+            Some(Bytes::new()),
+            self.acls.intern(acl),
+            StatPersisted::default(),
+        )
+    }
+
+    fn insert_raw(&mut self, path: NodePath, node: Node) {
+        self.data_size += node_size(&path, node.data_len());
+        self.nodes.insert(path, Box::new(node));
+    }
+
+    /// The tree's shared copy of an ACL list.
+    pub fn intern_acl(&mut self, acl: &[Acl]) -> AclList {
+        self.acls.intern(acl)
+    }
+
+    /// Distinct ACL lists held (Apache's ACL cache size).
+    pub fn acl_list_count(&self) -> usize {
+        self.acls.len()
     }
 
     pub fn extended_types(&self) -> bool {
@@ -216,7 +297,7 @@ impl DataTree {
     }
 
     pub fn get(&self, path: &str) -> Option<&Node> {
-        self.nodes.get(Self::lookup_key(path))
+        self.nodes.get(Self::lookup_key(path)).map(|n| &**n)
     }
 
     pub fn contains(&self, path: &str) -> bool {
@@ -255,13 +336,11 @@ impl DataTree {
     /// getAllChildrenNumber: every node below `path`, at any depth.
     pub fn descendant_count(&self, path: &str) -> usize {
         let mut count = 0;
-        let mut stack = vec![path.to_owned()];
+        let mut stack = vec![path];
         while let Some(p) = stack.pop() {
-            if let Some(node) = self.nodes.get(&p) {
-                for child in &node.children {
-                    count += 1;
-                    stack.push(path::join(&p, child));
-                }
+            if let Some(node) = self.nodes.get(p) {
+                count += node.children.len();
+                stack.extend(node.children.paths());
             }
         }
         count
@@ -271,7 +350,7 @@ impl DataTree {
     pub fn ephemerals_of(&self, session: SessionId) -> Vec<String> {
         self.ephemerals
             .get(&session)
-            .map(|set| set.iter().cloned().collect())
+            .map(|set| set.iter().map(|p| p.to_string()).collect())
             .unwrap_or_default()
     }
 
@@ -285,11 +364,11 @@ impl DataTree {
     }
 
     pub fn containers(&self) -> impl Iterator<Item = &str> {
-        self.containers.iter().map(String::as_str)
+        self.containers.iter().map(|p| &**p)
     }
 
     pub fn ttls(&self) -> impl Iterator<Item = &str> {
-        self.ttls.iter().map(String::as_str)
+        self.ttls.iter().map(|p| &**p)
     }
 
     /// What the container manager should delete now (`ContainerManager.
@@ -307,7 +386,7 @@ impl DataTree {
             }
             let elapsed = now_ms.saturating_sub(node.stat.mtime);
             if node.stat.cversion > 0 || (max_never_used_ms != 0 && elapsed > max_never_used_ms) {
-                candidates.push(path.clone());
+                candidates.push(path.to_string());
             }
         }
         for path in &self.ttls {
@@ -317,26 +396,26 @@ impl DataTree {
             if let NodeKind::Ttl(ttl) = self.kind(node) {
                 let elapsed = now_ms.saturating_sub(node.stat.mtime);
                 if node.children.is_empty() && ttl != 0 && elapsed > ttl {
-                    candidates.push(path.clone());
+                    candidates.push(path.to_string());
                 }
             }
         }
         candidates
     }
 
-    fn index_kind(&mut self, path: &str, owner: i64) {
+    fn index_kind(&mut self, path: &NodePath, owner: i64) {
         match NodeKind::of(owner, self.extended_types) {
             NodeKind::Container => {
-                self.containers.insert(path.to_owned());
+                self.containers.insert(Arc::clone(path));
             }
             NodeKind::Ttl(_) => {
-                self.ttls.insert(path.to_owned());
+                self.ttls.insert(Arc::clone(path));
             }
             NodeKind::Ephemeral(session) => {
                 self.ephemerals
                     .entry(session)
                     .or_default()
-                    .insert(path.to_owned());
+                    .insert(Arc::clone(path));
             }
             NodeKind::Persistent => {}
         }
@@ -371,15 +450,16 @@ impl DataTree {
         &mut self,
         path: &str,
         data: Option<Bytes>,
-        acl: Vec<Acl>,
+        acl: impl AsRef<[Acl]>,
         owner: i64,
         parent_cversion: i32,
         zxid: i64,
         time: i64,
     ) -> Result<Stat, ErrorCode> {
-        let parent_path = path::parent(path);
-        let name = path::name(path);
-        let parent = self.nodes.get_mut(parent_path).ok_or(ErrorCode::NoNode)?;
+        let parent = self
+            .nodes
+            .get_mut(path::parent(path))
+            .ok_or(ErrorCode::NoNode)?;
         let new_cversion = if parent_cversion == -1 {
             parent.stat.cversion.wrapping_add(1)
         } else {
@@ -389,15 +469,17 @@ impl DataTree {
             parent.stat.cversion = new_cversion;
             parent.stat.pzxid = zxid;
         }
-        if parent.children.contains(name) {
+        if parent.children.contains(path) {
             return Err(ErrorCode::NodeExists);
         }
-        parent.children.insert(name.to_owned());
+        let shared_path: NodePath = Arc::from(path);
+        parent.children.insert(Arc::clone(&shared_path));
         let data_len = data.as_ref().map_or(0, Bytes::len);
-        let node = Node::new(data, acl, new_stat(zxid, time, owner));
+        let acl = self.acls.intern(acl.as_ref());
+        let node = Node::new(owned_data(data), acl, new_stat(zxid, time, owner));
         let stat = node.client_stat(self.extended_types);
-        self.insert_raw(path, node);
-        self.index_kind(path, owner);
+        self.index_kind(&shared_path, owner);
+        self.insert_raw(shared_path, node);
         self.after_create_for_quota(path);
         if let Some(prefix) = self.quota_prefix(path) {
             self.add_quota_usage(&prefix, 1, data_len as i64);
@@ -414,11 +496,11 @@ impl DataTree {
         }
         let parent_path = path::parent(path);
         let parent = self.nodes.get_mut(parent_path).ok_or(ErrorCode::NoNode)?;
-        parent.children.remove(path::name(path));
+        parent.children.remove(path);
         if zxid > parent.stat.pzxid {
             parent.stat.pzxid = zxid;
         }
-        let node = self.nodes.remove(path).ok_or(ErrorCode::NoNode)?;
+        let node = *self.nodes.remove(path).ok_or(ErrorCode::NoNode)?;
         self.data_size -= node_size(path, node.data_len());
         self.unindex_kind(path, node.stat.ephemeral_owner);
         if parent_path.starts_with(ZOOKEEPER) && path::name(path) == quota::LIMIT_NODE {
@@ -442,7 +524,7 @@ impl DataTree {
     ) -> Result<Stat, ErrorCode> {
         let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
         let old_len = node.data_len();
-        node.data = data;
+        node.data = owned_data(data);
         node.stat.mtime = time;
         node.stat.mzxid = zxid;
         node.stat.version = version;
@@ -456,7 +538,16 @@ impl DataTree {
     }
 
     /// Applies a setACL: the ACL and aversion change, nothing else.
-    pub fn set_acl(&mut self, path: &str, acl: Vec<Acl>, version: i32) -> Result<Stat, ErrorCode> {
+    pub fn set_acl(
+        &mut self,
+        path: &str,
+        acl: impl AsRef<[Acl]>,
+        version: i32,
+    ) -> Result<Stat, ErrorCode> {
+        if !self.nodes.contains_key(path) {
+            return Err(ErrorCode::NoNode);
+        }
+        let acl = self.acls.intern(acl.as_ref());
         let node = self.nodes.get_mut(path).ok_or(ErrorCode::NoNode)?;
         node.acl = acl;
         node.stat.aversion = version;
@@ -465,16 +556,15 @@ impl DataTree {
 
     /// Adds a node read from a snapshot. Its parent must already be there
     /// (snapshots are pre-order); `Err(())` when it is not.
-    pub(crate) fn insert_loaded(&mut self, path: &str, node: Node) -> Result<(), ()> {
+    pub(crate) fn insert_loaded(&mut self, path: &str, mut node: Node) -> Result<(), ()> {
+        node.data = owned_data(node.data.take());
+        let shared_path: NodePath = Arc::from(path);
         if path != ROOT {
             let parent = self.nodes.get_mut(path::parent(path)).ok_or(())?;
-            parent.children.insert(path::name(path).to_owned());
+            parent.children.insert(Arc::clone(&shared_path));
+            self.index_kind(&shared_path, node.stat.ephemeral_owner);
         }
-        let owner = node.stat.ephemeral_owner;
-        self.insert_raw(path, node);
-        if path != ROOT {
-            self.index_kind(path, owner);
-        }
+        self.insert_raw(shared_path, node);
         Ok(())
     }
 
@@ -496,15 +586,13 @@ impl DataTree {
 
     /// Visits every node parents-first (children in name order).
     pub fn for_each_preorder(&self, mut visit: impl FnMut(&str, &Node)) {
-        let mut stack = vec![ROOT.to_owned()];
+        let mut stack = vec![ROOT];
         while let Some(path) = stack.pop() {
-            let Some(node) = self.nodes.get(&path) else {
+            let Some(node) = self.nodes.get(path) else {
                 continue;
             };
-            visit(&path, node);
-            for child in node.children.iter().rev() {
-                stack.push(path::join(&path, child));
-            }
+            visit(path, node);
+            stack.extend(node.children.paths().rev());
         }
     }
 
@@ -538,8 +626,8 @@ impl DataTree {
 
     /// The limits and current usage of the quota root `prefix`.
     pub fn quota_state(&self, prefix: &str) -> Option<(StatsTrack, StatsTrack)> {
-        let limits = self.nodes.get(&quota::limit_path(prefix))?;
-        let usage = self.nodes.get(&quota::stat_path(prefix))?;
+        let limits = self.nodes.get(quota::limit_path(prefix).as_str())?;
+        let usage = self.nodes.get(quota::stat_path(prefix).as_str())?;
         Some((
             StatsTrack::parse(limits.data.as_deref()),
             StatsTrack::parse(usage.data.as_deref()),
@@ -550,7 +638,7 @@ impl DataTree {
     /// same on every replica.
     fn write_stats_node(&mut self, prefix: &str, stats: &StatsTrack) {
         let stat_path = quota::stat_path(prefix);
-        if let Some(node) = self.nodes.get_mut(&stat_path) {
+        if let Some(node) = self.nodes.get_mut(stat_path.as_str()) {
             let old_len = node.data_len();
             let text = Bytes::from(stats.to_text().into_bytes());
             let new_len = text.len();
@@ -560,7 +648,7 @@ impl DataTree {
     }
 
     fn add_quota_usage(&mut self, prefix: &str, count_diff: i64, bytes_diff: i64) {
-        let Some(node) = self.nodes.get(&quota::stat_path(prefix)) else {
+        let Some(node) = self.nodes.get(quota::stat_path(prefix).as_str()) else {
             return;
         };
         let mut stats = StatsTrack::parse(node.data.as_deref());
@@ -570,12 +658,12 @@ impl DataTree {
 
     fn refresh_quota_usage(&mut self, prefix: &str) {
         let (mut count, mut bytes) = (0i64, 0i64);
-        let mut stack = vec![prefix.to_owned()];
+        let mut stack = vec![prefix];
         while let Some(p) = stack.pop() {
-            if let Some(node) = self.nodes.get(&p) {
+            if let Some(node) = self.nodes.get(p) {
                 count += 1;
                 bytes += node.data_len() as i64;
-                stack.extend(node.children.iter().map(|c| path::join(&p, c)));
+                stack.extend(node.children.paths());
             }
         }
         self.write_stats_node(prefix, &StatsTrack::usage(count, bytes));
@@ -617,13 +705,9 @@ impl DataTree {
     pub fn ephemerals_by_session(&self) -> BTreeMap<SessionId, Vec<String>> {
         self.ephemerals
             .iter()
-            .map(|(s, set)| (*s, set.iter().cloned().collect()))
+            .map(|(s, set)| (*s, set.iter().map(|p| p.to_string()).collect()))
             .collect()
     }
-}
-
-fn special_node(acl: Vec<Acl>) -> Node {
-    Node::new(Some(Bytes::new()), acl, StatPersisted::default())
 }
 
 #[cfg(test)]
@@ -841,6 +925,60 @@ mod tests {
         assert_eq!(t.check_quota("/q/b", 1, 0), Err(ErrorCode::QuotaExceeded));
         assert_eq!(t.check_quota("/q/a", 0, 3), Err(ErrorCode::QuotaExceeded));
         assert_eq!(t.check_quota("/other", 1, 100), Ok(()));
+    }
+
+    #[test]
+    fn children_are_listed_by_name_in_order() {
+        let mut t = tree();
+        create(&mut t, "/p", 0, 1);
+        for name in ["b", "a10", "a", "a2"] {
+            create(&mut t, &format!("/p/{name}"), 0, 2);
+        }
+        let p = t.get("/p").unwrap();
+        assert_eq!(
+            p.children.names().collect::<Vec<_>>(),
+            ["a", "a10", "a2", "b"]
+        );
+        assert_eq!(p.children.paths().next(), Some("/p/a"));
+        assert!(p.children.contains("/p/a2"));
+        t.delete("/p/a", 3).unwrap();
+        assert_eq!(t.get("/p").unwrap().children.len(), 3);
+    }
+
+    #[test]
+    fn nodes_with_equal_acls_share_one_list() {
+        let mut t = tree();
+        create(&mut t, "/a", 0, 1);
+        create(&mut t, "/b", 0, 2);
+        t.create("/r", None, Acl::read_unsafe(), 0, -1, 3, 0)
+            .unwrap();
+        let (a, b) = (&t.get("/a").unwrap().acl, &t.get("/b").unwrap().acl);
+        assert!(a.ptr_eq(b));
+        assert!(a.ptr_eq(&t.get("/").unwrap().acl), "the root is open too");
+        assert!(t.get("/r").unwrap().acl.ptr_eq(&t.get(CONFIG).unwrap().acl));
+        assert_eq!(t.acl_list_count(), 2);
+    }
+
+    #[test]
+    fn stored_data_does_not_share_the_callers_buffer() {
+        let mut t = tree();
+        let buffer = Bytes::from(vec![7u8; 64]);
+        t.create(
+            "/a",
+            Some(buffer.slice(0..8)),
+            Acl::open_unsafe(),
+            0,
+            -1,
+            1,
+            0,
+        )
+        .unwrap();
+        let stored = t.get("/a").unwrap().data.clone().unwrap();
+        assert_eq!(stored, buffer.slice(0..8));
+        assert!(
+            !std::ptr::eq(stored.as_ptr(), buffer.as_ptr()),
+            "an exact-size copy, not a slice pinning the whole buffer"
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@
 //! task drains everything the pipeline queued for this connection into one
 //! buffer per write call.
 
+use std::io::IoSlice;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -201,16 +202,21 @@ async fn next_frame(
     }
 }
 
-/// Writes what the pipeline queued: everything available is drained into
-/// one buffer per write call. Ends on `Close` (after flushing), when the
-/// pipeline forgets the connection, on a write error or on cancellation;
-/// it then cancels the connection so the reader stops too.
+/// Frames gathered for one write call at most (below any `IOV_MAX`).
+const MAX_FRAMES_PER_WRITE: usize = 256;
+
+/// Writes what the pipeline queued: everything available (up to
+/// [`MAX_FRAMES_PER_WRITE`] frames) goes out in one vectored write call,
+/// straight from the frames' own buffers. Ends on `Close` (after
+/// flushing), when the pipeline forgets the connection, on a write error
+/// or on cancellation; it then cancels the connection so the reader stops
+/// too.
 async fn write_loop(
     mut writer: OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
     cancel: CancellationToken,
 ) {
-    let mut buf = BytesMut::new();
+    let mut batch: Vec<Bytes> = Vec::new();
     loop {
         let first = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -220,10 +226,10 @@ async fn write_loop(
         let mut close = false;
         loop {
             match msg {
-                Outbound::Frame(frame) => buf.extend_from_slice(&frame),
+                Outbound::Frame(frame) => batch.push(frame),
                 Outbound::Close => close = true,
             }
-            if close {
+            if close || batch.len() >= MAX_FRAMES_PER_WRITE {
                 break;
             }
             match rx.try_recv() {
@@ -231,9 +237,10 @@ async fn write_loop(
                 Err(_) => break,
             }
         }
-        if !buf.is_empty() {
-            let written = tokio::time::timeout(WRITE_TIMEOUT, writer.write_all(&buf)).await;
-            buf.clear();
+        if !batch.is_empty() {
+            let written =
+                tokio::time::timeout(WRITE_TIMEOUT, write_frames(&mut writer, &batch)).await;
+            batch.clear();
             if !matches!(written, Ok(Ok(()))) {
                 break;
             }
@@ -244,6 +251,21 @@ async fn write_loop(
     }
     let _ = writer.shutdown().await;
     cancel.cancel();
+}
+
+/// Writes every frame in order, in as few `writev` calls as the socket
+/// takes them.
+async fn write_frames(writer: &mut OwnedWriteHalf, frames: &[Bytes]) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = frames.iter().map(|f| IoSlice::new(f)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let n = writer.write_vectored(rest).await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(())
 }
 
 /// Answers a four-letter word and closes.
@@ -335,6 +357,41 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[tokio::test]
+    async fn frames_arrive_whole_and_in_order_across_partial_writes() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = TcpStream::connect(addr).await.unwrap();
+        let (mut server, _) = listener.accept().await.unwrap();
+        // Far more than a socket buffer takes at once: writev must resume.
+        let frames: Vec<Bytes> = (0..64u8)
+            .map(|i| Bytes::from(vec![i; 64 * 1024 + usize::from(i)]))
+            .collect();
+        let expected: Vec<u8> = frames.iter().flat_map(|f| f.iter().copied()).collect();
+        let (_, mut writer) = client.into_split();
+        let reading = tokio::spawn(async move {
+            let mut got = Vec::new();
+            server.read_to_end(&mut got).await.map(|_| got)
+        });
+        let wrote = tokio::time::timeout(Duration::from_secs(10), async {
+            write_frames(&mut writer, &frames).await?;
+            writer.shutdown().await
+        })
+        .await;
+        assert!(matches!(wrote, Ok(Ok(()))), "{wrote:?}");
+        let got = tokio::time::timeout(Duration::from_secs(10), reading)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        assert!(
+            got == expected,
+            "{} bytes, expected {}",
+            got.len(),
+            expected.len()
+        );
     }
 
     #[test]

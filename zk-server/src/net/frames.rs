@@ -7,9 +7,14 @@ use zk_proto::{
     write_frame, ConnectResponse, ErrorCode, Jute, ReplyHeader, Response, WatcherEvent,
 };
 
+/// Length prefix and reply header.
+const HEADER_LEN: usize = 4 + 16;
+/// Room for any fixed-size reply body (a Stat is 68 bytes).
+const SMALL_BODY: usize = 108;
+
 /// A reply: header, and the body only when the request succeeded.
 pub fn reply(xid: i32, zxid: i64, result: &Result<Response, ErrorCode>) -> Bytes {
-    let mut buf = BytesMut::new();
+    let mut buf = BytesMut::with_capacity(HEADER_LEN + body_size_hint(result));
     write_frame(&mut buf, |b| {
         let err = match result {
             Ok(_) => 0,
@@ -21,6 +26,17 @@ pub fn reply(xid: i32, zxid: i64, result: &Result<Response, ErrorCode>) -> Bytes
         }
     });
     buf.freeze()
+}
+
+/// Enough room for most bodies, so encoding one allocates once instead
+/// of growing (and copying) the buffer as the data goes in. Bodies this
+/// does not foresee, such as long child lists, still grow as needed.
+fn body_size_hint(result: &Result<Response, ErrorCode>) -> usize {
+    match result {
+        Ok(Response::GetData(r)) => SMALL_BODY + r.data.as_ref().map_or(0, |d| d.len()),
+        Ok(_) => SMALL_BODY,
+        Err(_) => 0,
+    }
 }
 
 /// A watch notification (xid -1; Apache puts -1 in the zxid field too).
@@ -73,6 +89,18 @@ mod tests {
     fn successful_reply_carries_the_body() {
         let frame = reply(1, 2, &Ok(Response::Stat(Stat::default())));
         assert_eq!(frame.len(), 4 + 16 + 68);
+    }
+
+    #[test]
+    fn a_data_reply_is_encoded_into_one_exact_enough_allocation() {
+        let data = Bytes::from(vec![1u8; 1024]);
+        let result = Ok(Response::GetData(zk_proto::proto::GetDataResponse {
+            data: Some(data),
+            stat: Stat::default(),
+        }));
+        let frame = reply(1, 2, &result);
+        assert_eq!(frame.len(), HEADER_LEN + 4 + 1024 + 68);
+        assert!(frame.len() <= HEADER_LEN + body_size_hint(&result));
     }
 
     #[test]
