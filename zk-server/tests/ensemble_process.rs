@@ -69,9 +69,12 @@ async fn wait_for_modes(addrs: &[Option<SocketAddr>]) -> usize {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_three_process_ensemble_survives_kill_9_of_its_leader() {
-    let dir = tempfile::tempdir().unwrap();
+/// Three member processes on fresh ports, with `tickTime=tick_ms`,
+/// initLimit 10 and syncLimit 5; their client addresses.
+fn start_ensemble(
+    dir: &std::path::Path,
+    tick_ms: u64,
+) -> (Vec<Option<Proc>>, Vec<Option<SocketAddr>>) {
     let ports = free_ports(9);
     let servers: String = (0..3)
         .map(|i| {
@@ -87,14 +90,14 @@ async fn a_three_process_ensemble_survives_kill_9_of_its_leader() {
     let mut procs: Vec<Option<Proc>> = Vec::new();
     let mut addrs = Vec::new();
     for i in 0..3 {
-        let data = dir.path().join(format!("data{}", i + 1));
+        let data = dir.join(format!("data{}", i + 1));
         std::fs::create_dir_all(&data).unwrap();
         std::fs::write(data.join("myid"), format!("{}\n", i + 1)).unwrap();
-        let cfg = dir.path().join(format!("zoo{}.cfg", i + 1));
+        let cfg = dir.join(format!("zoo{}.cfg", i + 1));
         std::fs::write(
             &cfg,
             format!(
-                "tickTime=100\ninitLimit=10\nsyncLimit=5\ndataDir={}\n\
+                "tickTime={tick_ms}\ninitLimit=10\nsyncLimit=5\ndataDir={}\n\
                  forceSync=no\npreAllocSize=1024\n4lw.commands.whitelist=*\n{servers}",
                 data.display()
             ),
@@ -110,7 +113,13 @@ async fn a_three_process_ensemble_survives_kill_9_of_its_leader() {
         procs.push(Some(Proc(child)));
         addrs.push(Some(SocketAddr::from(([127, 0, 0, 1], ports[3 * i]))));
     }
+    (procs, addrs)
+}
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_three_process_ensemble_survives_kill_9_of_its_leader() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut procs, mut addrs) = start_ensemble(dir.path(), 100);
     let leader = wait_for_modes(&addrs).await;
     let follower = (leader + 1) % 3;
     let mut c = loop {
@@ -142,4 +151,28 @@ async fn a_three_process_ensemble_survives_kill_9_of_its_leader() {
             assert_eq!(data.as_deref(), Ok(path.as_bytes()), "member {i}, {path}");
         }
     }
+}
+
+/// With tickTime 2000 and syncLimit 5, followers that waited for the dead
+/// leader to go quiet would need 10 s; its closed connections tell them at
+/// once, as in Apache.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_elect_a_new_leader_long_before_sync_limit_when_the_leader_is_killed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut procs, mut addrs) = start_ensemble(dir.path(), 2_000);
+    let leader = wait_for_modes(&addrs).await;
+    let killed = tokio::time::Instant::now();
+    procs[leader] = None;
+    addrs[leader] = None;
+    let new_leader = wait_for_modes(&addrs).await;
+    let took = killed.elapsed();
+    assert_ne!(new_leader, leader);
+    assert!(
+        took < Duration::from_secs(5),
+        "a new leader after {took:?}; syncLimit x tickTime is 10 s"
+    );
+    let mut c = try_session(addrs[new_leader].unwrap())
+        .await
+        .expect("the new leader serves");
+    assert!(try_create(&mut c, 1, "/after-kill").await);
 }

@@ -3,8 +3,12 @@
 //! Real [`Peer`]s run in virtual time over a simulated network that delays,
 //! loses, duplicates and reorders messages, splits into partitions and
 //! heals, while nodes crash (keeping only their durable state) and restart
-//! and clients write to whoever leads. Every output is checked as it
-//! happens:
+//! and clients write to whoever leads. Link-down notices
+//! ([`Input::PeerDisconnected`]) come as a TCP transport gives them: after a
+//! delay, for some crashes and cut links but not all (a half-open
+//! connection says nothing), again and again while a peer stays
+//! unreachable (refused reconnects), and now and then for no reason at all
+//! (a connection that flapped). Every output is checked as it happens:
 //!
 //! * at most one leader establishes each epoch;
 //! * every node applies txns in zxid order, and the applied sequences of all
@@ -36,6 +40,13 @@ struct SimOptions {
     duplicate: f64,
     reorder: f64,
     commit_log_count: usize,
+    /// Chance that a crash or a cut link is noticed by the other end, and
+    /// (halved) that a tick's reconnect attempt to an unreachable peer
+    /// reports the link down again.
+    notice: f64,
+    /// Per tick and connected pair: chance the link breaks and reconnects
+    /// (both ends get a link-down notice).
+    flap: f64,
 }
 
 impl SimOptions {
@@ -47,6 +58,8 @@ impl SimOptions {
             duplicate: 0.0,
             reorder: 0.0,
             commit_log_count: 500,
+            notice: 1.0,
+            flap: 0.0,
         }
     }
 }
@@ -121,6 +134,13 @@ enum Event {
     Fsync {
         node: ServerId,
         incarnation: u64,
+    },
+    /// `node`'s transport reports its link to `peer` down. Only the
+    /// incarnation that had the link hears about it.
+    LinkDown {
+        node: ServerId,
+        incarnation: u64,
+        peer: ServerId,
     },
 }
 
@@ -273,6 +293,14 @@ impl Sim {
         node.applied.clear();
         let last = node.disk.log.last().map_or(0, |e| e.zxid);
         self.log(|| format!("node {id} crashes, durable log ends at {last:#x}"));
+        // The kernel closes the dead process's sockets: its peers see their
+        // connections to it close (unless the close got lost).
+        let others: Vec<ServerId> = self.nodes.keys().copied().filter(|&n| n != id).collect();
+        for other in others {
+            if self.rng.gen_bool(self.opts.notice) {
+                self.notice_link_down(other, id);
+            }
+        }
         Ok(())
     }
 
@@ -284,12 +312,71 @@ impl Sim {
     }
 
     fn partition(&mut self, groups: &[&[ServerId]]) {
+        let before = self.group.clone();
         for (g, members) in groups.iter().enumerate() {
             for id in members.iter() {
                 self.group.insert(*id, g as u32 + 1);
             }
         }
         self.log(|| format!("partition {groups:?}"));
+        self.notice_cut_links(&before);
+    }
+
+    /// Schedules the link-down notice `node`'s transport gives about
+    /// `peer`, a little later (TCP takes a moment to notice).
+    fn notice_link_down(&mut self, node: ServerId, peer: ServerId) {
+        let Some(incarnation) = self
+            .nodes
+            .get(&node)
+            .filter(|n| n.peer.is_some())
+            .map(|n| n.incarnation)
+        else {
+            return;
+        };
+        let delay = self.rng.gen_range(1..=30);
+        self.schedule(
+            delay,
+            Event::LinkDown {
+                node,
+                incarnation,
+                peer,
+            },
+        );
+    }
+
+    /// After a partition: each end of a link it cut may notice.
+    fn notice_cut_links(&mut self, before: &BTreeMap<ServerId, u32>) {
+        let ids: Vec<ServerId> = self.nodes.keys().copied().collect();
+        for &a in &ids {
+            for &b in &ids {
+                let was = a != b && before.get(&a) == before.get(&b);
+                if was && !self.connected(a, b) && self.rng.gen_bool(self.opts.notice) {
+                    self.notice_link_down(a, b);
+                }
+            }
+        }
+    }
+
+    /// On each tick of `node`: its transport retries links to peers it
+    /// cannot reach (refused or timed out: down again), and a link that
+    /// works may flap.
+    fn tick_links(&mut self, node: ServerId) {
+        if !self.is_up(node) {
+            return;
+        }
+        let others: Vec<ServerId> = self.nodes.keys().copied().filter(|&n| n != node).collect();
+        for peer in others {
+            let reachable = self.is_up(peer) && self.connected(node, peer);
+            if !reachable {
+                if self.rng.gen_bool(self.opts.notice / 2.0) {
+                    self.notice_link_down(node, peer);
+                }
+            } else if self.rng.gen_bool(self.opts.flap) {
+                self.log(|| format!("link {node}-{peer} flaps"));
+                self.notice_link_down(node, peer);
+                self.notice_link_down(peer, node);
+            }
+        }
     }
 
     fn heal(&mut self) {
@@ -303,6 +390,7 @@ impl Sim {
         self.opts.loss = 0.0;
         self.opts.duplicate = 0.0;
         self.opts.reorder = 0.0;
+        self.opts.flap = 0.0;
     }
 
     /// A client write to node `id`; the zxid if it was accepted.
@@ -364,8 +452,19 @@ impl Sim {
         match event {
             Event::Tick { node } => {
                 self.schedule(TICK_EVERY_MS, Event::Tick { node });
+                self.tick_links(node);
                 let now = self.now;
                 self.step(node, Input::Tick { now_ms: now })
+            }
+            Event::LinkDown {
+                node,
+                incarnation,
+                peer,
+            } => {
+                if self.node(node)?.incarnation != incarnation {
+                    return Ok(());
+                }
+                self.step(node, Input::PeerDisconnected { peer })
             }
             Event::Deliver { from, to, msg } => {
                 if !self.connected(from, to) {
@@ -675,10 +774,13 @@ fn random_options(rng: &mut StdRng) -> SimOptions {
         duplicate: rng.gen_range(0.0..0.03),
         reorder: rng.gen_range(0.0..0.03),
         commit_log_count: rng.gen_range(3..30),
+        notice: rng.gen_range(0.3..=1.0),
+        flap: rng.gen_range(0.0..0.003),
     }
 }
 
 fn random_partition(sim: &mut Sim) {
+    let before = sim.group.clone();
     let ids: Vec<ServerId> = sim.nodes.keys().copied().collect();
     for id in ids {
         let g = sim.rng.gen_range(1..=2);
@@ -686,6 +788,7 @@ fn random_partition(sim: &mut Sim) {
     }
     let groups = sim.group.clone();
     sim.log(|| format!("partition {groups:?}"));
+    sim.notice_cut_links(&before);
 }
 
 /// What one run went through, to show the faults really bit.
@@ -858,6 +961,113 @@ fn leader_crash_mid_broadcast_loses_no_acknowledged_write() {
     let epochs: Vec<&ServerId> = sim.leader_of_epoch.values().collect();
     assert!(epochs.len() >= 2, "the new leader runs a new epoch");
     sim.check_recovers().unwrap();
+}
+
+impl Sim {
+    /// Feeds `input` to node `id` and returns what it asked for (after the
+    /// simulator carried it out).
+    fn step_and_watch(&mut self, id: ServerId, input: Input) -> Vec<Output> {
+        let peer = self.nodes.get_mut(&id).unwrap().peer.as_mut().unwrap();
+        peer.step(input).unwrap();
+        let outputs = peer.take_outputs();
+        self.handle_outputs(id, outputs.clone()).unwrap();
+        outputs
+    }
+
+    fn synced_learners(&self, leader: ServerId) -> usize {
+        let peer = self.nodes[&leader].peer.as_ref().unwrap();
+        peer.learner_counts().map_or(0, |(_, synced)| synced)
+    }
+}
+
+#[test]
+fn a_follower_whose_leader_link_closes_starts_an_election_within_one_tick() {
+    let (mut sim, leader) = settled(SimOptions::quiet(3, 0));
+    let follower = (1..=3).find(|&i| i != leader).unwrap();
+    // No tick in between: the notice alone starts the election.
+    let out = sim.step_and_watch(follower, Input::PeerDisconnected { peer: leader });
+    assert_eq!(sim.role_of(follower), Some(Role::Looking));
+    let looking_votes = out
+        .iter()
+        .filter(|o| {
+            matches!(o, Output::Send { msg: Message::Notification(n), .. }
+                if n.state == ServerState::Looking)
+        })
+        .count();
+    assert_eq!(
+        looking_votes, 2,
+        "a LOOKING notification to each other voter"
+    );
+}
+
+#[test]
+fn a_follower_ignores_a_closed_link_to_a_peer_that_is_not_its_leader() {
+    let (mut sim, leader) = settled(SimOptions::quiet(3, 0));
+    let others: Vec<ServerId> = (1..=3).filter(|&i| i != leader).collect();
+    sim.step_and_watch(others[0], Input::PeerDisconnected { peer: others[1] });
+    assert_eq!(
+        sim.role_of(others[0]),
+        Some(Role::Following { leader }),
+        "only the leader link matters to a follower"
+    );
+}
+
+#[test]
+fn survivors_elect_a_new_leader_before_sync_limit_would_notice_the_crash() {
+    let (mut sim, leader) = settled(SimOptions::quiet(3, 0));
+    sim.commit_everywhere(leader);
+    sim.crash(leader).unwrap();
+    let sync_limit_ms = config(leader, &sim.opts).sync_limit * TICK_MS;
+    let reelected = sim
+        .run_until(sync_limit_ms, |s| {
+            s.serving_leaders().iter().any(|&l| l != leader)
+        })
+        .unwrap();
+    assert!(
+        reelected,
+        "the closed links start the election at once, not after {sync_limit_ms} ms of silence"
+    );
+    sim.check_recovers().unwrap();
+}
+
+#[test]
+fn a_leader_drops_a_learner_whose_link_closes_and_keeps_leading_with_a_quorum() {
+    let (mut sim, leader) = settled(SimOptions::quiet(3, 0));
+    sim.commit_everywhere(leader);
+    assert_eq!(sim.synced_learners(leader), 2);
+    let follower = (1..=3).find(|&i| i != leader).unwrap();
+    sim.step_and_watch(leader, Input::PeerDisconnected { peer: follower });
+    assert_eq!(
+        sim.synced_learners(leader),
+        1,
+        "out of the synced set at once"
+    );
+    sim.run_for(3 * TICK_MS).unwrap();
+    assert_eq!(
+        sim.serving_leaders(),
+        vec![leader],
+        "itself and one follower are still a quorum"
+    );
+    let back = sim
+        .run_until(5_000, |s| s.synced_learners(leader) == 2)
+        .unwrap();
+    assert!(back, "the dropped follower registers again");
+    sim.commit_everywhere(leader);
+}
+
+#[test]
+fn a_leader_whose_quorum_links_close_steps_down_on_its_next_quorum_check() {
+    let (mut sim, leader) = settled(SimOptions::quiet(3, 0));
+    sim.commit_everywhere(leader);
+    assert_eq!(sim.synced_learners(leader), 2);
+    for follower in (1..=3).filter(|&i| i != leader) {
+        sim.step_and_watch(leader, Input::PeerDisconnected { peer: follower });
+    }
+    // The syncLimit rule still decides, on its tick-paced check.
+    let stepped_down = sim
+        .run_until(2 * TICK_MS, |s| s.role_of(leader) != Some(Role::Leading))
+        .unwrap();
+    assert!(stepped_down, "alone, the leader has no quorum");
 }
 
 #[test]

@@ -12,6 +12,17 @@
 //! dropped, bumps the count, and a learner fails the requests it forwarded
 //! before the count moved. `isolate` cuts every link of this server (a
 //! network partition, for tests).
+//!
+//! The links also say when a quorum-port link is down
+//! ([`PeerEvent::LinkDown`]): a connection to or from the peer closed or
+//! broke, or a connection attempt failed (refused by a dead peer, timed
+//! out, or cut off by `isolate`). The driver turns that into the core's
+//! `Input::PeerDisconnected`, so a follower whose leader died starts an
+//! election at once instead of after syncLimit ticks of silence. Failed
+//! attempts repeat every retry while the peer stays unreachable, so a
+//! member that decides to follow a peer that is already gone hears about it
+//! too. The election port reports nothing: only leader/learner traffic
+//! cares about a link, and it uses the quorum port.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -55,8 +66,16 @@ pub struct PeerAddrs {
     pub election: SocketAddr,
 }
 
-/// A received message and its sender.
-pub type Received = (ServerId, PeerMsg);
+/// What arrives from the links about one peer.
+#[derive(Debug)]
+pub enum PeerEvent {
+    Message(PeerMsg),
+    /// The quorum-port link to this peer is down (see the module docs).
+    LinkDown,
+}
+
+/// An event and the peer it is about.
+pub type Received = (ServerId, PeerEvent);
 
 /// The sending side of this server's links.
 #[derive(Debug)]
@@ -128,10 +147,13 @@ pub fn start(
 ) -> (Links, mpsc::UnboundedReceiver<Received>) {
     let isolated = Arc::new(AtomicBool::new(false));
     let (in_tx, in_rx) = mpsc::unbounded_channel();
-    for listener in [election, quorum] {
+    for (port, listener) in [(Port::Election, election), (Port::Quorum, quorum)] {
         tokio::spawn(accept_loop(
             listener,
-            in_tx.clone(),
+            Inbound {
+                port,
+                events: in_tx.clone(),
+            },
             Arc::clone(&isolated),
             cancel.clone(),
         ));
@@ -150,8 +172,13 @@ pub fn start(
             tokio::spawn(dial_loop(
                 DialTarget {
                     my_id,
+                    peer: id,
                     addr,
                     losses,
+                    inbound: Inbound {
+                        port,
+                        events: in_tx.clone(),
+                    },
                 },
                 rx,
                 Arc::clone(&isolated),
@@ -179,11 +206,35 @@ fn drain(rx: &mut mpsc::UnboundedReceiver<Bytes>, losses: &AtomicU64) {
     }
 }
 
-/// One outgoing link: who we are, where it goes, and its loss count.
+/// Where a link's events go, and which port the link serves.
+#[derive(Clone)]
+struct Inbound {
+    port: Port,
+    events: mpsc::UnboundedSender<Received>,
+}
+
+impl Inbound {
+    /// Passes a message on; false once nobody listens any more.
+    fn message(&self, from: ServerId, msg: PeerMsg) -> bool {
+        self.events.send((from, PeerEvent::Message(msg))).is_ok()
+    }
+
+    /// Reports the link to `peer` down (quorum port only).
+    fn link_down(&self, peer: ServerId) {
+        if self.port == Port::Quorum {
+            let _ = self.events.send((peer, PeerEvent::LinkDown));
+        }
+    }
+}
+
+/// One outgoing link: who we are, whom and where it goes, its loss count
+/// and where to report it down.
 struct DialTarget {
     my_id: ServerId,
+    peer: ServerId,
     addr: SocketAddr,
     losses: Arc<AtomicU64>,
+    inbound: Inbound,
 }
 
 /// Keeps one outgoing connection to `addr` up and writes our messages on it.
@@ -195,8 +246,10 @@ async fn dial_loop(
 ) {
     let DialTarget {
         my_id,
+        peer,
         addr,
         losses,
+        inbound,
     } = target;
     loop {
         if cancel.is_cancelled() {
@@ -214,6 +267,7 @@ async fn dial_loop(
         };
         let Some(mut stream) = stream else {
             drain(&mut rx, &losses);
+            inbound.link_down(peer);
             tokio::select! {
                 _ = cancel.cancelled() => return,
                 _ = tokio::time::sleep(RETRY_DELAY) => continue,
@@ -225,20 +279,32 @@ async fn dial_loop(
             .is_err()
         {
             losses.fetch_add(1, Ordering::Relaxed);
+            inbound.link_down(peer);
             continue;
         }
+        // The peer never writes on a connection we dialed, so anything the
+        // read side sees (end of stream, reset) means the connection is
+        // gone: notice it now rather than on our next write.
+        let mut probe = [0u8; 1];
         loop {
             let msg = tokio::select! {
                 _ = cancel.cancelled() => return,
-                m = rx.recv() => m,
-            };
-            let Some(msg) = msg else {
-                return;
+                m = rx.recv() => match m {
+                    Some(msg) => msg,
+                    None => return, // the links are gone: we are stopping
+                },
+                _ = stream.read(&mut probe) => {
+                    // Whatever the connection had not delivered yet is gone.
+                    losses.fetch_add(1, Ordering::Relaxed);
+                    inbound.link_down(peer);
+                    break;
+                }
             };
             if isolated.load(Ordering::Relaxed) || write_frame(&mut stream, &msg).await.is_err() {
                 // This message, and whatever the broken connection had not
                 // delivered yet, is gone.
                 losses.fetch_add(1, Ordering::Relaxed);
+                inbound.link_down(peer);
                 break;
             }
         }
@@ -265,7 +331,7 @@ async fn read_frame(stream: &mut TcpStream) -> std::io::Result<Bytes> {
 
 async fn accept_loop(
     listener: TcpListener,
-    inbound: mpsc::UnboundedSender<Received>,
+    inbound: Inbound,
     isolated: Arc<AtomicBool>,
     cancel: CancellationToken,
 ) {
@@ -291,10 +357,11 @@ async fn accept_loop(
     }
 }
 
-/// Reads one peer's connection: its id, then messages until it closes.
+/// Reads one peer's connection: its id, then messages until it closes,
+/// and then reports the link down.
 async fn read_loop(
     mut stream: TcpStream,
-    inbound: mpsc::UnboundedSender<Received>,
+    inbound: Inbound,
     isolated: Arc<AtomicBool>,
     cancel: CancellationToken,
 ) {
@@ -306,26 +373,40 @@ async fn read_loop(
         return;
     };
     let from = ServerId::from_be_bytes(id);
+    if read_messages(&mut stream, from, &inbound, &isolated, &cancel).await {
+        inbound.link_down(from);
+    }
+}
+
+/// Passes `from`'s messages on until the connection ends. True when it
+/// ended because the link broke (not because we are stopping).
+async fn read_messages(
+    stream: &mut TcpStream,
+    from: ServerId,
+    inbound: &Inbound,
+    isolated: &AtomicBool,
+    cancel: &CancellationToken,
+) -> bool {
     loop {
         let frame = tokio::select! {
-            _ = cancel.cancelled() => return,
-            f = read_frame(&mut stream) => f,
+            _ = cancel.cancelled() => return false,
+            f = read_frame(stream) => f,
         };
         let Ok(frame) = frame else {
-            return;
+            return true;
         };
         if isolated.load(Ordering::Relaxed) {
-            return;
+            return true;
         }
         match codec::decode(frame) {
             Ok(msg) => {
-                if inbound.send((from, msg)).is_err() {
-                    return;
+                if !inbound.message(from, msg) {
+                    return false;
                 }
             }
             Err(e) => {
                 tracing::warn!(from, "dropping a malformed peer message: {e}");
-                return;
+                return true;
             }
         }
     }

@@ -11,6 +11,10 @@
 //! * Whenever the member stops serving (election, resync) every client
 //!   connection is closed, as Apache does: clients reconnect elsewhere and
 //!   nothing half-done is left waiting.
+//! * A peer link that goes down is the core's `PeerDisconnected`: a
+//!   learner that loses its leader starts an election at once, so its
+//!   clients are closed once, not again and again while it waits for
+//!   syncLimit to expire.
 
 use std::time::Instant;
 
@@ -23,7 +27,7 @@ use crate::db::{ConnId, Database, RequestContext, SessionId};
 use crate::ensemble::codec::PeerMsg;
 use crate::ensemble::disk;
 use crate::ensemble::driver::{Creating, Driver, Forwarded, PendingSync};
-use crate::ensemble::transport::Received;
+use crate::ensemble::transport::{PeerEvent, Received};
 use crate::quorum::{Input, LogEntry, Output, ServerId};
 use crate::storage::TxnLog;
 
@@ -143,7 +147,31 @@ impl Pipeline {
         }
     }
 
-    pub(super) fn on_peer_msg(&mut self, from: ServerId, msg: PeerMsg) {
+    /// Something the peer links report about `from`.
+    pub(super) fn on_peer_msg(&mut self, from: ServerId, event: PeerEvent) {
+        match event {
+            PeerEvent::Message(msg) => self.on_peer_message(from, msg),
+            PeerEvent::LinkDown => self.on_link_down(from),
+        }
+    }
+
+    /// The quorum link to `peer` is down (or could not be set up).
+    fn on_link_down(&mut self, peer: ServerId) {
+        let Some(q) = self.quorum.as_ref() else {
+            return;
+        };
+        let leader_link = q.leader() == Some(peer);
+        tracing::debug!(peer, "peer link down");
+        self.step(Input::PeerDisconnected { peer });
+        if leader_link {
+            tracing::info!(peer, "the link to the leader closed: looking for a leader");
+        }
+        // What we forwarded over that link may be lost: answer its clients
+        // now (if we still learn from someone), not on the next tick.
+        self.fail_lost_requests();
+    }
+
+    fn on_peer_message(&mut self, from: ServerId, msg: PeerMsg) {
         let leader = self.quorum.as_ref().is_some_and(|q| q.is_serving_leader());
         match msg {
             PeerMsg::Core(msg) => self.step(Input::Message { from, msg }),

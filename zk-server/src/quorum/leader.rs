@@ -518,6 +518,16 @@ impl Peer {
         }
     }
 
+    /// The link to learner `peer` broke: its session is over (it registers
+    /// again on a new connection), so it leaves the forwarding and synced
+    /// sets now rather than after syncLimit of silence. Whether we still
+    /// lead is decided as before, by the quorum check on the next tick.
+    pub(super) fn leader_on_disconnected(&mut self, peer: ServerId) {
+        if let Some(l) = self.leading() {
+            l.learners.remove(&peer);
+        }
+    }
+
     pub(super) fn leader_tick(&mut self) {
         let now = self.now;
         let cfg = self.cfg.clone();

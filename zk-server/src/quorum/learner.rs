@@ -381,6 +381,15 @@ impl Peer {
         }
     }
 
+    /// The link to our leader broke: nothing more comes from this session,
+    /// so waiting for syncLimit of silence would only delay the election
+    /// that must follow. Links to other peers do not concern a learner.
+    pub(super) fn learner_on_disconnected(&mut self, peer: ServerId) {
+        if self.learning().is_some_and(|l| l.leader == peer) {
+            self.start_looking();
+        }
+    }
+
     pub(super) fn learner_tick(&mut self) {
         let now = self.now;
         let init = self.cfg.init_timeout_ms();

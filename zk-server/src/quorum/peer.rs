@@ -97,6 +97,10 @@ impl Peer {
                 Ok(())
             }
             Input::ClientWrite { payload } => self.client_write(payload),
+            Input::PeerDisconnected { peer } => {
+                self.on_peer_disconnected(peer);
+                Ok(())
+            }
         }
     }
 
@@ -213,6 +217,18 @@ impl Peer {
         match &self.role {
             RoleState::Leading(_) => self.leader_on_durable(),
             RoleState::Learning(_) => self.learner_on_durable(),
+            RoleState::Looking(_) => {}
+        }
+    }
+
+    fn on_peer_disconnected(&mut self, peer: ServerId) {
+        if peer == self.cfg.my_id {
+            return;
+        }
+        match &self.role {
+            RoleState::Leading(_) => self.leader_on_disconnected(peer),
+            RoleState::Learning(_) => self.learner_on_disconnected(peer),
+            // Elections resend notifications on their own schedule.
             RoleState::Looking(_) => {}
         }
     }

@@ -177,6 +177,15 @@ pub enum Input {
     ClientWrite {
         payload: Bytes,
     },
+    /// The link to `peer` is down: a connection to it closed, or an attempt
+    /// to connect was refused. Whatever was in flight on it may be lost.
+    /// A learner whose leader this is starts an election at once (Apache's
+    /// followers react to the socket closing); a leader forgets the
+    /// learner, which registers again over a new connection. Repeats are
+    /// harmless, and acting on one is always safe: it only gives up a role.
+    PeerDisconnected {
+        peer: ServerId,
+    },
 }
 
 /// Everything the core asks the driver to do, in order. `Persist` is
