@@ -36,7 +36,6 @@ pub const fn zxid_counter(zxid: i64) -> u32 {
 /// The protocol version learners and leaders announce (`0x10000`).
 pub const LEARNER_PROTOCOL_VERSION: i32 = 0x10000;
 
-
 int_enum! {
     /// `Leader.*` packet type constants (ZAB.md §5.1).
     pub enum PacketType as "quorum packet type" {
