@@ -233,6 +233,37 @@ async fn set_data_bumps_the_version_and_checks_it(target: Target) {
     assert_eq!(&t.client.get_data("/s").await.unwrap().0[..], b"22");
 }
 
+async fn null_data_reads_back_as_none_and_empty_data_as_empty(target: Target) {
+    let Some(t) = ctx(target, "null-data").await else {
+        return;
+    };
+    t.client
+        .create_with_null_data("/null", &OPEN(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    t.client
+        .create("/empty", b"", &OPEN(), CreateMode::Persistent)
+        .await
+        .unwrap();
+    let (null, stat) = t.client.get_data_opt("/null").await.unwrap();
+    assert_eq!((null, stat.data_length), (None, 0));
+    let (empty, _) = t.client.get_data_opt("/empty").await.unwrap();
+    assert_eq!(empty.as_deref(), Some(&b""[..]));
+    // The plain read still folds null into empty bytes.
+    assert!(t.client.get_data("/null").await.unwrap().0.is_empty());
+
+    t.client.set_data("/null", b"x", None).await.unwrap();
+    let (data, _stat, watch) = t.client.get_data_opt_and_watch("/null").await.unwrap();
+    assert_eq!(data.as_deref(), Some(&b"x"[..]));
+    let stat = t.client.set_null_data("/null", Some(1)).await.unwrap();
+    assert_eq!((stat.version, stat.data_length), (2, 0));
+    assert_eq!(
+        next_event(watch).await.event_type,
+        EventType::NodeDataChanged
+    );
+    assert_eq!(t.client.get_data_opt("/null").await.unwrap().0, None);
+}
+
 async fn exists_and_get_data_report_missing_nodes(target: Target) {
     let Some(t) = ctx(target, "missing").await else {
         return;
@@ -772,6 +803,7 @@ target_tests!(
     create_reports_every_error_code,
     delete_checks_versions_and_emptiness,
     set_data_bumps_the_version_and_checks_it,
+    null_data_reads_back_as_none_and_empty_data_as_empty,
     exists_and_get_data_report_missing_nodes,
     get_children_lists_names_and_the_parent_stat,
     acls_are_read_and_replaced_with_version_checks,

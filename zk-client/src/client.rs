@@ -144,6 +144,10 @@ impl ClientBuilder {
             xids: XidGen::default(),
             close_waiters: Vec::new(),
             connected_host: None,
+            // As Java: a session the caller supplied was made on a
+            // read/write server, so it is resumed even before we see one.
+            seen_rw_server: self.session.is_some(),
+            rw_server: None,
         };
         tokio::spawn(driver.run());
         Ok(Client {
@@ -304,10 +308,33 @@ impl Client {
         acl: &[Acl],
         mode: CreateMode,
     ) -> Result<String> {
+        self.create_inner(path, Some(Bytes::copy_from_slice(data)), acl, mode)
+            .await
+    }
+
+    /// As [`create`](Self::create), with null data (wire length -1, not
+    /// the empty buffer): [`get_data_opt`](Self::get_data_opt) then reads
+    /// `None`, as Java's `create(path, null, ...)`.
+    pub async fn create_with_null_data(
+        &self,
+        path: &str,
+        acl: &[Acl],
+        mode: CreateMode,
+    ) -> Result<String> {
+        self.create_inner(path, None, acl, mode).await
+    }
+
+    async fn create_inner(
+        &self,
+        path: &str,
+        data: Option<Bytes>,
+        acl: &[Acl],
+        mode: CreateMode,
+    ) -> Result<String> {
         validate_create(path, acl, mode, None)?;
         let request = CreateRequest {
             path: self.prefix(path),
-            data: Some(Bytes::copy_from_slice(data)),
+            data,
             acl: acl.to_vec(),
             flags: mode.code(),
         };
@@ -423,7 +450,11 @@ impl Client {
         Ok((stat, watch))
     }
 
-    async fn get_data_inner(&self, path: &str, watch: Option<Sink>) -> Result<(Bytes, Stat)> {
+    async fn get_data_inner(
+        &self,
+        path: &str,
+        watch: Option<Sink>,
+    ) -> Result<(Option<Bytes>, Stat)> {
         validate_path(path, false)?;
         let on_reply = watch.map(|sink| OnReply::Register {
             kind: WatchKind::Data,
@@ -436,19 +467,34 @@ impl Client {
             watch: on_reply.is_some(),
         });
         match self.call(request, on_reply).await? {
-            Response::GetData(r) => Ok((r.data.unwrap_or_default(), r.stat)),
+            Response::GetData(r) => Ok((r.data, r.stat)),
             other => Err(unexpected(other)),
         }
     }
 
-    /// The node's data (null data reads as empty) and Stat.
+    /// The node's data (null data reads as empty) and Stat. Use
+    /// [`get_data_opt`](Self::get_data_opt) to tell null from empty.
     pub async fn get_data(&self, path: &str) -> Result<(Bytes, Stat)> {
-        self.get_data_inner(path, None).await
+        let (data, stat) = self.get_data_inner(path, None).await?;
+        Ok((data.unwrap_or_default(), stat))
     }
 
     /// As [`get_data`](Self::get_data), and watches the node for a data
     /// change or deletion.
     pub async fn get_data_and_watch(&self, path: &str) -> Result<(Bytes, Stat, Watch)> {
+        let (data, stat, watch) = self.get_data_opt_and_watch(path).await?;
+        Ok((data.unwrap_or_default(), stat, watch))
+    }
+
+    /// The node's data and Stat, keeping null data (`None`) apart from
+    /// empty data (`Some` of no bytes), as the wire does.
+    pub async fn get_data_opt(&self, path: &str) -> Result<(Option<Bytes>, Stat)> {
+        self.get_data_inner(path, None).await
+    }
+
+    /// As [`get_data_opt`](Self::get_data_opt), and watches the node for a
+    /// data change or deletion.
+    pub async fn get_data_opt_and_watch(&self, path: &str) -> Result<(Option<Bytes>, Stat, Watch)> {
         let (tx, watch) = Watch::new();
         let (data, stat) = self.get_data_inner(path, Some(Sink::OneShot(tx))).await?;
         Ok((data, stat, watch))
@@ -456,10 +502,26 @@ impl Client {
 
     /// Sets the node's data; `version` `None` matches any.
     pub async fn set_data(&self, path: &str, data: &[u8], version: Option<i32>) -> Result<Stat> {
+        self.set_data_inner(path, Some(Bytes::copy_from_slice(data)), version)
+            .await
+    }
+
+    /// As [`set_data`](Self::set_data), making the data null (wire length
+    /// -1), as Java's `setData(path, null, version)`.
+    pub async fn set_null_data(&self, path: &str, version: Option<i32>) -> Result<Stat> {
+        self.set_data_inner(path, None, version).await
+    }
+
+    async fn set_data_inner(
+        &self,
+        path: &str,
+        data: Option<Bytes>,
+        version: Option<i32>,
+    ) -> Result<Stat> {
         validate_path(path, false)?;
         let request = Request::SetData(SetDataRequest {
             path: self.prefix(path),
-            data: Some(Bytes::copy_from_slice(data)),
+            data,
             version: self::version(version),
         });
         match self.call(request, None).await? {

@@ -34,6 +34,7 @@ use crate::error::{Error, Result};
 use crate::host_provider::HostProvider;
 use crate::path::Chroot;
 use crate::pending::{PendingQueue, XidGen};
+use crate::read_only::{find_rw_server, handshake_session_id, probe_candidates};
 use crate::state::{SessionState, StateHub};
 use crate::watch::{Sink, WatchKind, WatchRegistry, WatchedEvent};
 
@@ -205,6 +206,12 @@ pub(crate) struct Driver {
     pub close_waiters: Vec<oneshot::Sender<()>>,
     /// The host of the live connection, for server-list rebalancing.
     pub connected_host: Option<HostAddr>,
+    /// Whether a read/write server ever accepted us: until then every
+    /// handshake asks for a new session (WIRE.md §4.5).
+    pub seen_rw_server: bool,
+    /// A read/write server found while on a read-only one: the next
+    /// connection goes there.
+    pub rw_server: Option<HostAddr>,
 }
 
 impl Driver {
@@ -212,11 +219,7 @@ impl Driver {
         let mut waiting: VecDeque<Command> = VecDeque::new();
         let mut first = true;
         let end = loop {
-            let (host, mut delay) = self.hosts.next(&mut self.rng);
-            if !first {
-                // Java spreads reconnecting clients over a second.
-                delay += Duration::from_millis(self.rng.gen_range(0..1000));
-            }
+            let (host, delay) = self.next_host(first);
             first = false;
             let span = debug_span!("zk_connect", %host, session_id = format_args!("{:#x}", self.session_id));
             match self
@@ -247,6 +250,23 @@ impl Driver {
             }
         };
         self.finish(end, waiting);
+    }
+
+    /// The host for the next attempt and the pause before it: a read/write
+    /// server a probe found, at once; else the host provider's pick, and
+    /// on reconnects a random extra pause (Java spreads reconnecting
+    /// clients over a second).
+    fn next_host(&mut self, first: bool) -> (HostAddr, Duration) {
+        if let Some(host) = self.rw_server.take() {
+            if self.hosts.jump_to(&host) {
+                return (host, Duration::ZERO);
+            }
+        }
+        let (host, mut delay) = self.hosts.next(&mut self.rng);
+        if !first {
+            delay += Duration::from_millis(self.rng.gen_range(0..1000));
+        }
+        (host, delay)
     }
 
     fn shared_terminal_or(&self, state: SessionState) -> SessionState {
@@ -282,7 +302,7 @@ impl Driver {
             protocol_version: 0,
             last_zxid_seen: self.last_zxid,
             timeout: i32::try_from(self.config.session_timeout.as_millis()).unwrap_or(i32::MAX),
-            session_id: self.session_id,
+            session_id: handshake_session_id(self.seen_rw_server, self.session_id),
             passwd: if self.passwd.is_empty() {
                 Bytes::from_static(&[0; 16])
             } else {
@@ -355,6 +375,22 @@ impl Driver {
         }
         self.hosts.on_connected();
         let read_only = response.read_only == Some(true);
+        self.seen_rw_server |= !read_only;
+        // On a read-only server, look for a read/write one in the
+        // background; the search is dropped with this connection.
+        let candidates = if read_only {
+            probe_candidates(self.hosts.hosts(), self.connected_host.as_ref())
+        } else {
+            Vec::new()
+        };
+        let rw_search = async move {
+            if read_only {
+                find_rw_server(candidates).await
+            } else {
+                std::future::pending().await
+            }
+        };
+        tokio::pin!(rw_search);
         debug!(session_id = format_args!("{:#x}", response.session_id), ?negotiated, %addr, read_only, "session established");
         self.shared.state.set(if read_only {
             SessionState::ConnectedReadOnly
@@ -468,6 +504,10 @@ impl Driver {
                         }
                         After::Lost(why) => end = Some(End::Lost(why)),
                     }
+                }
+                host = &mut rw_search => {
+                    self.rw_server = Some(host.clone());
+                    break End::Lost(format!("moving to read/write server {host}"));
                 }
                 () = &mut timer => {
                     match clock.due(Instant::now()) {

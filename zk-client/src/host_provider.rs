@@ -157,6 +157,20 @@ impl HostProvider {
         (self.hosts[index].clone(), wait)
     }
 
+    /// Makes `host` the one handed out last, as if [`next`](Self::next)
+    /// had picked it (used when a probe found a read/write server), so the
+    /// round robin resumes after it. False when `host` is not in the list.
+    pub fn jump_to(&mut self, host: &HostAddr) -> bool {
+        match self.hosts.iter().position(|h| h == host) {
+            Some(index) => {
+                self.current = Some(index);
+                self.reconfig = None;
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Records that the last host handed out accepted the session.
     pub fn on_connected(&mut self) {
         self.last = self.current;
@@ -217,6 +231,16 @@ mod tests {
 
     fn hosts(names: &[&str]) -> Vec<HostAddr> {
         names.iter().map(|n| HostAddr::new(*n, 2181)).collect()
+    }
+
+    #[test]
+    fn jumping_to_a_host_resumes_the_round_robin_after_it() {
+        let mut rng = StdRng::seed_from_u64(7);
+        let mut hp = HostProvider::new(hosts(&["a", "b", "c"]), &mut rng);
+        let order: Vec<_> = hp.hosts().to_vec();
+        assert!(hp.jump_to(&order[1]));
+        assert_eq!(hp.next(&mut rng).0, order[2]);
+        assert!(!hp.jump_to(&HostAddr::new("elsewhere", 1)));
     }
 
     #[test]

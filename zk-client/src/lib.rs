@@ -33,6 +33,7 @@ pub mod host_provider;
 mod ops;
 pub mod path;
 pub mod pending;
+pub mod read_only;
 mod state;
 mod watch;
 
