@@ -2,49 +2,15 @@
 //! data dir); the leader dies by SIGKILL and the others carry on.
 
 mod ensemble_support;
+#[path = "ensemble_support/process.rs"]
+mod process;
 mod server_common;
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use ensemble_support::{synced_get, try_create, try_session, SETTLE};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// Kills the process when dropped, so a failing test leaves nothing behind.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_ports(n: usize) -> Vec<u16> {
-    let held: Vec<TcpListener> = (0..n)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    held.iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
-}
-
-/// `srvr`'s Mode line, or `None` when the member does not answer.
-async fn mode_of(addr: SocketAddr) -> Option<String> {
-    let connect =
-        tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(addr));
-    let mut stream = connect.await.ok()?.ok()?;
-    stream.write_all(b"srvr").await.ok()?;
-    let mut out = String::new();
-    tokio::time::timeout(Duration::from_secs(2), stream.read_to_string(&mut out))
-        .await
-        .ok()?
-        .ok()?;
-    out.lines()
-        .find_map(|l| l.strip_prefix("Mode: "))
-        .map(str::to_string)
-}
+use process::{mode_of, port_of, reserve_ports, spawn_server, Proc};
 
 /// Waits until exactly one of `addrs` (the live ones) says leader and the
 /// rest follower; returns the leader's index.
@@ -76,7 +42,10 @@ fn start_ensemble(
     members: usize,
     tick_ms: u64,
 ) -> (Vec<Option<Proc>>, Vec<Option<SocketAddr>>) {
-    let ports = free_ports(3 * members);
+    let reserved = reserve_ports(3 * members);
+    let ports: Vec<u16> = reserved.iter().map(port_of).collect();
+    // Free the ports just before the members bind them.
+    drop(reserved);
     let servers: String = (0..members)
         .map(|i| {
             format!(
@@ -104,14 +73,7 @@ fn start_ensemble(
             ),
         )
         .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_zk-server"))
-            .arg(&cfg)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        procs.push(Some(Proc(child)));
+        procs.push(Some(spawn_server(&cfg)));
         addrs.push(Some(SocketAddr::from(([127, 0, 0, 1], ports[3 * i]))));
     }
     (procs, addrs)
