@@ -1,5 +1,6 @@
 //! Locks and semaphores against Apache ZooKeeper and our server: exclusion, fairness,
-//! re-entrancy, lease bounds and read/write rules, on Curator's layouts.
+//! re-entrancy, hand-over on session expiry, lease bounds and read/write rules, on
+//! Curator's layouts.
 
 #[macro_use]
 mod recipes_common;
@@ -8,12 +9,13 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use recipes_common::{ctx, within, Target};
+use recipes_common::{ctx, eventually, within, Target};
 use zk_recipes::paths::{is_protected, strip_protection};
 use zk_recipes::{
-    InterProcessMutex, InterProcessReadWriteLock, InterProcessSemaphoreMutex,
+    ConnectionState, InterProcessMutex, InterProcessReadWriteLock, InterProcessSemaphoreMutex,
     InterProcessSemaphoreV2,
 };
+use zk_testkit::proxy::Proxy;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -364,6 +366,79 @@ async fn the_write_holder_can_take_the_read_lock(target: Target) {
     r.release().await.unwrap();
 }
 
+async fn a_holder_whose_session_expires_is_told_and_the_lock_passes_on(target: Target) {
+    let Some(t) = ctx(target, "mutex-expiry").await else {
+        return;
+    };
+    // The holder talks through a proxy we can cut; the waiter connects directly.
+    let proxy = Proxy::start(t.server).unwrap();
+    let holder = recipes_common::curator(&format!("{}{}", proxy.connect_string(), t.root)).await;
+    let mut states = holder.subscribe_states();
+    let held = InterProcessMutex::new(&holder, "/lock");
+    let guard = within(LIMIT, "holder acquires", held.acquire())
+        .await
+        .unwrap();
+    let holder_node = guard.path().to_string();
+
+    let waiter = t.curator().await;
+    let queued = waiter.clone();
+    let waiting = tokio::spawn(async move {
+        let lock = InterProcessMutex::new(&queued, "/lock");
+        let got = lock.acquire().await.unwrap();
+        let path = got.path().to_string();
+        (lock, got, path)
+    });
+    let observer = waiter.client();
+    assert!(
+        eventually(Duration::from_secs(10), || {
+            let observer = observer.clone();
+            async move { observer.get_children("/lock").await.unwrap().len() == 2 }
+        })
+        .await,
+        "the waiter never queued behind the holder"
+    );
+    assert!(!waiting.is_finished(), "the waiter got a held lock");
+
+    // Partitioned past the session timeout: the holder hears Suspended, then
+    // Lost, and the server expires its session, deleting its ephemeral node.
+    proxy.blackhole();
+    proxy.drop_all();
+    let seen = within(LIMIT, "Suspended then Lost", async {
+        let mut seen = Vec::new();
+        loop {
+            let state = states.recv().await.unwrap();
+            seen.push(state);
+            if state == ConnectionState::Lost {
+                return seen;
+            }
+        }
+    })
+    .await;
+    let suspended = seen.iter().position(|s| *s == ConnectionState::Suspended);
+    assert!(
+        matches!(suspended, Some(i) if i + 1 < seen.len()),
+        "Suspended must come before Lost: {seen:?}"
+    );
+
+    let (lock, got, waiter_node) = within(LIMIT, "the waiter acquires", waiting).await.unwrap();
+    assert_ne!(waiter_node, holder_node);
+    assert!(lock.is_acquired());
+    assert!(
+        observer.exists(&holder_node).await.unwrap().is_none(),
+        "the waiter got the lock while the holder's node still existed"
+    );
+    assert_eq!(
+        observer.get_children("/lock").await.unwrap(),
+        vec![zk_recipes::paths::node_name(&waiter_node).to_string()]
+    );
+    got.release().await.unwrap();
+
+    // Heal the link so the holder's stale guard can be dropped without a
+    // background release retrying into the void.
+    proxy.forward();
+    drop(guard);
+}
+
 recipe_tests!(
     mutex_gives_exact_counts_under_contention,
     mutex_nodes_use_curators_protected_lock_names_and_default_data,
@@ -376,4 +451,5 @@ recipe_tests!(
     read_locks_are_shared_and_exclude_writers,
     a_waiting_writer_holds_back_later_readers,
     the_write_holder_can_take_the_read_lock,
+    a_holder_whose_session_expires_is_told_and_the_lock_passes_on,
 );
