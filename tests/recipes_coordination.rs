@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use bytes::Bytes;
 use recipes_common::{ctx, within, Target};
 use zk_recipes::queue::{decode_items, encode_items};
 use zk_recipes::{
     DistributedAtomicLong, DistributedBarrier, DistributedDoubleBarrier, DistributedQueue,
-    RetryPolicy, SharedCount,
+    RetryPolicy, SharedCount, SharedValue,
 };
 
 const LIMIT: Duration = Duration::from_secs(60);
@@ -237,6 +238,49 @@ async fn shared_count_views_converge_and_try_set_detects_races(target: Target) {
     b.close().await;
 }
 
+async fn shared_value_views_converge_and_a_stale_try_set_is_refused(target: Target) {
+    let Some(t) = ctx(target, "shared-value").await else {
+        return;
+    };
+    let a = SharedValue::start(&t.curator().await, "/value", Bytes::from("seed"))
+        .await
+        .unwrap();
+    let b = SharedValue::start(&t.curator().await, "/value", Bytes::from("other"))
+        .await
+        .unwrap();
+    assert_eq!(a.value(), "seed", "the seed only applies once");
+    assert_eq!(b.value(), "seed");
+    let seen = a.versioned();
+    b.set_value(Bytes::from("from b")).await.unwrap();
+    let mut changes = a.changes();
+    within(
+        LIMIT,
+        "a sees b's write",
+        changes.wait_for(|v| v.value == "from b"),
+    )
+    .await
+    .unwrap();
+    // `seen` is stale now: the write must not land.
+    assert!(!a.try_set_value(seen, Bytes::from("stale")).await.unwrap());
+    assert!(a
+        .try_set_value(a.versioned(), Bytes::from("from a"))
+        .await
+        .unwrap());
+    let mut changes = b.changes();
+    within(
+        LIMIT,
+        "b sees a's write",
+        changes.wait_for(|v| v.value == "from a"),
+    )
+    .await
+    .unwrap();
+    let curator = t.curator().await;
+    let (data, _) = curator.client().get_data("/value").await.unwrap();
+    assert_eq!(data, "from a");
+    a.close().await;
+    b.close().await;
+}
+
 async fn atomic_long_increments_are_never_lost(target: Target) {
     let Some(t) = ctx(target, "atomic-long").await else {
         return;
@@ -277,5 +321,6 @@ recipe_tests!(
     queue_items_use_curators_names_and_framing,
     a_lock_safe_consumer_failure_requeues_the_item_at_the_back,
     shared_count_views_converge_and_try_set_detects_races,
+    shared_value_views_converge_and_a_stale_try_set_is_refused,
     atomic_long_increments_are_never_lost,
 );

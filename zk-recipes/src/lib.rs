@@ -21,6 +21,7 @@ pub mod persistent_node;
 pub mod queue;
 pub mod retry;
 pub mod shared_count;
+pub mod shared_value;
 pub mod ttl_node;
 
 pub use atomic::{
@@ -50,5 +51,6 @@ pub use queue::{
     DistributedDelayQueue, DistributedIdQueue, DistributedPriorityQueue, DistributedQueue,
 };
 pub use retry::{Retriable, RetryPolicy};
-pub use shared_count::{SharedCount, VersionedValue};
+pub use shared_count::SharedCount;
+pub use shared_value::{SharedData, SharedValue, VersionedValue};
 pub use ttl_node::PersistentTtlNode;
