@@ -55,9 +55,8 @@ pub async fn differential(label: &str, script: Script) -> Option<Vec<String>> {
     let (theirs, mine) = tokio::join!(script::run(apache, &script), script::run(ours, &script));
     let root = format!("/{}", script.name);
     tokio::join!(remove_tree(apache, &root), remove_tree(ours, &root));
-    let closes = script.closing_steps();
-    let theirs = normalize::render(&theirs, &closes);
-    let mine = normalize::render(&mine, &closes);
+    let theirs = normalize::render(&theirs);
+    let mine = normalize::render(&mine);
     // For investigating a difference: both transcripts in full.
     if std::env::var_os("ZK_DIFF_DUMP").is_some() {
         for (i, step) in script.steps.iter().enumerate() {

@@ -11,8 +11,11 @@
 //!   window) and printed as `0`, `T` or `BAD(..)`;
 //! - session ids: replaced by the session's ordinal in the script
 //!   (`session#N`), wherever they appear (ephemeralOwner, whoAmI);
-//! - the order of children and ephemerals lists: Apache keeps children in
-//!   a hash set, so clients may not rely on any order; lists are sorted;
+//! - the order of children lists: Apache keeps children in a hash set,
+//!   so clients may not rely on any order; they are sorted. Ephemerals
+//!   lists and the events of a session close are compared as they come:
+//!   ours follow Apache's per-session hash-set order
+//!   (zk-server/src/db/java_order.rs);
 //! - one version difference: inside a multi, 3.8.0 runs a create2 op as a
 //!   create and answers with the path only; 3.8.2+ and 3.9 (and ours)
 //!   answer create2 with path and Stat (WIRE.md §8). Multi create results
@@ -25,36 +28,14 @@ use zk_proto::{ErrorCode, EventType, MultiResult, ReplyFrame, Response, Stat};
 
 use super::script::{Entry, Transcript};
 
-/// The transcript as comparable lines, one per entry.
-///
-/// `unordered_steps` are steps whose notifications may come in any order:
-/// a session close deletes its ephemerals in Apache's hash-set order, so
-/// the NodeDeleted events one watcher receives for them are sorted.
-pub fn render(transcript: &Transcript, unordered_steps: &BTreeSet<usize>) -> Vec<String> {
+/// The transcript as comparable lines, one per entry, in arrival order.
+pub fn render(transcript: &Transcript) -> Vec<String> {
     let norm = Normalizer::new(transcript);
-    let mut lines: Vec<String> = Vec::with_capacity(transcript.entries.len());
-    let mut run_start = 0;
-    for (i, entry) in transcript.entries.iter().enumerate() {
-        lines.push(norm.line(entry));
-        let same_run = match (i.checked_sub(1).map(|p| &transcript.entries[p]), entry) {
-            (
-                Some(Entry::Event {
-                    step: s0, slot: l0, ..
-                }),
-                Entry::Event { step, slot, .. },
-            ) => s0 == step && l0 == slot,
-            _ => false,
-        };
-        if !same_run {
-            run_start = i;
-        }
-        if let Entry::Event { step, .. } = entry {
-            if unordered_steps.contains(step) {
-                lines[run_start..].sort();
-            }
-        }
-    }
-    lines
+    transcript
+        .entries
+        .iter()
+        .map(|entry| norm.line(entry))
+        .collect()
 }
 
 struct Normalizer {
@@ -210,7 +191,7 @@ impl Normalizer {
                 format!("Multi [{}]", results.join(", "))
             }
             Response::Sasl(r) => format!("Sasl {:?}", r.token),
-            Response::GetEphemerals(r) => format!("GetEphemerals {:?}", sorted(&r.ephemerals)),
+            Response::GetEphemerals(r) => format!("GetEphemerals {:?}", r.ephemerals),
             Response::GetAllChildrenNumber(r) => format!("GetAllChildrenNumber {}", r.total_number),
             Response::AddWatch(r) => format!("AddWatch err {}", r.err),
             Response::WhoAmI(r) => format!("WhoAmI {:?}", r.client_info),

@@ -2,6 +2,8 @@
 //! session closes over a small tree, so that paths collide often and every
 //! error path gets exercised, across several sessions.
 
+use std::collections::HashMap;
+
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use zk_proto::{AddWatchMode, CreateMode, MultiOp, Request};
@@ -13,9 +15,12 @@ use super::script::Script;
 const SLOTS: usize = 3;
 
 /// The one session that sets persistent watches, and never one-shot ones.
-/// Apache 3.8.0 lets a one-shot watch on a path downgrade the same
-/// session's persistent watch there (fixed in later releases; ours keeps
-/// both), so scripts keep the two kinds on different sessions.
+/// Apache 3.8.0 keeps one watch mode per path and session: a one-shot
+/// watch on a path downgrades the same session's persistent watch there,
+/// and a persistent-recursive watch replaces a persistent one (and back).
+/// Later releases keep each mode (ZOOKEEPER-4466), and so do we
+/// (docs/COMPATIBILITY.md), so scripts keep the two kinds on different
+/// sessions and give each path one persistent mode per session.
 const PERSISTENT_WATCHER: usize = 2;
 
 /// Child names: few, so ops keep hitting the same nodes.
@@ -26,6 +31,7 @@ pub fn script(root: &str, seed: u64, len: usize) -> Script {
     let mut gen = Gen {
         rng: StdRng::seed_from_u64(seed),
         root: format!("/{root}"),
+        watch_modes: HashMap::new(),
     };
     let mut s = Script::new(root)
         .connect(0)
@@ -39,6 +45,9 @@ pub fn script(root: &str, seed: u64, len: usize) -> Script {
         // slot: its ephemerals go and their watchers hear of it.
         if gen.rng.gen_ratio(1, 40) {
             s = s.close(slot).connect(slot);
+            if slot == PERSISTENT_WATCHER {
+                gen.watch_modes.clear();
+            }
             continue;
         }
         s = s.op(slot, gen.request(slot));
@@ -49,6 +58,8 @@ pub fn script(root: &str, seed: u64, len: usize) -> Script {
 struct Gen {
     rng: StdRng,
     root: String,
+    /// The persistent mode the watcher's current session uses per path.
+    watch_modes: HashMap<String, AddWatchMode>,
 }
 
 impl Gen {
@@ -120,11 +131,12 @@ impl Gen {
                 multi_read(vec![m_get_data(&path), m_get_children(&other)])
             }
             85..=87 if slot == PERSISTENT_WATCHER => {
-                let mode = if self.rng.gen_bool(0.5) {
+                let drawn = if self.rng.gen_bool(0.5) {
                     AddWatchMode::Persistent
                 } else {
                     AddWatchMode::PersistentRecursive
                 };
+                let mode = *self.watch_modes.entry(path.clone()).or_insert(drawn);
                 add_watch(&path, mode)
             }
             88..=90 => get_all_children_number(&self.root.clone()),

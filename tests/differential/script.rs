@@ -6,7 +6,6 @@
 //! session had been sent meanwhile (found by a ping round trip, which the
 //! server answers only after the notifications it already queued).
 
-use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -53,16 +52,6 @@ impl Script {
     pub fn close(mut self, slot: usize) -> Self {
         self.steps.push(Step::Close(slot));
         self
-    }
-
-    /// The steps that close a session.
-    pub fn closing_steps(&self) -> BTreeSet<usize> {
-        self.steps
-            .iter()
-            .enumerate()
-            .filter(|(_, step)| matches!(step, Step::Close(_) | Step::Op(_, Request::CloseSession)))
-            .map(|(i, _)| i)
-            .collect()
     }
 
     /// The slots that would still hold a session after the last step.

@@ -675,6 +675,69 @@ fn ttl_nodes_expire_after_their_ttl_without_modification() {
 
 // ---- sessions ----
 
+/// The order Apache 3.8 lists a session's ephemerals in at close (a clone
+/// of its per-session `HashSet<String>`), read off a JDK 17 for these
+/// exact steps: the ten `/tmpN` and `/x` were added and removed again,
+/// which grew the set's table (it never shrinks).
+const JVM_CLOSE_ORDER: [&str; 7] = [
+    "/app/lock-0000000009",
+    "/q",
+    "/app/lock-0000000010",
+    "/app/d",
+    "/app/b",
+    "/app/a",
+    "/app/c/e",
+];
+
+#[test]
+fn close_session_lists_and_deletes_ephemerals_in_apaches_hash_set_order() {
+    let mut h = Harness::new();
+    h.write(&ctx(S2), create("/app")).unwrap();
+    h.write(&ctx(S2), create("/app/c")).unwrap();
+    let added = [
+        "/app/lock-0000000009",
+        "/app/b",
+        "/app/lock-0000000010",
+        "/app/c/e",
+        "/x",
+    ];
+    let added_later = ["/app/a", "/q", "/app/d"];
+    for path in added.into_iter().chain(added_later) {
+        h.write(&ctx(S1), create_mode(path, 1)).unwrap();
+    }
+    for i in 0..10 {
+        h.write(&ctx(S1), create_mode(&format!("/tmp{i}"), 1))
+            .unwrap();
+    }
+    for i in 0..10 {
+        h.write(&ctx(S1), delete(&format!("/tmp{i}"), -1)).unwrap();
+    }
+    h.write(&ctx(S1), delete("/x", -1)).unwrap();
+
+    let (zxid, now) = h.next();
+    let close = h.db.prepare(&ctx(S1), &Request::CloseSession, zxid, now);
+    match &close.txn {
+        Txn::CloseSession(Some(t)) => assert_eq!(t.paths_to_delete, JVM_CLOSE_ORDER),
+        other => panic!("{other:?}"),
+    }
+    // Watches fire in that order: a data watch on each ephemeral.
+    for path in JVM_CLOSE_ORDER {
+        let exists = Request::Exists(zk_proto::proto::ExistsRequest {
+            path: path.into(),
+            watch: true,
+        });
+        h.db.read(&ctx(S2), &exists).0.expect("exists");
+    }
+    let deleted: Vec<String> =
+        h.db.apply(&close)
+            .notifications
+            .into_iter()
+            .filter(|(_, e)| e.event_type == zk_proto::EventType::NodeDeleted.code())
+            .map(|(_, e)| e.path)
+            .collect();
+    assert_eq!(deleted, JVM_CLOSE_ORDER);
+}
+
 #[test]
 fn close_session_deletes_ephemerals_including_pending_ones() {
     let mut h = Harness::new();
@@ -682,7 +745,8 @@ fn close_session_deletes_ephemerals_including_pending_ones() {
     let pending = h.db.prepare(&ctx(S1), &create_mode("/e2", 1), 100, 1);
     let close = h.db.prepare(&ctx(S1), &Request::CloseSession, 101, 1);
     match &close.txn {
-        Txn::CloseSession(Some(t)) => assert_eq!(t.paths_to_delete, ["/e1", "/e2"]),
+        // A JDK 17 lists a clone of {/e1} with /e2 added as [/e2, /e1].
+        Txn::CloseSession(Some(t)) => assert_eq!(t.paths_to_delete, ["/e2", "/e1"]),
         other => panic!("{other:?}"),
     }
     // The closing session's later requests fail.

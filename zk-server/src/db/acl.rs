@@ -6,6 +6,7 @@ use base64::Engine;
 use sha1::{Digest, Sha1};
 use zk_proto::{Acl, ClientInfo, ErrorCode, Id, Perms};
 
+use super::java_order::{bucket, string_hash};
 use super::DbConfig;
 
 pub const WORLD: &str = "world";
@@ -173,26 +174,10 @@ pub fn mask_digests(acl: &[Acl]) -> Vec<Acl> {
         .collect()
 }
 
-/// Java's `String.hashCode`: over UTF-16 code units.
-fn java_string_hash(s: &str) -> i32 {
-    s.encode_utf16().fold(0i32, |h, unit| {
-        h.wrapping_mul(31).wrapping_add(i32::from(unit))
-    })
-}
-
 /// The jute-generated `Id.hashCode`.
 fn java_id_hash(id: &Id) -> i32 {
-    let h = 17i32
-        .wrapping_mul(37)
-        .wrapping_add(java_string_hash(&id.scheme));
-    h.wrapping_mul(37).wrapping_add(java_string_hash(&id.id))
-}
-
-/// The bucket a key lands in within a `ConcurrentHashMap` table of
-/// `table_len` slots (its `spread` of the hash).
-fn java_map_bucket(hash: i32, table_len: usize) -> usize {
-    let spread = (hash ^ ((hash as u32) >> 16) as i32) & 0x7fff_ffff;
-    spread as usize & (table_len - 1)
+    let h = 17i32.wrapping_mul(37).wrapping_add(string_hash(&id.scheme));
+    h.wrapping_mul(37).wrapping_add(string_hash(&id.id))
 }
 
 /// A connection's identities in the order Apache lists them.
@@ -210,7 +195,7 @@ pub fn java_set_order(auth: &[Id]) -> Vec<&Id> {
         table_len *= 2;
     }
     let mut ordered: Vec<&Id> = auth.iter().collect();
-    ordered.sort_by_key(|id| java_map_bucket(java_id_hash(id), table_len));
+    ordered.sort_by_key(|id| bucket(java_id_hash(id), table_len));
     ordered
 }
 
@@ -553,7 +538,7 @@ mod tests {
     #[test]
     fn java_hashes_match_the_jvm() {
         // "hello".hashCode() == 99162322; Id("world","anyone") as jute hashes it.
-        assert_eq!(java_string_hash("hello"), 99_162_322);
+        assert_eq!(string_hash("hello"), 99_162_322);
         assert_eq!(java_id_hash(&Id::new("a", "b")), (17 * 37 + 97) * 37 + 98);
     }
 }

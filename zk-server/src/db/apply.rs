@@ -315,6 +315,7 @@ impl Database {
         for p in rest {
             let _ = self.apply_delete(&p, zxid, events);
         }
+        self.tree.forget_session_ephemerals(session);
     }
 
     fn acl_of(&self, node: &str) -> AclList {

@@ -13,6 +13,7 @@
 pub mod acl;
 mod acl_list;
 mod apply;
+mod java_order;
 pub mod path;
 mod prep;
 pub mod quota;

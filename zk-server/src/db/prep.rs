@@ -7,7 +7,8 @@
 //! prepared-but-unapplied txn ([`Outstanding`]), so txns prepared back to
 //! back see each other, as Apache's `outstandingChanges`.
 
-use std::collections::{BTreeSet, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use zk_proto::proto::{CheckVersionRequest, DeleteRequest, SetAclRequest, SetDataRequest};
@@ -323,18 +324,27 @@ impl Database {
     /// txn is applied, records their deletion, and marks the session
     /// closing so its later requests fail with SessionExpired.
     fn prep_close_session(&mut self, session: SessionId, zxid: i64) -> Txn {
-        let mut paths: BTreeSet<String> = self.tree.ephemerals_of(session).into_iter().collect();
+        // Apache edits a copy of the session's ephemeral set and lists it
+        // in the txn in the copy's order, which is the order the
+        // ephemerals are deleted and their watches fire in
+        // (db/java_order.rs).
+        let mut set = self.tree.ephemeral_set_copy(session);
         for record in &self.outstanding.queue {
             match &record.stat {
                 None => {
-                    paths.remove(&record.path);
+                    set.remove(&record.path);
                 }
                 Some(stat) if stat.ephemeral_owner == session => {
-                    paths.insert(record.path.clone());
+                    set.insert(Arc::from(record.path.as_str()));
                 }
                 Some(_) => {}
             }
         }
+        let paths: Vec<String> = set
+            .iteration_order()
+            .into_iter()
+            .map(|p| p.to_string())
+            .collect();
         for path in &paths {
             self.outstanding.add(ChangeRecord {
                 zxid,

@@ -158,7 +158,7 @@ impl Database {
     /// plain string prefix; empty or `/` means all).
     fn get_ephemerals(&self, ctx: &RequestContext, prefix: &str) -> Response {
         let prefix = prefix.trim();
-        let all = self.tree.ephemerals_of(ctx.session_id);
+        let all = self.tree.ephemerals_in_apache_order(ctx.session_id);
         let ephemerals = if prefix.is_empty() || prefix == "/" {
             all
         } else {

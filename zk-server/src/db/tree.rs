@@ -13,6 +13,7 @@ use bytes::Bytes;
 use zk_proto::{Acl, ErrorCode, Stat, StatPersisted};
 
 use super::acl_list::{AclInterner, AclList};
+use super::java_order::JavaHashSet;
 use super::path;
 use super::quota::{self, StatsTrack};
 use super::SessionId;
@@ -188,7 +189,10 @@ impl Node {
 pub struct DataTree {
     nodes: HashMap<NodePath, Box<Node>>,
     acls: AclInterner,
-    ephemerals: HashMap<SessionId, BTreeSet<NodePath>>,
+    /// Per session, as Apache's `HashSet` holds them (its order reaches
+    /// clients: [`JavaHashSet`]). A session's set stays, empty or not,
+    /// until the session closes, as Apache's does.
+    ephemerals: HashMap<SessionId, JavaHashSet<NodePath>>,
     containers: BTreeSet<NodePath>,
     ttls: BTreeSet<NodePath>,
     /// Paths with a `zookeeper_limits` node (Apache's quota trie).
@@ -348,19 +352,48 @@ impl DataTree {
 
     /// The paths of a session's ephemerals, sorted.
     pub fn ephemerals_of(&self, session: SessionId) -> Vec<String> {
+        let mut paths = self.ephemerals_in_apache_order(session);
+        paths.sort_unstable();
+        paths
+    }
+
+    /// The paths of a session's ephemerals in the order Apache hands them
+    /// out: a copy of its per-session `HashSet` (`DataTree.getEphemerals`),
+    /// which closeSession deletes in and getEphemerals lists in.
+    pub fn ephemerals_in_apache_order(&self, session: SessionId) -> Vec<String> {
+        self.ephemeral_set_copy(session)
+            .iteration_order()
+            .into_iter()
+            .map(|p| p.to_string())
+            .collect()
+    }
+
+    /// A copy of a session's ephemeral set, as `DataTree.getEphemerals`
+    /// returns it (closeSession's prep then edits the copy).
+    pub fn ephemeral_set_copy(&self, session: SessionId) -> JavaHashSet<NodePath> {
         self.ephemerals
             .get(&session)
-            .map(|set| set.iter().map(|p| p.to_string()).collect())
+            .map(JavaHashSet::copy)
             .unwrap_or_default()
+    }
+
+    /// Forgets a closed session's ephemeral set (Apache removes it when the
+    /// closeSession txn is applied, whatever it still holds).
+    pub fn forget_session_ephemerals(&mut self, session: SessionId) {
+        self.ephemerals.remove(&session);
     }
 
     /// Sessions owning at least one ephemeral.
     pub fn sessions_with_ephemerals(&self) -> Vec<SessionId> {
-        self.ephemerals.keys().copied().collect()
+        self.ephemerals
+            .iter()
+            .filter(|(_, set)| !set.is_empty())
+            .map(|(&s, _)| s)
+            .collect()
     }
 
     pub fn ephemeral_count(&self) -> usize {
-        self.ephemerals.values().map(BTreeSet::len).sum()
+        self.ephemerals.values().map(JavaHashSet::len).sum()
     }
 
     pub fn containers(&self) -> impl Iterator<Item = &str> {
@@ -432,9 +465,6 @@ impl DataTree {
             NodeKind::Ephemeral(session) => {
                 if let Some(set) = self.ephemerals.get_mut(&session) {
                     set.remove(path);
-                    if set.is_empty() {
-                        self.ephemerals.remove(&session);
-                    }
                 }
             }
             NodeKind::Persistent => {}
@@ -703,9 +733,9 @@ impl DataTree {
 
     /// Sessions and their ephemerals, for `dump`.
     pub fn ephemerals_by_session(&self) -> BTreeMap<SessionId, Vec<String>> {
-        self.ephemerals
-            .iter()
-            .map(|(s, set)| (*s, set.iter().map(|p| p.to_string()).collect()))
+        self.sessions_with_ephemerals()
+            .into_iter()
+            .map(|s| (s, self.ephemerals_of(s)))
             .collect()
     }
 }
