@@ -229,9 +229,11 @@ fn get_ephemerals_filters_the_callers_own_by_string_prefix() {
         Ok(Response::GetEphemerals(e)) => e.ephemerals,
         other => panic!("{other:?}"),
     };
-    assert_eq!(list(h.read(&ctx(S1), get("/"))), ["/app1", "/app2"]);
+    // In Apache's order: a clone of the session's HashSet, which a JDK 17
+    // lists as [/app2, /app1].
+    assert_eq!(list(h.read(&ctx(S1), get("/"))), ["/app2", "/app1"]);
     assert_eq!(list(h.read(&ctx(S1), get("/app2"))), ["/app2"]);
-    assert_eq!(list(h.read(&ctx(S1), get("/ap"))), ["/app1", "/app2"]);
+    assert_eq!(list(h.read(&ctx(S1), get("/ap"))), ["/app2", "/app1"]);
 }
 
 #[test]
