@@ -199,15 +199,22 @@ impl<T: AtomicNumber> DistributedAtomicValue<T> {
         self.curator
             .with_retry(|client| {
                 let (path, bytes) = (path.clone(), bytes.clone());
+                let acls = self.curator.acls();
                 async move {
                     let written = match seen {
                         Some((_, version)) => client
                             .set_data(&path, &bytes, Some(version))
                             .await
                             .map(drop),
-                        None => create_with_parents(&client, &path, &bytes, CreateMode::Persistent)
-                            .await
-                            .map(drop),
+                        None => create_with_parents(
+                            &client,
+                            &path,
+                            &bytes,
+                            CreateMode::Persistent,
+                            &acls,
+                        )
+                        .await
+                        .map(drop),
                     };
                     match written {
                         Ok(()) => Ok(true),
@@ -331,13 +338,18 @@ impl<T: AtomicNumber> DistributedAtomicValue<T> {
         self.curator
             .with_retry(|client| {
                 let (path, bytes) = (path.clone(), bytes.clone());
+                let acls = self.curator.acls();
                 async move {
                     match client.set_data(&path, &bytes, None).await {
-                        Err(zk_client::Error::NoNode) => {
-                            create_with_parents(&client, &path, &bytes, CreateMode::Persistent)
-                                .await
-                                .map(drop)
-                        }
+                        Err(zk_client::Error::NoNode) => create_with_parents(
+                            &client,
+                            &path,
+                            &bytes,
+                            CreateMode::Persistent,
+                            &acls,
+                        )
+                        .await
+                        .map(drop),
                         other => other.map(drop),
                     }
                 }

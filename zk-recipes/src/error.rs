@@ -29,6 +29,13 @@ pub enum Error {
     /// while the recipe needed it.
     #[error("lost the connection while {0}")]
     ConnectionLost(&'static str),
+    /// A fenced write was refused by the server: the lock or leadership
+    /// node `path` it was fenced on is gone, so nothing was written.
+    #[error("fenced write refused: the hold on {path} is gone")]
+    Fenced { path: String },
+    /// Built outside a tokio runtime without one given to the builder.
+    #[error("no tokio runtime: build inside one or pass CuratorBuilder::runtime")]
+    NoRuntime,
 }
 
 impl Error {

@@ -6,12 +6,14 @@
 //! states derived with Curator's rules, the retry loop, protected creates,
 //! guaranteed deletes); then the recipes, each in its own module.
 
+pub mod acl;
 pub mod atomic;
 pub mod barrier;
 pub mod cache;
 pub mod connection;
 pub mod discovery;
 pub mod error;
+pub mod fence;
 pub mod framework;
 pub mod leader;
 pub mod local_addr;
@@ -24,6 +26,7 @@ pub mod shared_count;
 pub mod shared_value;
 pub mod ttl_node;
 
+pub use acl::{AclProvider, FixedAclProvider, OpenAclProvider};
 pub use atomic::{
     AtomicNumber, AtomicValue, DistributedAtomicInteger, DistributedAtomicLong,
     DistributedAtomicValue, PromotedToLock,
@@ -39,6 +42,7 @@ pub use discovery::{
     ServiceInstance, ServiceProvider, ServiceProviderBuilder, ServiceType,
 };
 pub use error::{Error, Result};
+pub use fence::{Fence, LossReason};
 pub use framework::{Curator, CuratorBuilder};
 pub use leader::{LeaderLatch, LeaderSelector, LeaderSelectorBuilder, Participant};
 pub use lock::{

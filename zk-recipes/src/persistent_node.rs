@@ -150,7 +150,7 @@ impl PersistentNode {
             closed: watch::Sender::new(false),
         });
         let states = curator.subscribe_states();
-        let task = tokio::spawn(shared.clone().run(states));
+        let task = curator.spawn(shared.clone().run(states));
         PersistentNode { shared, task }
     }
 

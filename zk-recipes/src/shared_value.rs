@@ -165,7 +165,7 @@ impl<T: SharedData> SharedValue<T> {
         });
         let states = curator.subscribe_states();
         let first = shared.read().await?;
-        let task = tokio::spawn(shared.clone().run(states, first));
+        let task = curator.spawn(shared.clone().run(states, first));
         Ok(SharedValue { shared, task })
     }
 

@@ -82,7 +82,7 @@ impl PathChildrenCache {
         });
         let (tx, events) = Events::channel();
         let states = curator.subscribe_states();
-        let task = tokio::spawn(shared.clone().run(tx, states, mode));
+        let task = curator.spawn(shared.clone().run(tx, states, mode));
         (PathChildrenCache { shared, task }, events)
     }
 
@@ -242,6 +242,7 @@ impl Sync<'_> {
         let (names, watch) = curator
             .with_retry(|client| {
                 let path = path.clone();
+                let acls = curator.acls();
                 async move {
                     let listed = if arm {
                         client
@@ -254,7 +255,7 @@ impl Sync<'_> {
                     match listed {
                         // The path vanished (a reaped container): make it again.
                         Err(zk_client::Error::NoNode) => {
-                            ensure_containers(&client, &path).await?;
+                            ensure_containers(&client, &path, &acls).await?;
                             let (names, watch) = client.get_children_and_watch(&path).await?;
                             Ok((names, Some(watch)))
                         }

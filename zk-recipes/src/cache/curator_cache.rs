@@ -66,7 +66,7 @@ impl CuratorCache {
         });
         let (tx, events) = Events::channel();
         let states = curator.subscribe_states();
-        let task = tokio::spawn(shared.clone().run(tx, states));
+        let task = curator.spawn(shared.clone().run(tx, states));
         (CuratorCache { shared, task }, events)
     }
 

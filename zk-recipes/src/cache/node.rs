@@ -41,7 +41,7 @@ impl NodeCache {
         });
         let (tx, events) = Events::channel();
         let states = curator.subscribe_states();
-        let task = tokio::spawn(shared.clone().run(tx, states));
+        let task = curator.spawn(shared.clone().run(tx, states));
         (NodeCache { shared, task }, events)
     }
 
@@ -79,7 +79,8 @@ impl Shared {
                 .curator
                 .with_retry(|client| {
                     let parent_path = parent_path.clone();
-                    async move { ensure_containers(&client, &parent_path).await }
+                    let acls = self.curator.acls();
+                    async move { ensure_containers(&client, &parent_path, &acls).await }
                 })
                 .await;
             if made == Err(Error::Closed) {

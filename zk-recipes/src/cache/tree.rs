@@ -92,7 +92,7 @@ impl TreeCacheBuilder {
         });
         let (tx, events) = Events::channel();
         let states = self.curator.subscribe_states();
-        let task = tokio::spawn(shared.clone().run(tx, states));
+        let task = self.curator.spawn(shared.clone().run(tx, states));
         (TreeCache { shared, task }, events)
     }
 }

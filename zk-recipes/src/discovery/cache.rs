@@ -46,7 +46,7 @@ impl ServiceCache {
             StartMode::PostInitializedEvent,
         );
         let (tx, events) = Events::channel();
-        let forward = tokio::spawn(forward(child_events, tx));
+        let forward = curator.spawn(forward(child_events, tx));
         (ServiceCache { children, forward }, events)
     }
 

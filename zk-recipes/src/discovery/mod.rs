@@ -74,7 +74,7 @@ impl ServiceDiscovery {
             registered: Mutex::new(BTreeMap::new()),
         });
         let (closed, closed_rx) = watch::channel(false);
-        let task = tokio::spawn(
+        let task = curator.spawn(
             shared
                 .clone()
                 .reregister_on_reconnect(curator.subscribe_states(), closed_rx),
@@ -275,12 +275,13 @@ impl Shared {
             .with_retry(|client| {
                 let (path, data) = (path.clone(), data.clone());
                 let previous = previous.map(str::to_string);
+                let acls = self.curator.acls();
                 async move {
                     if !sequential {
-                        return match create_with_parents(&client, &path, &data, mode).await {
+                        return match create_with_parents(&client, &path, &data, mode, &acls).await {
                             Err(zk_client::Error::NodeExists) => {
                                 delete_quietly(&client, &path).await?;
-                                create_with_parents(&client, &path, &data, mode).await
+                                create_with_parents(&client, &path, &data, mode, &acls).await
                             }
                             other => other,
                         };
@@ -295,7 +296,7 @@ impl Shared {
                             None => {}
                         }
                     }
-                    create_with_parents(&client, &path, &data, mode).await
+                    create_with_parents(&client, &path, &data, mode, &acls).await
                 }
             })
             .await

@@ -70,11 +70,7 @@ pub(crate) fn watch_for_revocation(
     path: &str,
     requests: mpsc::UnboundedSender<RevocationRequest>,
 ) -> RevocationWatch {
-    RevocationWatch(tokio::spawn(revocation_loop(
-        curator.clone(),
-        path.to_string(),
-        requests,
-    )))
+    RevocationWatch(curator.spawn(revocation_loop(curator.clone(), path.to_string(), requests)))
 }
 
 /// Pause after a failed read before trying again.

@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use zk_client::CreateMode;
 
 use crate::error::{Error, Result};
+use crate::fence::{Fence, LossReason};
 use crate::framework::Curator;
 use crate::lock::internals::{sleep_until_opt, NodeGuard};
 use crate::lock::mutex::InterProcessMutex;
@@ -40,6 +41,7 @@ pub struct InterProcessSemaphoreV2 {
 pub struct Lease {
     curator: Curator,
     path: String,
+    fence: Fence,
     released: bool,
 }
 
@@ -61,8 +63,25 @@ impl Lease {
     }
 
     /// Deletes the lease node (guaranteed).
+    /// The lease's fence: token (the lease node's czxid) and fenced
+    /// writes, refused once the lease node is gone.
+    pub fn fence(&self) -> &Fence {
+        &self.fence
+    }
+
+    /// The fencing token (the lease node's czxid).
+    pub fn token(&self) -> i64 {
+        self.fence.token()
+    }
+
+    /// Resolves when the lease is lost or released; see [`Fence::lost`].
+    pub async fn lost(&self) -> LossReason {
+        self.fence.lost().await
+    }
+
     pub async fn release(mut self) -> Result<()> {
         self.released = true;
+        self.fence.end(LossReason::Released);
         self.curator.delete_guaranteed(&self.path).await
     }
 }
@@ -70,6 +89,7 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         if !self.released {
+            self.fence.end(LossReason::Released);
             self.curator
                 .delete_in_background(std::mem::take(&mut self.path));
         }
@@ -178,11 +198,30 @@ impl InterProcessSemaphoreV2 {
             let node = NodeGuard::new(&self.curator, path.clone());
             match self.wait_for_room(&path, deadline).await {
                 Ok(true) => {
+                    let fence = match Fence::for_node(&self.curator, &path).await {
+                        Ok(fence) => fence,
+                        // Not ours after all (an earlier session's): retry.
+                        Err(Error::NodeVanished(gone)) => {
+                            drop(node);
+                            let Some(sleep) = self.curator.retry_policy().next_sleep(
+                                retries,
+                                started.elapsed(),
+                                &mut rand::thread_rng(),
+                            ) else {
+                                return Err(Error::NodeVanished(gone));
+                            };
+                            tokio::time::sleep(sleep).await;
+                            retries += 1;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
                     return Ok(Some(Lease {
                         curator: self.curator.clone(),
                         path: node.disarm(),
+                        fence,
                         released: false,
-                    }))
+                    }));
                 }
                 Ok(false) => {
                     node.disarm();
@@ -275,6 +314,16 @@ impl SemaphoreGuard {
 
     pub async fn release(self) -> Result<()> {
         self.lease.release().await
+    }
+
+    /// The hold's fence; see [`Lease::fence`].
+    pub fn fence(&self) -> &Fence {
+        self.lease.fence()
+    }
+
+    /// The fencing token; see [`Lease::token`].
+    pub fn token(&self) -> i64 {
+        self.lease.token()
     }
 }
 

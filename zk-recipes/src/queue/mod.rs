@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::sync::{Mutex as AsyncMutex, Notify};
-use zk_client::{Acl, CreateMode, Op};
+use zk_client::{CreateMode, Op};
 
 use crate::error::{Error, Result};
 use crate::framework::{ensure_containers, Curator};
@@ -169,10 +169,11 @@ impl DistributedQueue {
             .curator
             .with_retry(|client| {
                 let path = path.clone();
+                let acls = self.curator.acls();
                 async move {
                     match client.get_children_and_watch(&path).await {
                         Err(zk_client::Error::NoNode) => {
-                            ensure_containers(&client, &path).await?;
+                            ensure_containers(&client, &path, &acls).await?;
                             client.get_children_and_watch(&path).await
                         }
                         other => other,
@@ -257,7 +258,7 @@ impl DistributedQueue {
     /// consumer got it first. The work runs in its own task so that a
     /// dropped `take` cannot lose an item the server already deleted.
     async fn take_node(&self, name: &str) -> Result<bool> {
-        let task = tokio::spawn(take_into_buffer(
+        let task = self.curator.spawn(take_into_buffer(
             self.curator.clone(),
             join(&self.path, name),
             self.buffered.clone(),
@@ -365,7 +366,7 @@ impl DistributedQueue {
                     Op::create(
                         &back,
                         data,
-                        &Acl::open_unsafe(),
+                        &self.curator.acl_for(&back),
                         CreateMode::PersistentSequential,
                     ),
                 ];
