@@ -44,7 +44,9 @@ pub use discovery::{
 pub use error::{Error, Result};
 pub use fence::{Fence, LossReason};
 pub use framework::{Curator, CuratorBuilder};
-pub use leader::{LeaderLatch, LeaderSelector, LeaderSelectorBuilder, Participant};
+pub use leader::{
+    LeaderLatch, LeaderSelector, LeaderSelectorBuilder, LeadershipEvent, Participant,
+};
 pub use lock::{
     InterProcessMultiLock, InterProcessMutex, InterProcessReadWriteLock,
     InterProcessSemaphoreMutex, InterProcessSemaphoreV2, Lease, MultiLockGuard, MutexGuard,
