@@ -30,12 +30,16 @@ async fn a_barrier_holds_waiters_until_removed(target: Target) {
         .wait_on_barrier(Some(Duration::from_millis(300)))
         .await
         .unwrap());
-    let waiter = {
+    let mut waiter = {
         let barrier = barrier.clone();
         tokio::spawn(async move { barrier.wait_on_barrier(None).await })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!waiter.is_finished());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut waiter)
+            .await
+            .is_err(),
+        "a waiter passed a standing barrier"
+    );
     barrier.remove_barrier().await.unwrap();
     assert!(within(LIMIT, "waiter", waiter).await.unwrap().unwrap());
 }
