@@ -141,8 +141,30 @@ fn recipes_start_outside_a_runtime_on_the_frameworks_runtime() {
     // Not inside the runtime here: this used to panic in tokio::spawn.
     assert!(tokio::runtime::Handle::try_current().is_err());
     let latch = LeaderLatch::start(&curator, "/latch", "outside");
+    let selector = zk_recipes::LeaderSelector::builder(&curator, "/election")
+        .start(|_curator| futures::future::pending::<()>());
+    let (cache, _events) =
+        zk_recipes::PathChildrenCache::start(&curator, "/members", zk_recipes::StartMode::Normal);
+    let node = zk_recipes::PersistentNode::start(
+        &curator,
+        "/members/outside",
+        zk_client::CreateMode::Ephemeral,
+        false,
+        &b"here"[..],
+    )
+    .unwrap();
+    let discovery = zk_recipes::ServiceDiscovery::start(&curator, "/services");
     assert!(runtime.block_on(latch.await_leadership(LIMIT)));
+    assert!(runtime.block_on(node.wait_for_initial_create(LIMIT)));
     runtime.block_on(async {
+        let mut leadership = selector.leadership();
+        within(LIMIT, "selector leads", leadership.wait_for(|l| *l))
+            .await
+            .unwrap();
+        selector.close().await;
+        cache.close().await;
+        node.close().await.unwrap();
+        discovery.close().await.unwrap();
         latch.close().await.unwrap();
         curator.close().await;
     });

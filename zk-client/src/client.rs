@@ -115,8 +115,10 @@ impl ClientBuilder {
         Ok(client)
     }
 
-    /// Starts the connection task without waiting for a session.
+    /// Starts the connection task without waiting for a session, on the
+    /// current tokio runtime (`NoRuntime` outside one).
     pub fn start(&self) -> Result<Client> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let parsed = ConnectString::parse(&self.connect_string)?;
         let mut rng = StdRng::from_entropy();
         let hosts = HostProvider::new(parsed.hosts, &mut rng);
@@ -150,7 +152,7 @@ impl ClientBuilder {
             seen_rw_server: self.session.is_some(),
             rw_server: None,
         };
-        tokio::spawn(driver.run());
+        runtime.spawn(driver.run());
         Ok(Client {
             inner: Arc::new(Inner {
                 commands: tx,
@@ -862,5 +864,21 @@ mod send_tests {
         // Compile-time property: tokio::spawn needs a Send future.
         assert_send(Client::builder("127.0.0.1:1").connect());
         assert_send(Client::connect("127.0.0.1:1"));
+    }
+
+    #[test]
+    fn waiting_for_a_state_can_run_on_a_spawned_task() {
+        fn check(client: &Client) {
+            assert_send(client.wait_for_state(|s| s.is_connected()));
+        }
+        let _ = check;
+    }
+
+    #[test]
+    fn starting_outside_a_runtime_is_an_error_not_a_panic() {
+        assert_eq!(
+            Client::builder("127.0.0.1:1").start().map(drop),
+            Err(Error::NoRuntime)
+        );
     }
 }

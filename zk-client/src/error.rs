@@ -10,7 +10,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// Variants up to `ThrottledOp` are the server's `KeeperException` codes,
 /// one to one (see [`Error::from_code`] and [`Error::code`]). `Timeout`,
-/// `Closed` and `Unknown` exist only on the client side; `ConnectionLoss`,
+/// `Closed`, `NoRuntime` and `Unknown` exist only on the client side; `ConnectionLoss`,
 /// `SessionExpired`, `AuthFailed`, `RequestTimeout` and `BadArguments` are
 /// also produced by the client itself, as the Java client does.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -91,6 +91,10 @@ pub enum Error {
     /// Client side: the client was closed (or every handle dropped).
     #[error("the client is closed")]
     Closed,
+    /// Client side: started outside a tokio runtime (the connection task
+    /// needs one).
+    #[error("no tokio runtime to run the connection task on")]
+    NoRuntime,
     /// A code this client does not know.
     #[error("KeeperErrorCode = unknown error {0}")]
     Unknown(i32),
@@ -184,7 +188,7 @@ impl Error {
             Error::QuotaExceeded => ErrorCode::QuotaExceeded,
             Error::ThrottledOp => ErrorCode::ThrottledOp,
             Error::Unknown(code) => return Some(*code),
-            Error::Timeout | Error::Closed => return None,
+            Error::Timeout | Error::Closed | Error::NoRuntime => return None,
         };
         Some(code.code())
     }
