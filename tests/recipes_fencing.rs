@@ -55,6 +55,29 @@ async fn fenced_write_outcome(fence: &Fence, data: &[u8]) -> Result<(), Error> {
     .await
 }
 
+/// Sends the fence's check with a write as a raw transaction (as a holder
+/// that never learnt of its loss would) and returns the server's answer.
+async fn raw_fenced_write(curator: &Curator, fence: &Fence, data: &[u8]) -> zk_client::Error {
+    within(LIMIT, "the server's answer", async {
+        loop {
+            let ops = [
+                fence.check_op(),
+                zk_client::Op::set_data("/resource", data, None),
+            ];
+            match curator.client().multi(&ops).await {
+                Ok(_) => panic!("the server accepted a write through a lost hold"),
+                Err(e)
+                    if zk_recipes::Retriable::is_retriable(&e) || e == zk_client::Error::Closed =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await
+                }
+                Err(e) => return e,
+            }
+        }
+    })
+    .await
+}
+
 fn is_fenced(outcome: &Result<(), Error>) -> bool {
     matches!(outcome, Err(Error::Fenced { .. }))
 }
@@ -113,6 +136,15 @@ async fn a_fenced_write_after_the_lock_node_is_gone_is_refused_and_writes_nothin
     // Someone else removes the holder's node (as the server does when the
     // session expires).
     admin.client().delete(guard.path(), None).await.unwrap();
+    // The server refuses the check itself, whatever the holder knows.
+    let raw = holder
+        .client()
+        .multi(&[
+            fence.check_op(),
+            zk_client::Op::set_data("/resource", b"stale", None),
+        ])
+        .await;
+    assert_eq!(raw, Err(zk_client::Error::NoNode));
     let outcome = fence
         .multi(&[
             zk_client::Op::set_data("/resource", b"stale", None),
@@ -202,6 +234,31 @@ async fn read_and_write_lock_guards_carry_fences(target: Target) {
     assert_eq!(read.fence().path(), read.path());
     read.release().await.unwrap();
     write.release().await.unwrap();
+}
+
+async fn a_multi_lock_writes_through_every_fence(target: Target) {
+    let Some(t) = ctx(target, "fence-multi").await else {
+        return;
+    };
+    let (curator, admin) = (t.curator().await, t.curator().await);
+    make_resource(&admin).await;
+    let locks = zk_recipes::InterProcessMultiLock::new(&curator, &["/l1", "/l2"]);
+    let guard = locks.acquire().await.unwrap();
+    let fences = guard.fences();
+    let write = [zk_client::Op::set_data("/resource", b"both held", None)];
+    zk_recipes::multi_fenced(&fences, &write).await.unwrap();
+    assert_eq!(resource(&admin).await, b"both held");
+    let second = fences[1].path().to_string();
+    admin.client().delete(&second, None).await.unwrap();
+    let stale = [zk_client::Op::set_data("/resource", b"one lost", None)];
+    let outcome = zk_recipes::multi_fenced(&fences, &stale).await;
+    assert!(
+        matches!(&outcome, Err(Error::Fenced { path }) if *path == second),
+        "{outcome:?}"
+    );
+    assert_eq!(resource(&admin).await, b"both held");
+    drop(fences);
+    drop(guard);
 }
 
 async fn latch_transitions_show_a_quick_loss_and_regain(target: Target) {
@@ -310,6 +367,9 @@ async fn a_frozen_lock_holder_is_fenced_out_after_another_takes_over(target: Tar
     proxy.resume();
     let outcome = fenced_write_outcome(&stale, b"stale holder").await;
     assert!(is_fenced(&outcome), "{outcome:?}");
+    // Whatever the holder has learnt meanwhile, the server refuses too.
+    let refused = raw_fenced_write(&holder, &stale, b"stale holder").await;
+    assert_eq!(refused, zk_client::Error::NoNode);
     assert_eq!(resource(&other).await, b"new holder");
     let reason = within(LIMIT, "the holder is told", stale.lost()).await;
     assert!(
@@ -345,6 +405,8 @@ async fn a_frozen_leader_is_fenced_out_after_another_is_elected(target: Target) 
     proxy.resume();
     let outcome = fenced_write_outcome(&stale, b"stale leader").await;
     assert!(is_fenced(&outcome), "{outcome:?}");
+    let refused = raw_fenced_write(&frozen, &stale, b"stale leader").await;
+    assert_eq!(refused, zk_client::Error::NoNode);
     assert_eq!(resource(&other).await, b"new leader");
     within(LIMIT, "the old leader is told", stale.lost()).await;
     second.close().await.unwrap();
@@ -359,6 +421,7 @@ recipe_tests!(
     a_released_guard_reports_released,
     semaphore_leases_carry_growing_tokens_and_fence_writes,
     read_and_write_lock_guards_carry_fences,
+    a_multi_lock_writes_through_every_fence,
     latch_transitions_show_a_quick_loss_and_regain,
     a_selector_leader_gets_a_fence_that_is_refused_after_its_term,
     a_frozen_lock_holder_is_fenced_out_after_another_takes_over,

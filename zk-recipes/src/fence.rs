@@ -85,18 +85,47 @@ impl Drop for Inner {
     }
 }
 
-/// The first error of a transaction whose first op is the fence check:
-/// `Fenced` when that check failed, else the op's own error.
-pub(crate) fn fenced_outcome(path: &str, results: Vec<OpResult>) -> Result<Vec<OpResult>> {
-    if let Some(OpResult::Error(_)) = results.first() {
+/// The outcome of a transaction whose first ops are the checks of the
+/// fences on `paths`: `Fenced` when one of those checks failed, else the
+/// first failing op's own error, else the results after the checks.
+pub(crate) fn fenced_outcome(paths: &[&str], results: Vec<OpResult>) -> Result<Vec<OpResult>> {
+    let failed_check = results
+        .iter()
+        .zip(paths)
+        .find(|(result, _)| matches!(result, OpResult::Error(_)));
+    if let Some((_, path)) = failed_check {
         return Err(Error::Fenced {
             path: path.to_string(),
         });
     }
     match results.iter().find_map(OpResult::error) {
         Some(e) => Err(e.clone().into()),
-        None => Ok(results.into_iter().skip(1).collect()),
+        None => Ok(results.into_iter().skip(paths.len()).collect()),
     }
+}
+
+/// Runs `ops` as one transaction that applies only while every fence's
+/// node exists (several locks held together, e.g. an
+/// [`InterProcessMultiLock`](crate::InterProcessMultiLock)); see
+/// [`Fence::multi`]. All fences must belong to one framework.
+pub async fn multi_fenced(fences: &[&Fence], ops: &[Op]) -> Result<Vec<OpResult>> {
+    let Some(first) = fences.first() else {
+        return Err(Error::InvalidArgument("no fence to write through".into()));
+    };
+    // A hold known to be over (released, or its loss seen) is refused
+    // here: after a release the node may live on for a moment while it is
+    // deleted in the background, and the holder must not write through it.
+    if let Some(lost) = fences.iter().find(|f| f.is_lost()) {
+        return Err(Error::Fenced {
+            path: lost.path().to_string(),
+        });
+    }
+    let mut all: Vec<Op> = fences.iter().map(|f| f.check_op()).collect();
+    all.extend_from_slice(ops);
+    let client = first.inner.curator.connected_client_or_loss().await?;
+    let results = client.multi_results(&all).await?;
+    let paths: Vec<&str> = fences.iter().map(|f| f.path()).collect();
+    fenced_outcome(&paths, results)
 }
 
 impl Fence {
@@ -176,15 +205,12 @@ impl Fence {
     /// Runs `ops` as one transaction that applies only while the holder's
     /// node exists; returns the results of `ops` (the check's own result
     /// left out). [`Error::Fenced`] when the hold is gone, in which case
-    /// nothing was written. Sent once, without retry: after a connection
-    /// loss the outcome is unknown, as for any `multi`.
+    /// nothing was written: refused here when the loss is already known,
+    /// by the server's check otherwise (the case of a paused holder). Sent
+    /// once, without retry: after a connection loss the outcome is
+    /// unknown, as for any `multi`.
     pub async fn multi(&self, ops: &[Op]) -> Result<Vec<OpResult>> {
-        let mut all = Vec::with_capacity(ops.len() + 1);
-        all.push(self.check_op());
-        all.extend_from_slice(ops);
-        let client = self.inner.curator.connected_client_or_loss().await?;
-        let results = client.multi_results(&all).await?;
-        fenced_outcome(&self.inner.path, results)
+        multi_fenced(&[self], ops).await
     }
 
     /// `set_data` fenced by the hold: see [`multi`](Self::multi).
@@ -340,4 +366,52 @@ fn ends_session(state: KeeperState) -> bool {
         state,
         KeeperState::Expired | KeeperState::Closed | KeeperState::AuthFailed
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check_failed() -> OpResult {
+        OpResult::Error(zk_client::Error::NoNode)
+    }
+
+    #[test]
+    fn a_failed_check_is_reported_as_fenced_on_its_node() {
+        let results = vec![
+            OpResult::NotApplied,
+            check_failed(),
+            OpResult::Error(zk_client::Error::RuntimeInconsistency),
+        ];
+        assert_eq!(
+            fenced_outcome(&["/a", "/b"], results),
+            Err(Error::Fenced { path: "/b".into() })
+        );
+    }
+
+    #[test]
+    fn a_failing_write_after_passing_checks_keeps_its_own_error() {
+        let results = vec![
+            OpResult::NotApplied,
+            OpResult::Error(zk_client::Error::BadVersion),
+        ];
+        assert_eq!(
+            fenced_outcome(&["/a"], results),
+            Err(Error::Zk(zk_client::Error::BadVersion))
+        );
+    }
+
+    #[test]
+    fn a_passing_transaction_returns_the_results_after_the_checks() {
+        let stat = Stat::default();
+        let results = vec![
+            OpResult::Check,
+            OpResult::Check,
+            OpResult::SetData { stat: stat.clone() },
+        ];
+        assert_eq!(
+            fenced_outcome(&["/a", "/b"], results),
+            Ok(vec![OpResult::SetData { stat }])
+        );
+    }
 }

@@ -42,7 +42,7 @@ pub use discovery::{
     ServiceInstance, ServiceProvider, ServiceProviderBuilder, ServiceType,
 };
 pub use error::{Error, Result};
-pub use fence::{Fence, LossReason};
+pub use fence::{multi_fenced, Fence, LossReason};
 pub use framework::{Curator, CuratorBuilder};
 pub use leader::{
     LeaderLatch, LeaderSelector, LeaderSelectorBuilder, LeadershipEvent, Participant,

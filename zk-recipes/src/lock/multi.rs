@@ -7,6 +7,7 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::fence::Fence;
 use crate::framework::Curator;
 use crate::lock::mutex::{InterProcessMutex, MutexGuard};
 
@@ -87,6 +88,12 @@ impl InterProcessMultiLock {
 }
 
 impl MultiLockGuard {
+    /// The fence of every lock held, in acquisition order; write through
+    /// all of them with [`multi_fenced`](crate::fence::multi_fenced).
+    pub fn fences(&self) -> Vec<&Fence> {
+        self.guards.iter().map(MutexGuard::fence).collect()
+    }
+
     /// The lock nodes held, in acquisition order.
     pub fn paths(&self) -> Vec<&str> {
         self.guards.iter().map(MutexGuard::path).collect()
