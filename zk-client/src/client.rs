@@ -218,6 +218,7 @@ impl Client {
         Client::builder(connect_string).connect().await
     }
 
+    /// The session state now.
     pub fn state(&self) -> SessionState {
         self.inner.shared.state.get()
     }
@@ -617,6 +618,7 @@ impl Client {
         Ok((children, stat, watch))
     }
 
+    /// Reads a node's ACL and Stat.
     pub async fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
         validate_path(path, false)?;
         let request = Request::GetAcl(GetAclRequest {

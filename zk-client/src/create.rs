@@ -69,6 +69,7 @@ impl CreateOptions {
         self
     }
 
+    /// The create mode.
     pub fn mode(&self) -> CreateMode {
         self.mode
     }
@@ -78,6 +79,8 @@ impl CreateOptions {
 /// Stat when it was asked for (or came anyway).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Created {
+    /// The created path, with any sequence suffix.
     pub path: String,
+    /// The new node's Stat, when asked for or returned anyway.
     pub stat: Option<Stat>,
 }

@@ -50,7 +50,9 @@ impl ProbeBackoff {
 /// What a server says it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerMode {
+    /// Serves reads and writes.
     ReadWrite,
+    /// Serves reads only (cut off from its quorum).
     ReadOnly,
 }
 

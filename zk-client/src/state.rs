@@ -13,6 +13,7 @@ use zk_proto::KeeperState;
 pub enum SessionState {
     /// Before the first session is established.
     Connecting,
+    /// A session is established with a read/write server.
     Connected,
     /// Connected to a read-only server (only with `read_only(true)`).
     ConnectedReadOnly,
@@ -36,6 +37,7 @@ impl SessionState {
         )
     }
 
+    /// Connected or ConnectedReadOnly.
     pub fn is_connected(self) -> bool {
         matches!(
             self,
