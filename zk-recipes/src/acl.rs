@@ -28,6 +28,7 @@ pub struct FixedAclProvider {
 }
 
 impl FixedAclProvider {
+    /// A provider giving every node `acl`.
     pub fn new(acl: impl Into<Vec<Acl>>) -> Self {
         FixedAclProvider { acl: acl.into() }
     }

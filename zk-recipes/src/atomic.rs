@@ -30,11 +30,15 @@ pub trait AtomicNumber:
     const WIDTH: usize;
     /// Curator's name for the type, for error messages.
     const NAME: &'static str;
+    /// The big-endian bytes Curator stores.
     fn to_bytes(self) -> Vec<u8>;
     /// `None` when `bytes` has the wrong width.
     fn from_bytes(bytes: &[u8]) -> Option<Self>;
+    /// `self + delta`, wrapping on overflow as Java does.
     fn wrapping_add(self, delta: Self) -> Self;
+    /// The value 1.
     fn one() -> Self;
+    /// `-self`, wrapping on overflow as Java does.
     fn wrapping_neg(self) -> Self;
 }
 
@@ -81,9 +85,11 @@ impl AtomicNumber for i32 {
 /// The outcome of an atomic operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AtomicValue<T = i64> {
+    /// True when the operation was applied.
     pub succeeded: bool,
     /// The value before (0 when the node was absent).
     pub pre: T,
+    /// The value after (equal to `pre` when not applied).
     pub post: T,
     /// Optimistic tries, without the lock.
     pub tries: u32,
@@ -104,6 +110,8 @@ pub struct PromotedToLock {
 }
 
 impl PromotedToLock {
+    /// Promote to the lock at `path`, waiting at most `max_lock_time`
+    /// for it (forever with `None`), retrying lost races with `retry`.
     pub fn new(path: &str, max_lock_time: Option<Duration>, retry: RetryPolicy) -> Self {
         PromotedToLock {
             path: path.to_string(),
@@ -296,18 +304,22 @@ impl<T: AtomicNumber> DistributedAtomicValue<T> {
         }
     }
 
+    /// Adds `delta`.
     pub async fn add(&self, delta: T) -> Result<AtomicValue<T>> {
         self.apply(|v| v.wrapping_add(delta)).await
     }
 
+    /// Subtracts `delta`.
     pub async fn subtract(&self, delta: T) -> Result<AtomicValue<T>> {
         self.add(delta.wrapping_neg()).await
     }
 
+    /// Adds one.
     pub async fn increment(&self) -> Result<AtomicValue<T>> {
         self.add(T::one()).await
     }
 
+    /// Subtracts one.
     pub async fn decrement(&self) -> Result<AtomicValue<T>> {
         self.subtract(T::one()).await
     }

@@ -16,6 +16,7 @@ use crate::framework::{delete_quietly, Curator};
 use crate::lock::internals::sleep_until_opt;
 use crate::paths::{join, uuid_v4};
 
+/// The node whose appearance lets every member of a double barrier in.
 pub const READY_NODE: &str = "ready";
 
 /// Waits for `watch`; false when `deadline` passes first.
@@ -48,6 +49,7 @@ pub struct DistributedBarrier {
 }
 
 impl DistributedBarrier {
+    /// A barrier at `path` (no I/O until used).
     pub fn new(curator: &Curator, path: &str) -> Self {
         DistributedBarrier {
             curator: curator.clone(),
@@ -106,6 +108,7 @@ pub struct DistributedDoubleBarrier {
 }
 
 impl DistributedDoubleBarrier {
+    /// A double barrier at `path` for `member_qty` members (no I/O until used).
     pub fn new(curator: &Curator, path: &str, member_qty: usize) -> Self {
         let our_name = uuid_v4(&mut rand::thread_rng());
         DistributedDoubleBarrier {

@@ -67,11 +67,13 @@ impl CuratorBuilder {
         self
     }
 
+    /// The retry policy of every operation (default: exponential backoff, 1 s, 3 retries).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
     }
 
+    /// Which connection states recipes treat as errors (default: Suspended and Lost).
     pub fn error_policy(mut self, policy: ErrorPolicy) -> Self {
         self.error_policy = policy;
         self
@@ -464,10 +466,12 @@ impl Curator {
         self.client().session_id()
     }
 
+    /// The framework's retry policy.
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.inner.retry
     }
 
+    /// The framework's error policy.
     pub fn error_policy(&self) -> ErrorPolicy {
         self.inner.error_policy
     }
@@ -493,6 +497,7 @@ impl Curator {
         BroadcastStream::new(self.subscribe_states()).filter_map(|r| async move { r.ok() })
     }
 
+    /// True once closed.
     pub fn is_closed(&self) -> bool {
         *self.inner.closed.borrow()
     }

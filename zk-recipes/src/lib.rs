@@ -6,6 +6,8 @@
 //! states derived with Curator's rules, the retry loop, protected creates,
 //! guaranteed deletes); then the recipes, each in its own module.
 
+#![warn(missing_docs)]
+
 pub mod acl;
 pub mod atomic;
 pub mod barrier;

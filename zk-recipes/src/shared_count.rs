@@ -43,6 +43,7 @@ impl SharedCount {
         self.value.value()
     }
 
+    /// The value with the version it was read at.
     pub fn versioned(&self) -> VersionedValue {
         self.value.versioned()
     }
@@ -63,6 +64,7 @@ impl SharedCount {
         self.value.try_set_value(previous, value).await
     }
 
+    /// Stops watching the value.
     pub async fn close(self) {
         self.value.close().await
     }

@@ -23,8 +23,11 @@ use crate::framework::Curator;
 /// keeps `VersionedValue` meaning the `SharedCount` view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VersionedValue<T = i32> {
+    /// The value.
     pub value: T,
+    /// The node version it was read at.
     pub version: i32,
+    /// The zxid of the write that set it.
     pub mzxid: i64,
 }
 

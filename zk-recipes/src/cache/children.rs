@@ -28,14 +28,20 @@ use crate::paths::join;
 /// What the cache observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathChildrenEvent {
+    /// A child appeared.
     ChildAdded(ChildData),
+    /// A child's data or stat changed.
     ChildUpdated(ChildData),
+    /// A child was deleted.
     ChildRemoved(ChildData),
     /// The first full read finished (with `StartMode::PostInitializedEvent`);
     /// carries the children at that point.
     Initialized(Vec<ChildData>),
+    /// The connection is Suspended; the cache may be stale.
     ConnectionSuspended,
+    /// Reconnected; the cache is refreshed.
     ConnectionReconnected,
+    /// The session is Lost; the cache is refreshed on the new one.
     ConnectionLost,
 }
 
@@ -69,6 +75,7 @@ pub struct PathChildrenCache {
 type Key = Option<String>;
 
 impl PathChildrenCache {
+    /// Starts caching the children of `path`, in the background.
     pub fn start(
         curator: &Curator,
         path: &str,

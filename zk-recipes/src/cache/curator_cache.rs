@@ -29,15 +29,19 @@ use crate::paths::join;
 /// What the cache observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CuratorCacheEvent {
+    /// A node appeared.
     Created(ChildData),
     /// Old and new data.
     Changed(ChildData, ChildData),
+    /// A node was deleted.
     Deleted(ChildData),
     /// The first full build finished (once).
     Initialized,
     /// Rebuilt after a (re)connection.
     Reconnected,
+    /// The connection is Suspended; the cache may be stale.
     Suspended,
+    /// The session is Lost; the cache is rebuilt on the new one.
     Lost,
 }
 
@@ -57,6 +61,7 @@ pub struct CuratorCache {
 }
 
 impl CuratorCache {
+    /// Starts caching `root` and everything below it, in the background.
     pub fn start(curator: &Curator, root: &str) -> (CuratorCache, Events<CuratorCacheEvent>) {
         let shared = Arc::new(Shared {
             curator: curator.clone(),
@@ -79,6 +84,7 @@ impl CuratorCache {
             .clone()
     }
 
+    /// The cached node at `path`, if any.
     pub fn get(&self, path: &str) -> Option<ChildData> {
         self.shared
             .data
@@ -88,6 +94,7 @@ impl CuratorCache {
             .cloned()
     }
 
+    /// Stops caching: the events stream ends.
     pub async fn close(mut self) {
         self.shared.closed.send_replace(true);
         let _ = (&mut self.task).await;

@@ -45,6 +45,7 @@ impl NodeCache {
         (NodeCache { shared, task }, events)
     }
 
+    /// The node as last seen (`None` while it does not exist).
     pub fn current_data(&self) -> Option<ChildData> {
         self.shared
             .data
@@ -53,6 +54,7 @@ impl NodeCache {
             .clone()
     }
 
+    /// Stops caching: the events stream ends.
     pub async fn close(mut self) {
         self.shared.closed.send_replace(true);
         let _ = (&mut self.task).await;

@@ -39,19 +39,26 @@ use crate::paths::{join, parent};
 /// What the cache observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TreeCacheEvent {
+    /// A node appeared.
     NodeAdded(ChildData),
+    /// A node's data or stat changed.
     NodeUpdated {
+        /// As cached before.
         old: ChildData,
+        /// As read now.
         new: ChildData,
     },
+    /// A node was deleted.
     NodeRemoved(ChildData),
     /// The first full read finished (again after a Lost, once the cache
     /// has re-read the tree).
     Initialized,
+    /// The connection is Suspended; the cache may be stale.
     ConnectionSuspended,
     /// Posted after the re-read that follows a (re)connection: the cache
     /// then holds the server's state as of that read.
     ConnectionReconnected,
+    /// The session is Lost; the cache is refreshed on the new one.
     ConnectionLost,
 }
 

@@ -21,8 +21,11 @@ pub enum ServiceCacheEvent {
     CacheChanged,
     /// The first read of the instances finished.
     Initialized,
+    /// The connection is Suspended; the list may be stale.
     ConnectionSuspended,
+    /// Reconnected; the list is refreshed.
     ConnectionReconnected,
+    /// The session is Lost; the list is refreshed on the new one.
     ConnectionLost,
 }
 

@@ -30,6 +30,7 @@ use crate::leader::participants::{participants, Participant};
 use crate::leader::transitions::{LeadershipEvent, Transitions};
 use crate::paths::{join, node_name, sorted_by_sequence};
 
+/// Curator's lock name for latch nodes.
 pub const LATCH_NAME: &str = "latch-";
 
 /// Pause after an unexpected error before trying again.
@@ -91,6 +92,7 @@ impl LeaderLatch {
         LeaderLatch { shared, task }
     }
 
+    /// True while this participant leads (and the latch is open).
     pub fn has_leadership(&self) -> bool {
         *self.shared.leader.borrow() && !*self.shared.closed.borrow()
     }
@@ -141,6 +143,7 @@ impl LeaderLatch {
             .clone()
     }
 
+    /// This participant's id (its node data).
     pub fn id(&self) -> &str {
         &self.shared.id
     }

@@ -116,6 +116,7 @@ pub struct LeaderSelector {
 }
 
 impl LeaderSelector {
+    /// A selector builder for the election at `path`.
     pub fn builder(curator: &Curator, path: &str) -> LeaderSelectorBuilder {
         LeaderSelectorBuilder {
             curator: curator.clone(),
@@ -125,6 +126,7 @@ impl LeaderSelector {
         }
     }
 
+    /// True while the leader future runs.
     pub fn has_leadership(&self) -> bool {
         *self.shared.leader.borrow()
     }
@@ -163,10 +165,12 @@ impl LeaderSelector {
         }
     }
 
+    /// Everybody in the election, in order (asks ZooKeeper).
     pub async fn participants(&self) -> Result<Vec<Participant>> {
         participants(&self.shared.curator, &self.shared.path, LOCK_NAME).await
     }
 
+    /// The current leader according to ZooKeeper.
     pub async fn leader(&self) -> Result<Option<Participant>> {
         Ok(self.participants().await?.into_iter().next())
     }

@@ -21,6 +21,7 @@ pub enum LeadershipEvent {
 }
 
 impl LeadershipEvent {
+    /// True for `IsLeader`.
     pub fn is_leader(&self) -> bool {
         matches!(self, LeadershipEvent::IsLeader(_))
     }

@@ -28,6 +28,7 @@ pub const REVOKE_MESSAGE: &[u8] = b"__REVOKE__";
 /// Someone asked the holder of the lock node `path` to release it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevocationRequest {
+    /// The lock node the request was written to.
     pub path: String,
 }
 

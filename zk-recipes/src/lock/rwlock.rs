@@ -20,7 +20,9 @@ use crate::framework::Curator;
 use crate::lock::internals::{LockDriver, StandardDriver, Turn};
 use crate::lock::mutex::InterProcessMutex;
 
+/// Curator's lock name for read nodes.
 pub const READ_LOCK_NAME: &str = "__READ__";
+/// Curator's lock name for write nodes.
 pub const WRITE_LOCK_NAME: &str = "__WRIT__";
 const BOTH: [&str; 2] = [READ_LOCK_NAME, WRITE_LOCK_NAME];
 
@@ -80,10 +82,12 @@ impl InterProcessReadWriteLock {
         InterProcessReadWriteLock { read, write }
     }
 
+    /// The read half (shared, blocked by earlier writers).
     pub fn read_lock(&self) -> &InterProcessMutex {
         &self.read
     }
 
+    /// The write half (exclusive).
     pub fn write_lock(&self) -> &InterProcessMutex {
         &self.write
     }

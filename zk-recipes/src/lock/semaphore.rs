@@ -21,6 +21,7 @@ use crate::lock::internals::{sleep_until_opt, NodeGuard};
 use crate::lock::mutex::InterProcessMutex;
 use crate::paths::{join, node_name};
 
+/// Curator's name for lease nodes.
 pub const LEASE_NAME: &str = "lease-";
 
 /// A counting semaphore shared by every process using the same path and
@@ -79,6 +80,7 @@ impl Lease {
         self.fence.lost().await
     }
 
+    /// Releases the lease: its node is deleted (guaranteed).
     pub async fn release(mut self) -> Result<()> {
         self.released = true;
         self.fence.end(LossReason::Released);
@@ -308,10 +310,12 @@ pub struct SemaphoreGuard {
 }
 
 impl SemaphoreGuard {
+    /// The lease node.
     pub fn path(&self) -> &str {
         self.lease.path()
     }
 
+    /// Releases the lock: the lease node is deleted (guaranteed).
     pub async fn release(self) -> Result<()> {
         self.lease.release().await
     }
@@ -328,18 +332,21 @@ impl SemaphoreGuard {
 }
 
 impl InterProcessSemaphoreMutex {
+    /// A semaphore mutex at `path` (no I/O until used).
     pub fn new(curator: &Curator, path: &str) -> Self {
         InterProcessSemaphoreMutex {
             semaphore: InterProcessSemaphoreV2::new(curator, path, 1),
         }
     }
 
+    /// Waits as long as it takes.
     pub async fn acquire(&self) -> Result<SemaphoreGuard> {
         Ok(SemaphoreGuard {
             lease: self.semaphore.acquire().await?,
         })
     }
 
+    /// Waits at most `timeout`; `None` when it passed.
     pub async fn try_acquire(&self, timeout: Duration) -> Result<Option<SemaphoreGuard>> {
         let leases = self.semaphore.try_acquire(1, timeout).await?;
         Ok(leases

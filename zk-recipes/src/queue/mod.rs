@@ -117,6 +117,7 @@ pub struct DistributedQueue {
 }
 
 impl DistributedQueue {
+    /// A queue at `path` (no I/O until used).
     pub fn new(curator: &Curator, path: &str) -> Self {
         Self::of_kind(curator, path, QueueKind::Plain)
     }
@@ -138,6 +139,7 @@ impl DistributedQueue {
         self
     }
 
+    /// The queue's path.
     pub fn path(&self) -> &str {
         &self.path
     }
@@ -385,6 +387,7 @@ impl DistributedQueue {
         Ok(self.items().await?.0.len())
     }
 
+    /// True when no item node is waiting.
     pub async fn is_empty(&self) -> Result<bool> {
         Ok(self.len().await? == 0)
     }

@@ -46,6 +46,7 @@ macro_rules! consuming_api {
             self.queue.len().await
         }
 
+        /// True when no item node is waiting.
         pub async fn is_empty(&self) -> Result<bool> {
             self.queue.is_empty().await
         }
@@ -60,6 +61,7 @@ pub struct DistributedPriorityQueue {
 }
 
 impl DistributedPriorityQueue {
+    /// A priority queue at `path` (no I/O until used).
     pub fn new(curator: &Curator, path: &str) -> Self {
         DistributedPriorityQueue {
             queue: DistributedQueue::of_kind(curator, path, QueueKind::Priority),
@@ -71,6 +73,7 @@ impl DistributedPriorityQueue {
         self.put_multi(&[item], priority).await
     }
 
+    /// Puts several items as one node at `priority`.
     pub async fn put_multi(&self, items: &[&[u8]], priority: i32) -> Result<()> {
         let prefix = naming::priority_prefix(priority);
         self.queue.put_named(&prefix, items).await
@@ -88,6 +91,7 @@ pub struct DistributedDelayQueue {
 }
 
 impl DistributedDelayQueue {
+    /// A delay queue at `path` (no I/O until used).
     pub fn new(curator: &Curator, path: &str) -> Self {
         DistributedDelayQueue {
             queue: DistributedQueue::of_kind(curator, path, QueueKind::Delay),
@@ -121,6 +125,7 @@ pub struct DistributedIdQueue {
 }
 
 impl DistributedIdQueue {
+    /// An id queue at `path` (no I/O until used).
     pub fn new(curator: &Curator, path: &str) -> Self {
         DistributedIdQueue {
             curator: curator.clone(),
