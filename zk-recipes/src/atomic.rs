@@ -138,6 +138,18 @@ fn decode<T: AtomicNumber>(path: &str, data: &[u8]) -> Result<T> {
 }
 
 /// A distributed number of type `T` (see the aliases).
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::{DistributedAtomicLong, RetryPolicy};
+/// let counter = DistributedAtomicLong::new(&curator, "/counters/visits", RetryPolicy::default());
+/// let outcome = counter.increment().await?;
+/// if outcome.succeeded {
+///     println!("{} -> {}", outcome.pre, outcome.post);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct DistributedAtomicValue<T> {
     curator: Curator,

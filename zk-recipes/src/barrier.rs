@@ -42,6 +42,17 @@ async fn exists_watch(curator: &Curator, path: &str) -> Result<(bool, Watch)> {
 }
 
 /// A barrier that holds everybody while its node exists.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::DistributedBarrier;
+/// let barrier = DistributedBarrier::new(&curator, "/barriers/deploy");
+/// barrier.set_barrier().await?;
+/// // Others: barrier.wait_on_barrier(None).await? returns once it is removed.
+/// barrier.remove_barrier().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct DistributedBarrier {
     curator: Curator,
@@ -98,6 +109,19 @@ impl DistributedBarrier {
 }
 
 /// A double barrier for `member_qty` members.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use std::time::Duration;
+/// use zk_recipes::DistributedDoubleBarrier;
+/// let barrier = DistributedDoubleBarrier::new(&curator, "/barriers/round", 3);
+/// if barrier.enter(Some(Duration::from_secs(30))).await? {
+///     // ... work done together ...
+///     barrier.leave(Some(Duration::from_secs(30))).await?;
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct DistributedDoubleBarrier {
     curator: Curator,

@@ -57,6 +57,23 @@ pub enum LossReason {
 
 /// The proof of a hold that the server can check; cheap to clone. See the
 /// module docs.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_client::Op;
+/// use zk_recipes::{Error, InterProcessMutex};
+/// let guard = InterProcessMutex::new(&curator, "/locks/ledger").acquire().await?;
+/// let fence = guard.fence().clone();
+/// match fence.multi(&[Op::set_data("/ledger/head", b"entry-9", None)]).await {
+///     Ok(_) => println!("written under token {}", fence.token()),
+///     // The lock was lost (e.g. our session expired during a pause): nothing written.
+///     Err(Error::Fenced { path }) => println!("fenced out: {path} is gone"),
+///     Err(e) => return Err(e),
+/// }
+/// guard.release().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct Fence {
     inner: Arc<Inner>,

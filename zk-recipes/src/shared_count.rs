@@ -25,6 +25,18 @@ fn decode(path: &str, data: &[u8]) -> Result<i32> {
 const COUNT: Codec<i32> = Codec { encode, decode };
 
 /// A shared `i32` counter.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::SharedCount;
+/// let count = SharedCount::start(&curator, "/shared/workers", 0).await?;
+/// let seen = count.versioned();
+/// // Succeeds only if nobody changed it since `seen`.
+/// count.try_set_count(seen, 5).await?;
+/// count.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct SharedCount {
     value: SharedValue<i32>,

@@ -124,6 +124,18 @@ impl<T: SharedData> Shared<T> {
 }
 
 /// A value shared through a persistent node; raw bytes by default.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use bytes::Bytes;
+/// use zk_recipes::SharedValue;
+/// let value = SharedValue::start(&curator, "/shared/motd", Bytes::from_static(b"hello")).await?;
+/// value.set_value(Bytes::from_static(b"maintenance at 6")).await?;
+/// println!("{:?}", value.value());
+/// value.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct SharedValue<T = Bytes> {
     shared: Arc<Shared<T>>,

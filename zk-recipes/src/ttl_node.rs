@@ -27,6 +27,18 @@ pub const DEFAULT_TOUCH_FACTOR: u32 = 2;
 
 /// A TTL node kept alive by touching a child. Dropping it stops the
 /// toucher too (its `closed` channel closes).
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use std::time::Duration;
+/// use zk_recipes::PersistentTtlNode;
+/// let ttl = Duration::from_secs(30);
+/// let node = PersistentTtlNode::start(&curator, "/alive/node-1", ttl, &b""[..])?;
+/// node.wait_for_initial_create(Duration::from_secs(10)).await;
+/// node.close().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct PersistentTtlNode {
     node: PersistentNode,

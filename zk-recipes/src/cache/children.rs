@@ -65,6 +65,22 @@ struct Shared {
 
 /// A running cache; events come from the [`Events`] returned by
 /// [`start`](Self::start).
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use futures::StreamExt;
+/// use zk_recipes::{PathChildrenCache, PathChildrenEvent, StartMode};
+/// let (cache, mut events) =
+///     PathChildrenCache::start(&curator, "/workers", StartMode::PostInitializedEvent);
+/// while let Some(event) = events.next().await {
+///     if let PathChildrenEvent::ChildAdded(child) = event {
+///         println!("worker {} joined", child.path);
+///     }
+/// }
+/// cache.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct PathChildrenCache {
     shared: Arc<Shared>,

@@ -54,6 +54,20 @@ struct Shared {
 }
 
 /// A running subtree cache.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use futures::StreamExt;
+/// use zk_recipes::CuratorCache;
+/// let (cache, mut events) = CuratorCache::start(&curator, "/services");
+/// if let Some(event) = events.next().await {
+///     println!("{event:?}");
+/// }
+/// println!("{:?}", cache.get("/services"));
+/// cache.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct CuratorCache {
     shared: Arc<Shared>,

@@ -24,6 +24,19 @@ struct Shared {
 }
 
 /// A running single-node cache.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use futures::StreamExt;
+/// use zk_recipes::NodeCache;
+/// let (cache, mut events) = NodeCache::start(&curator, "/config/feature-flags");
+/// while let Some(node) = events.next().await {
+///     println!("now {:?}", node.map(|n| n.data));
+/// }
+/// cache.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct NodeCache {
     shared: Arc<Shared>,

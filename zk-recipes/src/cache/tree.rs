@@ -117,6 +117,20 @@ struct Shared {
 
 /// A running tree cache; events come from the [`Events`] returned when
 /// it starts.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use futures::StreamExt;
+/// use zk_recipes::TreeCache;
+/// let (cache, mut events) = TreeCache::builder(&curator, "/config").max_depth(2).start();
+/// if let Some(event) = events.next().await {
+///     println!("{event:?}");
+/// }
+/// println!("{} nodes cached", cache.current_data().len());
+/// cache.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct TreeCache {
     shared: Arc<Shared>,

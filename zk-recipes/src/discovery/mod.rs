@@ -57,6 +57,20 @@ struct Shared {
 }
 
 /// Registers this process's instances and queries everyone's.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::{ServiceDiscovery, ServiceInstance};
+/// let discovery = ServiceDiscovery::start(&curator, "/discovery");
+/// let me = ServiceInstance::new("api").with_address("10.0.0.7").with_port(8080);
+/// discovery.register(&me).await?;
+/// for instance in discovery.query_for_instances("api").await? {
+///     println!("{:?}:{:?}", instance.address, instance.port);
+/// }
+/// discovery.close().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct ServiceDiscovery {
     shared: Arc<Shared>,

@@ -48,6 +48,23 @@ struct Shared {
 }
 
 /// A running latch; [`close`](Self::close) it to leave the election.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use futures::StreamExt;
+/// use zk_recipes::{LeaderLatch, LeadershipEvent};
+/// let latch = LeaderLatch::start(&curator, "/election/scheduler", "node-1");
+/// let mut transitions = latch.transitions();
+/// while let Some(event) = transitions.next().await {
+///     match event {
+///         LeadershipEvent::IsLeader(fence) => println!("leading, token {}", fence.token()),
+///         LeadershipEvent::NotLeader => println!("following"),
+///     }
+/// }
+/// latch.close().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct LeaderLatch {
     shared: Arc<Shared>,

@@ -109,6 +109,21 @@ struct Shared {
 }
 
 /// A running selector; [`close`](Self::close) it to leave.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::LeaderSelector;
+/// let selector = LeaderSelector::builder(&curator, "/election/compactor")
+///     .id("node-1")
+///     .auto_requeue(true)
+///     .start_fenced(|_curator, fence| async move {
+///         // Leadership lasts while this future runs; writes are fenced.
+///         let _ = fence.set_data("/compactor/owner", b"node-1", None).await;
+///     });
+/// selector.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct LeaderSelector {
     shared: Arc<Shared>,

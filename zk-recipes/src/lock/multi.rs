@@ -12,6 +12,18 @@ use crate::framework::Curator;
 use crate::lock::mutex::{InterProcessMutex, MutexGuard};
 
 /// A set of [`InterProcessMutex`]es held all together or not at all.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_client::Op;
+/// use zk_recipes::{multi_fenced, InterProcessMultiLock};
+/// let locks = InterProcessMultiLock::new(&curator, &["/locks/a", "/locks/b"]);
+/// let guard = locks.acquire().await?;
+/// multi_fenced(&guard.fences(), &[Op::set_data("/shared", b"both", None)]).await?;
+/// guard.release().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct InterProcessMultiLock {
     locks: Vec<InterProcessMutex>,

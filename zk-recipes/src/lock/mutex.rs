@@ -152,6 +152,20 @@ impl MutexShared {
 }
 
 /// A distributed mutex, not re-entrant; see the module docs.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::InterProcessMutex;
+/// let lock = InterProcessMutex::new(&curator, "/locks/orders");
+/// let guard = lock.acquire().await?;
+/// // Writes through the fence apply only while we still hold the lock.
+/// guard.fence().set_data("/orders/next", b"42", None).await?;
+/// let nested = guard.reenter()?; // explicit re-entry: same hold
+/// nested.release().await?;
+/// guard.release().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct InterProcessMutex {
     shared: Arc<MutexShared>,

@@ -33,6 +33,21 @@ pub struct RevocationRequest {
 }
 
 /// Asks lock holders to release.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use futures::StreamExt;
+/// use zk_recipes::{InterProcessMutex, Revoker};
+/// let lock = InterProcessMutex::new(&curator, "/locks/job");
+/// let mut requests = lock.make_revocable();
+/// let guard = lock.acquire().await?;
+/// // Elsewhere: Revoker::attempt_revoke(&curator, guard.path()).await?;
+/// if requests.next().await.is_some() {
+///     guard.release().await?; // honour the request
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Revoker;
 

@@ -44,6 +44,18 @@ impl LockDriver for ReadDriver {
 }
 
 /// A distributed read/write lock.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::InterProcessReadWriteLock;
+/// let rw = InterProcessReadWriteLock::new(&curator, "/locks/catalog");
+/// let write = rw.write_lock().acquire().await?;
+/// let read = rw.read_lock().acquire().await?; // the writer may also read
+/// read.release().await?;
+/// write.release().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct InterProcessReadWriteLock {
     read: InterProcessMutex,

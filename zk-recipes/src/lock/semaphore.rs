@@ -26,6 +26,23 @@ pub const LEASE_NAME: &str = "lease-";
 
 /// A counting semaphore shared by every process using the same path and
 /// `max_leases`.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use std::time::Duration;
+/// use zk_recipes::InterProcessSemaphoreV2;
+/// let semaphore = InterProcessSemaphoreV2::new(&curator, "/semaphores/db", 3);
+/// let lease = semaphore.acquire().await?;
+/// println!("lease {} with token {}", lease.path(), lease.token());
+/// lease.release().await?;
+/// if let Some(leases) = semaphore.try_acquire(2, Duration::from_secs(1)).await? {
+///     for lease in leases {
+///         lease.release().await?;
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct InterProcessSemaphoreV2 {
     curator: Curator,
@@ -297,6 +314,16 @@ impl InterProcessSemaphoreV2 {
 
 /// A non-re-entrant mutex: a semaphore with one lease (§B3). It may be
 /// released from any task.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::InterProcessSemaphoreMutex;
+/// let lock = InterProcessSemaphoreMutex::new(&curator, "/locks/report");
+/// let guard = lock.acquire().await?;
+/// guard.release().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct InterProcessSemaphoreMutex {
     semaphore: InterProcessSemaphoreV2,

@@ -105,6 +105,17 @@ pub(crate) fn now_epoch_ms() -> u64 {
 }
 
 /// A distributed FIFO queue of byte items.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::DistributedQueue;
+/// let queue = DistributedQueue::new(&curator, "/queues/emails");
+/// queue.put(b"to: a@example.com").await?;
+/// let item = queue.take().await?;
+/// println!("{item:?}");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct DistributedQueue {
     curator: Curator,

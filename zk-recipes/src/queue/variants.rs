@@ -55,6 +55,17 @@ macro_rules! consuming_api {
 
 /// Items come out lowest priority value first (Curator's
 /// `DistributedPriorityQueue`); equal priorities in arrival order.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::DistributedPriorityQueue;
+/// let queue = DistributedPriorityQueue::new(&curator, "/queues/jobs");
+/// queue.put(b"urgent", -10).await?;
+/// queue.put(b"later", 10).await?;
+/// assert_eq!(&queue.take().await?[..], b"urgent");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct DistributedPriorityQueue {
     queue: DistributedQueue,
@@ -85,6 +96,18 @@ impl DistributedPriorityQueue {
 /// Items are not handed out before their due time, then earliest due
 /// first (Curator's `DistributedDelayQueue`). Due times are wall-clock
 /// epoch milliseconds, so producers' and consumers' clocks must agree.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use std::time::Duration;
+/// use zk_recipes::DistributedDelayQueue;
+/// let queue = DistributedDelayQueue::new(&curator, "/queues/reminders");
+/// queue.put_after(b"ping", Duration::from_secs(60)).await?;
+/// let due = queue.take().await?; // waits until it is due
+/// println!("{due:?}");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct DistributedDelayQueue {
     queue: DistributedQueue,
@@ -118,6 +141,16 @@ impl DistributedDelayQueue {
 
 /// Items carry an id by which they can be removed before consumption
 /// (Curator's `DistributedIdQueue`); taken in arrival order.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::DistributedIdQueue;
+/// let queue = DistributedIdQueue::new(&curator, "/queues/tasks");
+/// queue.put(b"resize image", "task-17").await?;
+/// println!("{:?}", queue.take().await?);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct DistributedIdQueue {
     curator: Curator,
