@@ -951,6 +951,20 @@ mod tests {
     }
 
     #[test]
+    fn the_framework_hands_its_session_settings_to_every_client() {
+        let builder = Curator::builder("127.0.0.1:2181")
+            .read_only(true)
+            .request_timeout(Duration::from_millis(1500))
+            .auth("digest", b"alice:secret");
+        // The client builder keeps its fields private; its Debug form shows
+        // what every (re)built client is started with.
+        let client = format!("{:?}", builder.client_builder());
+        assert!(client.contains("read_only: true"), "{client}");
+        assert!(client.contains("request_timeout: Some(1.5s)"), "{client}");
+        assert!(client.contains("\"digest\""), "{client}");
+    }
+
+    #[test]
     fn namespaces_must_be_relative_paths_without_empty_segments() {
         assert!(validate_namespace("app").is_ok());
         assert!(validate_namespace("app/sub").is_ok());
