@@ -6,7 +6,7 @@
 //! saw (`try_set_value`).
 //!
 //! The machinery is generic over how the node's bytes map to a value
-//! ([`Codec`]), so `SharedCount` reuses it with a typed `i32` view.
+//! (`Codec`), so `SharedCount` reuses it with a typed `i32` view.
 
 use std::sync::Arc;
 

@@ -356,6 +356,11 @@ impl SemaphoreGuard {
     pub fn token(&self) -> i64 {
         self.lease.token()
     }
+
+    /// Resolves when the hold is lost or released; see [`Fence::lost`].
+    pub async fn lost(&self) -> LossReason {
+        self.lease.lost().await
+    }
 }
 
 impl InterProcessSemaphoreMutex {
