@@ -319,6 +319,32 @@ async fn a_selector_leader_gets_a_fence_that_is_refused_after_its_term(target: T
     selector.close().await;
 }
 
+async fn selector_transitions_show_every_term_in_order(target: Target) {
+    let Some(t) = ctx(target, "fence-selector-terms").await else {
+        return;
+    };
+    let curator = t.curator().await;
+    // Each term ends as soon as it starts; auto-requeue starts the next.
+    let selector = LeaderSelector::builder(&curator, "/election")
+        .id("brief")
+        .auto_requeue(true)
+        .start(|_curator| async {});
+    let mut events = selector.transitions();
+    let mut tokens = Vec::new();
+    while tokens.len() < 3 {
+        match within(LIMIT, "next transition", events.next()).await {
+            Some(LeadershipEvent::IsLeader(fence)) => {
+                tokens.push(fence.token());
+                let next = within(LIMIT, "the term ends", events.next()).await;
+                assert!(matches!(next, Some(LeadershipEvent::NotLeader)), "{next:?}");
+            }
+            other => panic!("expected IsLeader, got {other:?}"),
+        }
+    }
+    assert!(tokens.windows(2).all(|w| w[0] < w[1]), "{tokens:?}");
+    selector.close().await;
+}
+
 /// A framework whose connection goes through `proxy`, and which does not
 /// declare the session lost on its own: a paused process would not either.
 async fn frozen_capable_curator(proxy: &Proxy, root: &str) -> Curator {
@@ -424,6 +450,7 @@ recipe_tests!(
     a_multi_lock_writes_through_every_fence,
     latch_transitions_show_a_quick_loss_and_regain,
     a_selector_leader_gets_a_fence_that_is_refused_after_its_term,
+    selector_transitions_show_every_term_in_order,
     a_frozen_lock_holder_is_fenced_out_after_another_takes_over,
     a_frozen_leader_is_fenced_out_after_another_is_elected,
 );
