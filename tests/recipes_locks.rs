@@ -450,6 +450,11 @@ async fn a_holder_whose_session_expires_is_told_and_the_lock_passes_on(target: T
         matches!(suspended, Some(i) if i + 1 < seen.len()),
         "Suspended must come before Lost: {seen:?}"
     );
+    // The guard itself says so: Lost ends the hold.
+    assert_eq!(
+        within(LIMIT, "the guard is told", guard.lost()).await,
+        zk_recipes::LossReason::SessionEnded
+    );
 
     let (lock, got, waiter_node) = within(LIMIT, "the waiter acquires", waiting).await.unwrap();
     assert_ne!(waiter_node, holder_node);
