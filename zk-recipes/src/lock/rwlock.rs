@@ -10,7 +10,12 @@
 //!   A reader asking for the write half waits for itself forever, as in
 //!   Curator: release the read lock first.
 //!
-//! Re-entrancy is per half, per handle, as for [`InterProcessMutex`].
+//! Each half is an [`InterProcessMutex`]: not re-entrant, one hold per
+//! handle at a time (a second `acquire` on the same half of the same
+//! handle waits for the first hold), re-entry through
+//! [`MutexGuard::reenter`](crate::MutexGuard::reenter). Concurrent readers
+//! in one process each take their own handle. Both halves' guards carry a
+//! [`Fence`](crate::Fence).
 
 use std::sync::Arc;
 
