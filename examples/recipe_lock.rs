@@ -17,7 +17,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for worker in 0..4 {
         let curator = curator.clone();
         tasks.push(tokio::spawn(async move {
-            // One handle per task: re-entrancy is per handle.
+            // A handle per task (sharing one would serialise them locally).
             let lock = InterProcessMutex::new(&curator, "/examples/lock");
             let guard = lock.acquire().await?;
             println!("worker {worker} holds {}", guard.path());

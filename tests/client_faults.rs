@@ -80,21 +80,33 @@ async fn requests_in_flight_fail_with_connection_loss(target: Target) {
     };
     let proxy = Proxy::start(target.one_server()).unwrap();
     let client = proxied_client(&proxy, &t.root).await;
-    proxy.pause();
+    // Requests reach the server, replies are held: once the server has
+    // made /x, the create is certainly in flight.
+    proxy.pause_replies();
     let pending = {
         let client = client.clone();
-        tokio::spawn(async move { client.exists("/x").await })
+        tokio::spawn(async move {
+            client
+                .create("/x", b"", &Acl::open_unsafe(), CreateMode::Persistent)
+                .await
+        })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        eventually(Duration::from_secs(10), || async {
+            t.client.exists("/x").await.unwrap().is_some()
+        })
+        .await,
+        "the create reached the server"
+    );
     proxy.drop_all();
     assert_eq!(
         pending.await.unwrap(),
         Err(Error::ConnectionLoss),
         "not retried silently"
     );
-    proxy.resume();
+    proxy.resume_replies();
     wait_state(&client, Duration::from_secs(10), |s| s.is_connected()).await;
-    assert_eq!(client.exists("/x").await, Ok(None));
+    assert!(client.exists("/x").await.unwrap().is_some());
     client.close().await.unwrap();
 }
 

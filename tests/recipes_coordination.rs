@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use recipes_common::{ctx, within, Target};
+use recipes_common::{ctx, eventually, within, Target};
 use zk_recipes::queue::{decode_items, encode_items};
 use zk_recipes::{
     DistributedAtomicLong, DistributedBarrier, DistributedDoubleBarrier, DistributedQueue,
@@ -30,12 +30,16 @@ async fn a_barrier_holds_waiters_until_removed(target: Target) {
         .wait_on_barrier(Some(Duration::from_millis(300)))
         .await
         .unwrap());
-    let waiter = {
+    let mut waiter = {
         let barrier = barrier.clone();
         tokio::spawn(async move { barrier.wait_on_barrier(None).await })
     };
-    tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!waiter.is_finished());
+    assert!(
+        tokio::time::timeout(Duration::from_millis(300), &mut waiter)
+            .await
+            .is_err(),
+        "a waiter passed a standing barrier"
+    );
     barrier.remove_barrier().await.unwrap();
     assert!(within(LIMIT, "waiter", waiter).await.unwrap().unwrap());
 }
@@ -46,30 +50,40 @@ async fn double_barrier_members_enter_and_leave_together(target: Target) {
     };
     let entered = Arc::new(AtomicUsize::new(0));
     let left = Arc::new(AtomicUsize::new(0));
-    let mut members = Vec::new();
-    for i in 0..3 {
-        let curator = t.curator().await;
+    let spawn_member = |curator: zk_recipes::Curator| {
         let (entered, left) = (entered.clone(), left.clone());
-        members.push(tokio::spawn(async move {
-            // Stagger arrivals: nobody may pass before the last one comes.
-            tokio::time::sleep(Duration::from_millis(200 * i)).await;
+        tokio::spawn(async move {
             let barrier = DistributedDoubleBarrier::new(&curator, "/double", 3);
             assert!(barrier.enter(Some(LIMIT)).await.unwrap());
             let others_entered = entered.fetch_add(1, Ordering::SeqCst);
             assert_eq!(left.load(Ordering::SeqCst), 0);
-            tokio::time::sleep(Duration::from_millis(100 * i)).await;
             assert!(barrier.leave(Some(LIMIT)).await.unwrap());
             left.fetch_add(1, Ordering::SeqCst);
             // Leaving waits for every member to have entered.
             assert_eq!(entered.load(Ordering::SeqCst), 3);
             others_entered
-        }));
+        })
+    };
+    let observer = t.curator().await;
+    let mut members = Vec::new();
+    for _ in 0..2 {
+        members.push(spawn_member(t.curator().await));
     }
+    // Two of three have arrived (their nodes are there): nobody passes.
+    assert!(
+        eventually(LIMIT, || async {
+            let children = observer.client().get_children("/double").await;
+            children.map(|c| c.len() == 2).unwrap_or(false)
+        })
+        .await,
+        "the first two members arrived"
+    );
+    assert_eq!(entered.load(Ordering::SeqCst), 0);
+    members.push(spawn_member(t.curator().await));
     for member in members {
         within(LIMIT, "member", member).await.unwrap();
     }
-    let curator = t.curator().await;
-    assert!(curator
+    assert!(observer
         .client()
         .get_children("/double")
         .await

@@ -78,13 +78,16 @@ async fn operations_retry_across_a_dropped_connection(target: Target) {
     };
     let proxy = Proxy::start(t.server).unwrap();
     let curator = recipes_common::curator(&format!("{}{}", proxy.connect_string(), t.root)).await;
+    let mut states = Box::pin(curator.connection_states());
     proxy.pause();
     proxy.drop_all();
     let pending = {
         let curator = curator.clone();
         tokio::spawn(async move { curator.create("/a/b/c", b"x", CreateMode::Persistent).await })
     };
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The framework noticed the drop; the create cannot have gone through.
+    assert_eq!(next_state(&mut states).await, Suspended);
+    assert!(!pending.is_finished());
     proxy.resume();
     assert_eq!(
         within(LIMIT, "create", pending).await.unwrap().unwrap(),
@@ -103,11 +106,13 @@ async fn a_guaranteed_delete_finishes_after_the_connection_returns(target: Targe
         .create("/doomed", b"", CreateMode::Persistent)
         .await
         .unwrap();
+    let mut states = Box::pin(curator.connection_states());
     proxy.pause();
     proxy.drop_all();
     curator.delete_in_background("/doomed".to_string());
     let admin = t.client().await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Disconnected: the delete is pending, not done.
+    assert_eq!(next_state(&mut states).await, Suspended);
     assert!(admin.exists("/doomed").await.unwrap().is_some());
     proxy.resume();
     assert!(

@@ -170,7 +170,15 @@ async fn a_selector_without_requeue_leads_once_until_requeued(target: Target) {
     within(LIMIT, "first leadership", count.wait_for(|n| *n == 1))
         .await
         .unwrap();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Its term over, the selector leaves the election and does not queue
+    // again: no node of its own, still one leadership.
+    assert!(
+        eventually(LIMIT, || async {
+            selector.participants().await.unwrap().is_empty()
+        })
+        .await,
+        "the selector left the election"
+    );
     assert_eq!(*count.borrow(), 1);
     selector.requeue();
     within(LIMIT, "second leadership", count.wait_for(|n| *n == 2))

@@ -1,5 +1,5 @@
 //! Locks and semaphores against Apache ZooKeeper and our server: exclusion, fairness,
-//! re-entrancy, hand-over on session expiry, lease bounds and read/write rules, on
+//! explicit re-entry, hand-over on session expiry, lease bounds and read/write rules, on
 //! Curator's layouts.
 
 #[macro_use]
@@ -34,7 +34,7 @@ async fn mutex_gives_exact_counts_under_contention(target: Target) {
         for _ in 0..3 {
             let curator = curator.clone();
             tasks.push(tokio::spawn(async move {
-                // One handle per task: re-entrancy is per handle.
+                // A handle per task (sharing one would serialise them locally).
                 let lock = InterProcessMutex::new(&curator, "/lock");
                 for _ in 0..4 {
                     let guard = lock.acquire().await.unwrap();
@@ -98,15 +98,46 @@ async fn mutex_nodes_use_curators_protected_lock_names_and_default_data(target: 
         .is_empty());
 }
 
-async fn mutex_is_reentrant_per_handle_and_frees_on_the_last_release(target: Target) {
+async fn a_held_handle_is_not_reentered_by_acquire(target: Target) {
+    let Some(t) = ctx(target, "mutex-not-reentrant").await else {
+        return;
+    };
+    let curator = t.curator().await;
+    let lock = Arc::new(InterProcessMutex::new(&curator, "/lock"));
+    let first = lock.acquire().await.unwrap();
+    // Another task sharing the handle does not "hold" it too: it waits.
+    let second = tokio::spawn({
+        let lock = lock.clone();
+        async move { lock.acquire().await.unwrap() }
+    });
+    assert!(lock
+        .try_acquire(Duration::from_millis(300))
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!second.is_finished());
+    assert_eq!(
+        curator.client().get_children("/lock").await.unwrap().len(),
+        1
+    );
+    let first_path = first.path().to_string();
+    first.release().await.unwrap();
+    let second = within(LIMIT, "second task acquires", second).await.unwrap();
+    assert_ne!(second.path(), first_path, "a new hold, with its own node");
+    second.release().await.unwrap();
+    assert!(!lock.is_acquired());
+}
+
+async fn reentry_through_the_guard_frees_on_the_last_release(target: Target) {
     let Some(t) = ctx(target, "mutex-reentrant").await else {
         return;
     };
     let curator = t.curator().await;
     let lock = InterProcessMutex::new(&curator, "/lock");
     let first = lock.acquire().await.unwrap();
-    let second = within(LIMIT, "re-entry", lock.acquire()).await.unwrap();
+    let second = first.reenter().unwrap();
     assert_eq!(first.path(), second.path());
+    assert_eq!(first.token(), second.token());
     assert_eq!(
         curator.client().get_children("/lock").await.unwrap().len(),
         1
@@ -419,6 +450,11 @@ async fn a_holder_whose_session_expires_is_told_and_the_lock_passes_on(target: T
         matches!(suspended, Some(i) if i + 1 < seen.len()),
         "Suspended must come before Lost: {seen:?}"
     );
+    // The guard itself says so: Lost ends the hold.
+    assert_eq!(
+        within(LIMIT, "the guard is told", guard.lost()).await,
+        zk_recipes::LossReason::SessionEnded
+    );
 
     let (lock, got, waiter_node) = within(LIMIT, "the waiter acquires", waiting).await.unwrap();
     assert_ne!(waiter_node, holder_node);
@@ -442,7 +478,8 @@ async fn a_holder_whose_session_expires_is_told_and_the_lock_passes_on(target: T
 recipe_tests!(
     mutex_gives_exact_counts_under_contention,
     mutex_nodes_use_curators_protected_lock_names_and_default_data,
-    mutex_is_reentrant_per_handle_and_frees_on_the_last_release,
+    a_held_handle_is_not_reentered_by_acquire,
+    reentry_through_the_guard_frees_on_the_last_release,
     mutex_try_acquire_times_out_without_leaving_a_node,
     mutex_waiters_acquire_in_arrival_order,
     semaphore_never_grants_more_than_its_leases,

@@ -20,6 +20,7 @@ use crate::conn::{
     terminal_error, Command, Config, Driver, OnReply, Outgoing, SessionInfo, Shared,
 };
 use crate::connect_string::{parse_hosts, ConnectString};
+use crate::create::{CreateOptions, Created};
 use crate::error::{Error, Result};
 use crate::host_provider::HostProvider;
 use crate::ops::{ttl_millis, validate_create, Op, OpResult};
@@ -114,8 +115,10 @@ impl ClientBuilder {
         Ok(client)
     }
 
-    /// Starts the connection task without waiting for a session.
+    /// Starts the connection task without waiting for a session, on the
+    /// current tokio runtime (`NoRuntime` outside one).
     pub fn start(&self) -> Result<Client> {
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?;
         let parsed = ConnectString::parse(&self.connect_string)?;
         let mut rng = StdRng::from_entropy();
         let hosts = HostProvider::new(parsed.hosts, &mut rng);
@@ -149,7 +152,7 @@ impl ClientBuilder {
             seen_rw_server: self.session.is_some(),
             rw_server: None,
         };
-        tokio::spawn(driver.run());
+        runtime.spawn(driver.run());
         Ok(Client {
             inner: Arc::new(Inner {
                 commands: tx,
@@ -183,6 +186,14 @@ fn unexpected(response: Response) -> Error {
     Error::MarshallingError
 }
 
+/// The (path, Stat) of a create that must have returned a Stat.
+fn with_stat(created: Created) -> Result<(String, Stat)> {
+    match created.stat {
+        Some(stat) => Ok((created.path, stat)),
+        None => Err(Error::MarshallingError),
+    }
+}
+
 fn version(v: Option<i32>) -> i32 {
     v.unwrap_or(-1)
 }
@@ -207,6 +218,7 @@ impl Client {
         Client::builder(connect_string).connect().await
     }
 
+    /// The session state now.
     pub fn state(&self) -> SessionState {
         self.inner.shared.state.get()
     }
@@ -217,11 +229,27 @@ impl Client {
         self.inner.shared.state.subscribe()
     }
 
-    /// Waits until the session is in a state `pred` accepts.
-    pub async fn wait_for_state(&self, pred: impl FnMut(&SessionState) -> bool) -> SessionState {
-        let mut states = self.inner.shared.state.watcher();
-        let reached = states.wait_for(pred).await.map(|s| *s);
-        reached.unwrap_or_else(|_| self.state())
+    /// Waits until the session enters a state `pred` accepts, starting
+    /// with the current state. Every change from the call on is looked at
+    /// in order, so a quick Disconnected → Connected still matches a
+    /// predicate for Disconnected (the feed is taken when this is called,
+    /// not when the future is first polled). After a final state the feed
+    /// ends and the final state is returned.
+    pub fn wait_for_state<'a>(
+        &self,
+        mut pred: impl FnMut(&SessionState) -> bool + 'a,
+    ) -> impl std::future::Future<Output = SessionState> + 'a {
+        let mut states = self.inner.shared.state.subscribe();
+        let shared = self.inner.shared.clone();
+        async move {
+            use futures::StreamExt;
+            while let Some(state) = states.next().await {
+                if pred(&state) {
+                    return state;
+                }
+            }
+            shared.state.get()
+        }
     }
 
     /// The session id (0 before the first session).
@@ -298,6 +326,55 @@ impl Client {
         .await
     }
 
+    /// Creates a node as `options` say (mode, ACL, TTL, Stat, null data):
+    /// opcode createTTL with a TTL, createContainer for containers, create2
+    /// when the Stat is asked for, create otherwise. The other `create*`
+    /// calls are shorthands for this one.
+    pub async fn create_with(
+        &self,
+        path: &str,
+        data: &[u8],
+        options: &CreateOptions,
+    ) -> Result<Created> {
+        validate_create(path, &options.acl, options.mode, options.ttl)?;
+        let data = (!options.null_data).then(|| Bytes::copy_from_slice(data));
+        let request = match options.ttl {
+            Some(ttl) => Request::CreateTtl(CreateTtlRequest {
+                path: self.prefix(path),
+                data,
+                acl: options.acl.clone(),
+                flags: options.mode.code(),
+                ttl: ttl_millis(ttl),
+            }),
+            None => {
+                let body = CreateRequest {
+                    path: self.prefix(path),
+                    data,
+                    acl: options.acl.clone(),
+                    flags: options.mode.code(),
+                };
+                if options.mode.is_container() {
+                    Request::CreateContainer(body)
+                } else if options.stat {
+                    Request::Create2(body)
+                } else {
+                    Request::Create(body)
+                }
+            }
+        };
+        match self.call(request, None).await? {
+            Response::Create(r) => Ok(Created {
+                path: self.strip(&r.path),
+                stat: None,
+            }),
+            Response::Create2(r) => Ok(Created {
+                path: self.strip(&r.path),
+                stat: Some(r.stat),
+            }),
+            other => Err(unexpected(other)),
+        }
+    }
+
     /// Creates a node and returns its path (with the sequence suffix).
     /// Uses opcode create, or createContainer for containers; TTL modes
     /// need [`create_ttl`](Self::create_ttl).
@@ -308,8 +385,8 @@ impl Client {
         acl: &[Acl],
         mode: CreateMode,
     ) -> Result<String> {
-        self.create_inner(path, Some(Bytes::copy_from_slice(data)), acl, mode)
-            .await
+        let options = CreateOptions::new(mode).acl(acl);
+        Ok(self.create_with(path, data, &options).await?.path)
     }
 
     /// As [`create`](Self::create), with null data (wire length -1, not
@@ -321,33 +398,8 @@ impl Client {
         acl: &[Acl],
         mode: CreateMode,
     ) -> Result<String> {
-        self.create_inner(path, None, acl, mode).await
-    }
-
-    async fn create_inner(
-        &self,
-        path: &str,
-        data: Option<Bytes>,
-        acl: &[Acl],
-        mode: CreateMode,
-    ) -> Result<String> {
-        validate_create(path, acl, mode, None)?;
-        let request = CreateRequest {
-            path: self.prefix(path),
-            data,
-            acl: acl.to_vec(),
-            flags: mode.code(),
-        };
-        let request = if mode.is_container() {
-            Request::CreateContainer(request)
-        } else {
-            Request::Create(request)
-        };
-        match self.call(request, None).await? {
-            Response::Create(r) => Ok(self.strip(&r.path)),
-            Response::Create2(r) => Ok(self.strip(&r.path)),
-            other => Err(unexpected(other)),
-        }
+        let options = CreateOptions::new(mode).acl(acl).null_data();
+        Ok(self.create_with(path, &[], &options).await?.path)
     }
 
     /// Creates a node and returns its path and Stat (opcode create2, or
@@ -359,22 +411,8 @@ impl Client {
         acl: &[Acl],
         mode: CreateMode,
     ) -> Result<(String, Stat)> {
-        validate_create(path, acl, mode, None)?;
-        let request = CreateRequest {
-            path: self.prefix(path),
-            data: Some(Bytes::copy_from_slice(data)),
-            acl: acl.to_vec(),
-            flags: mode.code(),
-        };
-        let request = if mode.is_container() {
-            Request::CreateContainer(request)
-        } else {
-            Request::Create2(request)
-        };
-        match self.call(request, None).await? {
-            Response::Create2(r) => Ok((self.strip(&r.path), r.stat)),
-            other => Err(unexpected(other)),
-        }
+        let options = CreateOptions::new(mode).acl(acl).with_stat();
+        with_stat(self.create_with(path, data, &options).await?)
     }
 
     /// Creates a node with a TTL (mode `PersistentWithTtl` or
@@ -387,18 +425,8 @@ impl Client {
         mode: CreateMode,
         ttl: Duration,
     ) -> Result<(String, Stat)> {
-        validate_create(path, acl, mode, Some(ttl))?;
-        let request = Request::CreateTtl(CreateTtlRequest {
-            path: self.prefix(path),
-            data: Some(Bytes::copy_from_slice(data)),
-            acl: acl.to_vec(),
-            flags: mode.code(),
-            ttl: ttl_millis(ttl),
-        });
-        match self.call(request, None).await? {
-            Response::Create2(r) => Ok((self.strip(&r.path), r.stat)),
-            other => Err(unexpected(other)),
-        }
+        let options = CreateOptions::new(mode).acl(acl).ttl(ttl).with_stat();
+        with_stat(self.create_with(path, data, &options).await?)
     }
 
     /// Deletes a node; `version` `None` matches any. As the Java client,
@@ -590,6 +618,7 @@ impl Client {
         Ok((children, stat, watch))
     }
 
+    /// Reads a node's ACL and Stat.
     pub async fn get_acl(&self, path: &str) -> Result<(Vec<Acl>, Stat)> {
         validate_path(path, false)?;
         let request = Request::GetAcl(GetAclRequest {
@@ -837,5 +866,21 @@ mod send_tests {
         // Compile-time property: tokio::spawn needs a Send future.
         assert_send(Client::builder("127.0.0.1:1").connect());
         assert_send(Client::connect("127.0.0.1:1"));
+    }
+
+    #[test]
+    fn waiting_for_a_state_can_run_on_a_spawned_task() {
+        fn check(client: &Client) {
+            assert_send(client.wait_for_state(|s| s.is_connected()));
+        }
+        let _ = check;
+    }
+
+    #[test]
+    fn starting_outside_a_runtime_is_an_error_not_a_panic() {
+        assert_eq!(
+            Client::builder("127.0.0.1:1").start().map(drop),
+            Err(Error::NoRuntime)
+        );
     }
 }

@@ -13,11 +13,14 @@ pub const DEFAULT_PORT: u16 = 2181;
 /// attempt, so DNS changes are picked up.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct HostAddr {
+    /// Host name or address.
     pub host: String,
+    /// TCP port.
     pub port: u16,
 }
 
 impl HostAddr {
+    /// A host and port.
     pub fn new(host: impl Into<String>, port: u16) -> HostAddr {
         HostAddr {
             host: host.into(),
@@ -39,7 +42,9 @@ impl fmt::Display for HostAddr {
 /// A parsed connect string.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConnectString {
+    /// The servers, in the order given.
     pub hosts: Vec<HostAddr>,
+    /// The chroot suffix (`/app` in `h:1/app`), if any.
     pub chroot: Chroot,
 }
 

@@ -10,78 +10,104 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 ///
 /// Variants up to `ThrottledOp` are the server's `KeeperException` codes,
 /// one to one (see [`Error::from_code`] and [`Error::code`]). `Timeout`,
-/// `Closed` and `Unknown` exist only on the client side; `ConnectionLoss`,
+/// `Closed`, `NoRuntime` and `Unknown` exist only on the client side; `ConnectionLoss`,
 /// `SessionExpired`, `AuthFailed`, `RequestTimeout` and `BadArguments` are
 /// also produced by the client itself, as the Java client does.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Error {
+    /// A server-side failure with no more specific code.
     #[error("KeeperErrorCode = SystemError")]
     SystemError,
+    /// In a failed `multi`: an op after the failing one, never applied.
     #[error("KeeperErrorCode = RuntimeInconsistency")]
     RuntimeInconsistency,
+    /// The server found its data inconsistent.
     #[error("KeeperErrorCode = DataInconsistency")]
     DataInconsistency,
     /// The connection dropped before the reply arrived (or before the
     /// request could be sent). The request may or may not have been applied.
     #[error("KeeperErrorCode = ConnectionLoss")]
     ConnectionLoss,
+    /// A request or reply could not be (de)serialised.
     #[error("KeeperErrorCode = MarshallingError")]
     MarshallingError,
+    /// The server does not support the operation (e.g. containers or TTL nodes on an old server).
     #[error("KeeperErrorCode = Unimplemented")]
     Unimplemented,
+    /// The server timed out the operation.
     #[error("KeeperErrorCode = OperationTimeout")]
     OperationTimeout,
     /// Rejected by the server, or by the client's own argument checks
     /// (path validation), in which case the text says why.
     #[error("KeeperErrorCode = BadArguments{}", reason_suffix(.0))]
     BadArguments(String),
+    /// The server does not know the session.
     #[error("KeeperErrorCode = Unknown error UNKNOWNSESSION")]
     UnknownSession,
+    /// A reconfig proposal has no quorum of the new configuration.
     #[error("KeeperErrorCode = NewConfigNoQuorum")]
     NewConfigNoQuorum,
+    /// Another reconfig is running.
     #[error("KeeperErrorCode = ReconfigInProgress")]
     ReconfigInProgress,
+    /// The API was used wrongly (the server's API error range).
     #[error("KeeperErrorCode = APIError")]
     ApiError,
+    /// The node does not exist.
     #[error("KeeperErrorCode = NoNode")]
     NoNode,
+    /// The session lacks the permission the node's ACL asks for.
     #[error("KeeperErrorCode = NoAuth")]
     NoAuth,
+    /// The expected version did not match the node's.
     #[error("KeeperErrorCode = BadVersion")]
     BadVersion,
+    /// Ephemeral nodes cannot have children.
     #[error("KeeperErrorCode = NoChildrenForEphemerals")]
     NoChildrenForEphemerals,
+    /// A node already exists at the path.
     #[error("KeeperErrorCode = NodeExists")]
     NodeExists,
+    /// The node has children, so it cannot be deleted.
     #[error("KeeperErrorCode = Directory not empty")]
     NotEmpty,
     /// The server said the session is gone; the client is finished.
     #[error("KeeperErrorCode = Session expired")]
     SessionExpired,
+    /// An invalid callback was given.
     #[error("KeeperErrorCode = Invalid callback")]
     InvalidCallback,
+    /// The ACL is empty or names no identity (e.g. `auth:` without credentials).
     #[error("KeeperErrorCode = InvalidACL")]
     InvalidAcl,
     /// An auth packet was refused; the client is finished.
     #[error("KeeperErrorCode = AuthFailed")]
     AuthFailed,
+    /// The session moved to another server.
     #[error("KeeperErrorCode = Session moved")]
     SessionMoved,
+    /// A write was sent to a read-only server.
     #[error("KeeperErrorCode = Not a read-only call")]
     NotReadOnly,
+    /// Ephemeral nodes need a global session.
     #[error("KeeperErrorCode = Ephemeral node on local session")]
     EphemeralOnLocalSession,
+    /// No such watch to remove or check.
     #[error("KeeperErrorCode = No such watcher")]
     NoWatcher,
     /// No reply within the builder's request timeout.
     #[error("KeeperErrorCode = Unknown error REQUESTTIMEOUT")]
     RequestTimeout,
+    /// Dynamic reconfiguration is disabled on the server.
     #[error("KeeperErrorCode = Reconfig is disabled")]
     ReconfigDisabled,
+    /// The server requires SASL authentication and closed the session.
     #[error("KeeperErrorCode = Session closed because client failed to authenticate")]
     SessionClosedRequireSaslAuth,
+    /// The node's hard quota would be exceeded.
     #[error("KeeperErrorCode = Quota has exceeded")]
     QuotaExceeded,
+    /// The server throttled the operation under load.
     #[error("KeeperErrorCode = Op throttled due to high load")]
     ThrottledOp,
     /// Client side: no session was established within the connection
@@ -91,6 +117,10 @@ pub enum Error {
     /// Client side: the client was closed (or every handle dropped).
     #[error("the client is closed")]
     Closed,
+    /// Client side: started outside a tokio runtime (the connection task
+    /// needs one).
+    #[error("no tokio runtime to run the connection task on")]
+    NoRuntime,
     /// A code this client does not know.
     #[error("KeeperErrorCode = unknown error {0}")]
     Unknown(i32),
@@ -184,7 +214,7 @@ impl Error {
             Error::QuotaExceeded => ErrorCode::QuotaExceeded,
             Error::ThrottledOp => ErrorCode::ThrottledOp,
             Error::Unknown(code) => return Some(*code),
-            Error::Timeout | Error::Closed => return None,
+            Error::Timeout | Error::Closed | Error::NoRuntime => return None,
         };
         Some(code.code())
     }

@@ -21,7 +21,12 @@ pub enum Rebalance {
     Stay,
     /// Drop the connection and pick a server again: a new one with
     /// probability `p_new`, else an old one with probability `p_old`.
-    Move { p_new: f32, p_old: f32 },
+    Move {
+        /// Probability of moving to a server new in the list.
+        p_new: f32,
+        /// Probability of moving to a server of the old list.
+        p_old: f32,
+    },
 }
 
 /// Apache's rebalancing decision, as a pure function.
@@ -121,14 +126,17 @@ impl HostProvider {
         }
     }
 
+    /// Every server, in the shuffled order.
     pub fn hosts(&self) -> &[HostAddr] {
         &self.hosts
     }
 
+    /// How many servers.
     pub fn len(&self) -> usize {
         self.hosts.len()
     }
 
+    /// True with no server at all.
     pub fn is_empty(&self) -> bool {
         self.hosts.is_empty()
     }

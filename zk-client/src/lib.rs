@@ -25,9 +25,13 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
+pub mod acl;
 mod client;
 mod conn;
 pub mod connect_string;
+mod create;
 mod error;
 pub mod host_provider;
 mod ops;
@@ -37,8 +41,10 @@ pub mod read_only;
 mod state;
 mod watch;
 
+pub use acl::{CREATOR_ALL_ACL, OPEN_ACL_UNSAFE, READ_ACL_UNSAFE};
 pub use client::{Client, ClientBuilder};
 pub use connect_string::{ConnectString, HostAddr};
+pub use create::{CreateOptions, Created};
 pub use error::{Error, Result};
 pub use ops::{Op, OpResult};
 pub use state::{SessionState, StateStream};

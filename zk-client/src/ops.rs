@@ -86,6 +86,7 @@ impl Op {
         }
     }
 
+    /// Set a node's data; `version` `None` matches any.
     pub fn set_data(path: &str, data: &[u8], version: Option<i32>) -> Op {
         Op {
             kind: OpKind::SetData {
@@ -236,19 +237,30 @@ pub(crate) fn validate_create(
 pub enum OpResult {
     /// `stat` is present for createContainer / createTTL ops.
     Create {
+        /// The created path (chroot stripped).
         path: String,
+        /// The new node's Stat, when the opcode returns one.
         stat: Option<Stat>,
     },
+    /// A delete was applied.
     Delete,
+    /// A setData was applied.
     SetData {
+        /// The node's new Stat.
         stat: Stat,
     },
+    /// A check passed.
     Check,
+    /// A getData of a `multi_read`.
     GetData {
+        /// The node's data.
         data: Bytes,
+        /// The node's Stat.
         stat: Stat,
     },
+    /// A getChildren of a `multi_read`.
     GetChildren {
+        /// The child names.
         children: Vec<String>,
     },
     /// In a failed transaction: this op was fine but was not applied.
@@ -284,6 +296,7 @@ impl OpResult {
         }
     }
 
+    /// The error of a failed op, if this is one.
     pub fn error(&self) -> Option<&Error> {
         match self {
             OpResult::Error(e) => Some(e),

@@ -68,6 +68,7 @@ impl Chroot {
         }
     }
 
+    /// The chroot (`/app`), or `None` at the root.
     pub fn as_str(&self) -> Option<&str> {
         self.0.as_deref()
     }

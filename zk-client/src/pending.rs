@@ -18,6 +18,7 @@ impl Default for XidGen {
 }
 
 impl XidGen {
+    /// The next xid: 1 upwards, wrapping to 1 (negative xids are reserved).
     pub fn next_xid(&mut self) -> i32 {
         let xid = self.next;
         self.next = if xid == i32::MAX { 1 } else { xid + 1 };
@@ -31,6 +32,7 @@ impl XidGen {
 pub struct XidMismatch {
     /// `None` when nothing was pending at all.
     pub expected: Option<i32>,
+    /// The xid that arrived.
     pub got: i32,
 }
 
@@ -49,6 +51,7 @@ impl<T> Default for PendingQueue<T> {
 }
 
 impl<T> PendingQueue<T> {
+    /// Records a request sent with `xid`.
     pub fn push(&mut self, xid: i32, entry: T) {
         self.queue.push_back((xid, entry));
     }
@@ -70,10 +73,12 @@ impl<T> PendingQueue<T> {
         }
     }
 
+    /// How many requests await replies.
     pub fn len(&self) -> usize {
         self.queue.len()
     }
 
+    /// True when nothing awaits a reply.
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }

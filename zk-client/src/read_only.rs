@@ -50,7 +50,9 @@ impl ProbeBackoff {
 /// What a server says it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ServerMode {
+    /// Serves reads and writes.
     ReadWrite,
+    /// Serves reads only (cut off from its quorum).
     ReadOnly,
 }
 
@@ -85,7 +87,7 @@ pub fn probe_candidates(hosts: &[HostAddr], current: Option<&HostAddr>) -> Vec<H
 }
 
 /// Asks `host` `isro`; `None` when it cannot be reached or answers
-/// nonsense within [`PROBE_LIMIT`].
+/// nonsense within `PROBE_LIMIT`.
 pub async fn probe(host: &HostAddr) -> Option<ServerMode> {
     let ask = async {
         let mut stream = TcpStream::connect((host.host.as_str(), host.port))

@@ -13,6 +13,7 @@ use zk_proto::KeeperState;
 pub enum SessionState {
     /// Before the first session is established.
     Connecting,
+    /// A session is established with a read/write server.
     Connected,
     /// Connected to a read-only server (only with `read_only(true)`).
     ConnectedReadOnly,
@@ -36,6 +37,7 @@ impl SessionState {
         )
     }
 
+    /// Connected or ConnectedReadOnly.
     pub fn is_connected(self) -> bool {
         matches!(
             self,
@@ -100,6 +102,9 @@ impl StateHub {
     /// A feed starting with the current state.
     pub(crate) fn subscribe(&self) -> StateStream {
         let mut subscribers = self.subscribers.lock().unwrap_or_else(|e| e.into_inner());
+        // Feeds dropped since the last change (finished or cancelled
+        // waits) go now, so many short waits do not pile up.
+        subscribers.retain(|tx| !tx.is_closed());
         let (tx, rx) = mpsc::unbounded_channel();
         let current = self.get();
         let _ = tx.send(current);
@@ -150,5 +155,15 @@ mod tests {
             ]
         );
         assert_eq!(hub.get(), SessionState::Expired);
+    }
+
+    #[test]
+    fn dropped_feeds_do_not_pile_up() {
+        let hub = StateHub::new();
+        for _ in 0..100 {
+            drop(hub.subscribe());
+        }
+        let _live = hub.subscribe();
+        assert_eq!(hub.subscribers.lock().unwrap().len(), 1);
     }
 }

@@ -25,8 +25,11 @@ pub const SET_WATCHES_MAX_BYTES: usize = 128 * 1024;
 /// caller sees it (chroot stripped).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchedEvent {
+    /// What happened (`None` for a session event).
     pub event_type: EventType,
+    /// The session state when it happened.
     pub state: KeeperState,
+    /// The node the event is about (empty for a session event).
     pub path: String,
 }
 

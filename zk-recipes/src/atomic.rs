@@ -30,11 +30,15 @@ pub trait AtomicNumber:
     const WIDTH: usize;
     /// Curator's name for the type, for error messages.
     const NAME: &'static str;
+    /// The big-endian bytes Curator stores.
     fn to_bytes(self) -> Vec<u8>;
     /// `None` when `bytes` has the wrong width.
     fn from_bytes(bytes: &[u8]) -> Option<Self>;
+    /// `self + delta`, wrapping on overflow as Java does.
     fn wrapping_add(self, delta: Self) -> Self;
+    /// The value 1.
     fn one() -> Self;
+    /// `-self`, wrapping on overflow as Java does.
     fn wrapping_neg(self) -> Self;
 }
 
@@ -81,9 +85,11 @@ impl AtomicNumber for i32 {
 /// The outcome of an atomic operation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AtomicValue<T = i64> {
+    /// True when the operation was applied.
     pub succeeded: bool,
     /// The value before (0 when the node was absent).
     pub pre: T,
+    /// The value after (equal to `pre` when not applied).
     pub post: T,
     /// Optimistic tries, without the lock.
     pub tries: u32,
@@ -104,6 +110,8 @@ pub struct PromotedToLock {
 }
 
 impl PromotedToLock {
+    /// Promote to the lock at `path`, waiting at most `max_lock_time`
+    /// for it (forever with `None`), retrying lost races with `retry`.
     pub fn new(path: &str, max_lock_time: Option<Duration>, retry: RetryPolicy) -> Self {
         PromotedToLock {
             path: path.to_string(),
@@ -130,6 +138,18 @@ fn decode<T: AtomicNumber>(path: &str, data: &[u8]) -> Result<T> {
 }
 
 /// A distributed number of type `T` (see the aliases).
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::{DistributedAtomicLong, RetryPolicy};
+/// let counter = DistributedAtomicLong::new(&curator, "/counters/visits", RetryPolicy::default());
+/// let outcome = counter.increment().await?;
+/// if outcome.succeeded {
+///     println!("{} -> {}", outcome.pre, outcome.post);
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct DistributedAtomicValue<T> {
     curator: Curator,
@@ -199,15 +219,22 @@ impl<T: AtomicNumber> DistributedAtomicValue<T> {
         self.curator
             .with_retry(|client| {
                 let (path, bytes) = (path.clone(), bytes.clone());
+                let acls = self.curator.acls();
                 async move {
                     let written = match seen {
                         Some((_, version)) => client
                             .set_data(&path, &bytes, Some(version))
                             .await
                             .map(drop),
-                        None => create_with_parents(&client, &path, &bytes, CreateMode::Persistent)
-                            .await
-                            .map(drop),
+                        None => create_with_parents(
+                            &client,
+                            &path,
+                            &bytes,
+                            CreateMode::Persistent,
+                            &acls,
+                        )
+                        .await
+                        .map(drop),
                     };
                     match written {
                         Ok(()) => Ok(true),
@@ -289,18 +316,22 @@ impl<T: AtomicNumber> DistributedAtomicValue<T> {
         }
     }
 
+    /// Adds `delta`.
     pub async fn add(&self, delta: T) -> Result<AtomicValue<T>> {
         self.apply(|v| v.wrapping_add(delta)).await
     }
 
+    /// Subtracts `delta`.
     pub async fn subtract(&self, delta: T) -> Result<AtomicValue<T>> {
         self.add(delta.wrapping_neg()).await
     }
 
+    /// Adds one.
     pub async fn increment(&self) -> Result<AtomicValue<T>> {
         self.add(T::one()).await
     }
 
+    /// Subtracts one.
     pub async fn decrement(&self) -> Result<AtomicValue<T>> {
         self.subtract(T::one()).await
     }
@@ -331,13 +362,18 @@ impl<T: AtomicNumber> DistributedAtomicValue<T> {
         self.curator
             .with_retry(|client| {
                 let (path, bytes) = (path.clone(), bytes.clone());
+                let acls = self.curator.acls();
                 async move {
                     match client.set_data(&path, &bytes, None).await {
-                        Err(zk_client::Error::NoNode) => {
-                            create_with_parents(&client, &path, &bytes, CreateMode::Persistent)
-                                .await
-                                .map(drop)
-                        }
+                        Err(zk_client::Error::NoNode) => create_with_parents(
+                            &client,
+                            &path,
+                            &bytes,
+                            CreateMode::Persistent,
+                            &acls,
+                        )
+                        .await
+                        .map(drop),
                         other => other.map(drop),
                     }
                 }

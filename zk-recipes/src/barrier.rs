@@ -16,6 +16,7 @@ use crate::framework::{delete_quietly, Curator};
 use crate::lock::internals::sleep_until_opt;
 use crate::paths::{join, uuid_v4};
 
+/// The node whose appearance lets every member of a double barrier in.
 pub const READY_NODE: &str = "ready";
 
 /// Waits for `watch`; false when `deadline` passes first.
@@ -41,6 +42,17 @@ async fn exists_watch(curator: &Curator, path: &str) -> Result<(bool, Watch)> {
 }
 
 /// A barrier that holds everybody while its node exists.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::DistributedBarrier;
+/// let barrier = DistributedBarrier::new(&curator, "/barriers/deploy");
+/// barrier.set_barrier().await?;
+/// // Others: barrier.wait_on_barrier(None).await? returns once it is removed.
+/// barrier.remove_barrier().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct DistributedBarrier {
     curator: Curator,
@@ -48,6 +60,7 @@ pub struct DistributedBarrier {
 }
 
 impl DistributedBarrier {
+    /// A barrier at `path` (no I/O until used).
     pub fn new(curator: &Curator, path: &str) -> Self {
         DistributedBarrier {
             curator: curator.clone(),
@@ -96,6 +109,19 @@ impl DistributedBarrier {
 }
 
 /// A double barrier for `member_qty` members.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use std::time::Duration;
+/// use zk_recipes::DistributedDoubleBarrier;
+/// let barrier = DistributedDoubleBarrier::new(&curator, "/barriers/round", 3);
+/// if barrier.enter(Some(Duration::from_secs(30))).await? {
+///     // ... work done together ...
+///     barrier.leave(Some(Duration::from_secs(30))).await?;
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct DistributedDoubleBarrier {
     curator: Curator,
@@ -106,6 +132,7 @@ pub struct DistributedDoubleBarrier {
 }
 
 impl DistributedDoubleBarrier {
+    /// A double barrier at `path` for `member_qty` members (no I/O until used).
     pub fn new(curator: &Curator, path: &str, member_qty: usize) -> Self {
         let our_name = uuid_v4(&mut rand::thread_rng());
         DistributedDoubleBarrier {

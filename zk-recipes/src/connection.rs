@@ -41,6 +41,7 @@ pub enum ErrorPolicy {
 }
 
 impl ErrorPolicy {
+    /// Whether `state` counts as an error under this policy.
     pub fn is_error(self, state: ConnectionState) -> bool {
         match self {
             ErrorPolicy::Standard => {
@@ -55,9 +56,23 @@ impl ErrorPolicy {
 /// session-state stream).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SessionEvent {
-    Connected { session_id: i64, timeout: Duration },
-    ConnectedReadOnly { session_id: i64, timeout: Duration },
+    /// A session is established with a read/write server.
+    Connected {
+        /// The session.
+        session_id: i64,
+        /// The negotiated session timeout.
+        timeout: Duration,
+    },
+    /// A session is established with a read-only server.
+    ConnectedReadOnly {
+        /// The session.
+        session_id: i64,
+        /// The negotiated session timeout.
+        timeout: Duration,
+    },
+    /// The connection dropped; the session may live on.
     Disconnected,
+    /// The session ended (expired, closed or refused).
     Expired,
 }
 
@@ -74,6 +89,7 @@ pub struct ConnectionStateMachine {
 }
 
 impl ConnectionStateMachine {
+    /// A machine for a requested session timeout of `configured_timeout`.
     pub fn new(configured_timeout: Duration) -> Self {
         ConnectionStateMachine {
             current: None,
@@ -91,6 +107,7 @@ impl ConnectionStateMachine {
         self
     }
 
+    /// The last state posted, if any.
     pub fn current(&self) -> Option<ConnectionState> {
         self.current
     }

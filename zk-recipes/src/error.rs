@@ -21,7 +21,12 @@ pub enum Error {
     NodeVanished(String),
     /// A node held bytes the recipe cannot read.
     #[error("corrupt data at {path}: {reason}")]
-    Corrupt { path: String, reason: String },
+    Corrupt {
+        /// The node.
+        path: String,
+        /// What is wrong with its bytes.
+        reason: String,
+    },
     /// The caller asked for something the recipe cannot do.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -29,6 +34,16 @@ pub enum Error {
     /// while the recipe needed it.
     #[error("lost the connection while {0}")]
     ConnectionLost(&'static str),
+    /// A fenced write was refused by the server: the lock or leadership
+    /// node `path` it was fenced on is gone, so nothing was written.
+    #[error("fenced write refused: the hold on {path} is gone")]
+    Fenced {
+        /// The holder's node the write was fenced on.
+        path: String,
+    },
+    /// Built outside a tokio runtime without one given to the builder.
+    #[error("no tokio runtime: build inside one or pass CuratorBuilder::runtime")]
+    NoRuntime,
 }
 
 impl Error {

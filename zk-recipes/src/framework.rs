@@ -21,6 +21,7 @@ use tokio::sync::{broadcast, watch};
 use tokio_stream::wrappers::BroadcastStream;
 use zk_client::{Acl, Client, ClientBuilder, CreateMode, SessionState, StateStream};
 
+use crate::acl::{AclProvider, OpenAclProvider, SharedAclProvider};
 use crate::connection::{ConnectionState, ConnectionStateMachine, ErrorPolicy, SessionEvent};
 use crate::error::{Error, Result};
 use crate::local_addr::default_node_data;
@@ -45,6 +46,11 @@ pub struct CuratorBuilder {
     default_data: Option<Bytes>,
     expiry_percent: u32,
     namespace: Option<String>,
+    auth: Vec<(String, Vec<u8>)>,
+    acl_provider: Option<SharedAclProvider>,
+    read_only: bool,
+    request_timeout: Option<Duration>,
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 impl CuratorBuilder {
@@ -61,11 +67,13 @@ impl CuratorBuilder {
         self
     }
 
+    /// The retry policy of every operation (default: exponential backoff, 1 s, 3 retries).
     pub fn retry_policy(mut self, policy: RetryPolicy) -> Self {
         self.retry = policy;
         self
     }
 
+    /// Which connection states recipes treat as errors (default: Suspended and Lost).
     pub fn error_policy(mut self, policy: ErrorPolicy) -> Self {
         self.error_policy = policy;
         self
@@ -98,20 +106,76 @@ impl CuratorBuilder {
         self
     }
 
-    fn client_builder(&self) -> ClientBuilder {
-        let connect = namespaced_connect_string(&self.connect_string, self.namespace.as_deref());
-        Client::builder(&connect)
-            .session_timeout(self.session_timeout)
-            .connection_timeout(self.connection_timeout)
+    /// Credentials every session of this framework sends before any
+    /// request, replayed on reconnect and on every new session (Curator's
+    /// `authorization`). May be given more than once.
+    pub fn auth(mut self, scheme: &str, auth: &[u8]) -> Self {
+        self.auth.push((scheme.to_string(), auth.to_vec()));
+        self
     }
 
-    /// Starts the framework without waiting for a connection.
+    /// The ACLs every recipe node and every parent container of this
+    /// framework is created with (Curator's `aclProvider`). Default: the
+    /// open ACL (`world:anyone`, all permissions).
+    pub fn acl_provider(mut self, provider: impl AclProvider + 'static) -> Self {
+        self.acl_provider = Some(SharedAclProvider(Arc::new(provider)));
+        self
+    }
+
+    /// Accept read-only servers (Curator's `canBeReadOnly`): the
+    /// connection state is then `ReadOnly` while on one.
+    pub fn read_only(mut self, allowed: bool) -> Self {
+        self.read_only = allowed;
+        self
+    }
+
+    /// Fail a single request with `RequestTimeout` (retriable) when its
+    /// reply takes longer than `timeout`. Default: no limit.
+    pub fn request_timeout(mut self, timeout: Duration) -> Self {
+        self.request_timeout = Some(timeout);
+        self
+    }
+
+    /// The tokio runtime the framework's and its recipes' background tasks
+    /// run on. Default: the runtime `build`/`connect` is called in; with
+    /// this set, the framework and its recipes can be built from any
+    /// thread.
+    pub fn runtime(mut self, handle: tokio::runtime::Handle) -> Self {
+        self.runtime = Some(handle);
+        self
+    }
+
+    fn client_builder(&self) -> ClientBuilder {
+        let connect = namespaced_connect_string(&self.connect_string, self.namespace.as_deref());
+        let mut builder = Client::builder(&connect)
+            .session_timeout(self.session_timeout)
+            .connection_timeout(self.connection_timeout)
+            .read_only(self.read_only);
+        if let Some(timeout) = self.request_timeout {
+            builder = builder.request_timeout(timeout);
+        }
+        for (scheme, auth) in &self.auth {
+            builder = builder.auth(scheme, auth);
+        }
+        builder
+    }
+
+    /// Starts the framework without waiting for a connection. Fails with
+    /// [`Error::NoRuntime`] outside a tokio runtime unless one was given
+    /// with [`runtime`](Self::runtime).
     pub fn build(self) -> Result<Curator> {
         if let Some(namespace) = &self.namespace {
             validate_namespace(namespace)?;
         }
+        let runtime = match self.runtime.clone() {
+            Some(handle) => handle,
+            None => tokio::runtime::Handle::try_current().map_err(|_| Error::NoRuntime)?,
+        };
         let client_builder = self.client_builder();
-        let client = client_builder.start()?;
+        let client = {
+            let _entered = runtime.enter();
+            client_builder.start()?
+        };
         let (states, _) = broadcast::channel(STATE_BUFFER);
         let inner = Arc::new(Inner {
             client_builder,
@@ -120,6 +184,10 @@ impl CuratorBuilder {
             error_policy: self.error_policy,
             default_data: self.default_data.unwrap_or_else(default_node_data),
             namespace: self.namespace,
+            acl_provider: self
+                .acl_provider
+                .unwrap_or_else(|| SharedAclProvider(Arc::new(OpenAclProvider))),
+            runtime: runtime.clone(),
             handle: Mutex::new(client.clone()),
             generation: watch::Sender::new(0),
             states,
@@ -128,7 +196,7 @@ impl CuratorBuilder {
         });
         let machine = ConnectionStateMachine::new(self.session_timeout)
             .with_expiry_percent(self.expiry_percent);
-        tokio::spawn(watch_connection(Arc::downgrade(&inner), client, machine));
+        runtime.spawn(watch_connection(Arc::downgrade(&inner), client, machine));
         Ok(Curator { inner })
     }
 
@@ -162,6 +230,9 @@ struct Inner {
     error_policy: ErrorPolicy,
     default_data: Bytes,
     namespace: Option<String>,
+    acl_provider: SharedAclProvider,
+    /// Where background tasks run (so recipes need no runtime context).
+    runtime: tokio::runtime::Handle,
     /// The current client (replaced after a session ends).
     handle: Mutex<Client>,
     /// Bumped each time the client is replaced (Curator's instance index).
@@ -195,7 +266,11 @@ impl Inner {
         if *self.closed.borrow() {
             return None;
         }
-        let fresh = match self.client_builder.start() {
+        let started = {
+            let _entered = self.runtime.enter();
+            self.client_builder.start()
+        };
+        let fresh = match started {
             Ok(client) => client,
             Err(e) => {
                 tracing::error!(%e, "cannot start a new client");
@@ -207,7 +282,7 @@ impl Inner {
             fresh.clone(),
         );
         self.generation.send_modify(|g| *g += 1);
-        tokio::spawn(async move {
+        self.runtime.spawn(async move {
             let _ = tokio::time::timeout(Duration::from_secs(2), old.close()).await;
         });
         Some(fresh)
@@ -322,6 +397,51 @@ impl Curator {
             default_data: None,
             expiry_percent: 100,
             namespace: None,
+            auth: Vec::new(),
+            acl_provider: None,
+            read_only: false,
+            request_timeout: None,
+            runtime: None,
+        }
+    }
+
+    /// Spawns a background task on the framework's runtime (works from
+    /// any thread, inside a runtime or not).
+    pub(crate) fn spawn<F>(&self, future: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.inner.runtime.spawn(future)
+    }
+
+    /// Spawns a task whose result nobody waits for.
+    pub(crate) fn spawn_detached<F>(&self, future: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.inner.runtime.spawn(future);
+    }
+
+    /// The ACL recipes create `path` with.
+    pub fn acl_for(&self, path: &str) -> Vec<Acl> {
+        self.inner.acl_provider.acl_for(path)
+    }
+
+    pub(crate) fn acls(&self) -> SharedAclProvider {
+        self.inner.acl_provider.clone()
+    }
+
+    /// The current client once connected (waiting up to the connection
+    /// timeout), or `ConnectionLoss`.
+    pub(crate) async fn connected_client_or_loss(&self) -> Result<Client> {
+        if self.is_closed() {
+            return Err(Error::Closed);
+        }
+        match self.connected_client(self.inner.connection_timeout).await {
+            Some(client) => Ok(client),
+            None if self.is_closed() => Err(Error::Closed),
+            None => Err(zk_client::Error::ConnectionLoss.into()),
         }
     }
 
@@ -346,10 +466,12 @@ impl Curator {
         self.client().session_id()
     }
 
+    /// The framework's retry policy.
     pub fn retry_policy(&self) -> &RetryPolicy {
         &self.inner.retry
     }
 
+    /// The framework's error policy.
     pub fn error_policy(&self) -> ErrorPolicy {
         self.inner.error_policy
     }
@@ -375,6 +497,7 @@ impl Curator {
         BroadcastStream::new(self.subscribe_states()).filter_map(|r| async move { r.ok() })
     }
 
+    /// True once closed.
     pub fn is_closed(&self) -> bool {
         *self.inner.closed.borrow()
     }
@@ -476,7 +599,8 @@ impl Curator {
     pub async fn create_containers(&self, path: &str) -> Result<()> {
         self.with_retry(|client| {
             let path = path.to_string();
-            async move { ensure_containers(&client, &path).await }
+            let acls = self.acls();
+            async move { ensure_containers(&client, &path, &acls).await }
         })
         .await
     }
@@ -487,7 +611,8 @@ impl Curator {
         self.with_retry(|client| {
             let path = path.to_string();
             let data = data.to_vec();
-            async move { create_with_parents(&client, &path, &data, mode).await }
+            let acls = self.acls();
+            async move { create_with_parents(&client, &path, &data, mode, &acls).await }
         })
         .await
     }
@@ -505,7 +630,8 @@ impl Curator {
         self.with_retry(|client| {
             let path = path.to_string();
             let data = data.to_vec();
-            async move { create_ttl_with_parents(&client, &path, &data, mode, ttl).await }
+            let acls = self.acls();
+            async move { create_ttl_with_parents(&client, &path, &data, mode, ttl, &acls).await }
         })
         .await
     }
@@ -559,7 +685,7 @@ impl Curator {
                         }
                     }
                     create_session.store(client.session_id(), Ordering::SeqCst);
-                    create_with_parents(&client, &path, &data, mode).await
+                    create_with_parents(&client, &path, &data, mode, &this.acls()).await
                 }
             })
             .await;
@@ -601,7 +727,7 @@ impl Curator {
     /// ephemerals anyway).
     pub fn delete_in_background(&self, path: String) {
         let this = self.clone();
-        spawn_detached(async move {
+        self.spawn_detached(async move {
             while !this.is_closed() {
                 let Some(client) = this.connected_client(this.inner.connection_timeout).await
                 else {
@@ -625,7 +751,7 @@ impl Curator {
     /// starts with `prefix` (the protected-create cleanup of §A4 step 4).
     fn delete_prefix_in_background(&self, parent_path: String, prefix: String) {
         let this = self.clone();
-        spawn_detached(async move {
+        self.spawn_detached(async move {
             while !this.is_closed() {
                 let Some(client) = this.connected_client(this.inner.connection_timeout).await
                 else {
@@ -701,19 +827,6 @@ impl Drop for PrefixCleanup {
     }
 }
 
-/// Spawns on the current runtime, if there is one (drops may run outside).
-pub(crate) fn spawn_detached<F>(future: F)
-where
-    F: Future<Output = ()> + Send + 'static,
-{
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) => {
-            handle.spawn(future);
-        }
-        Err(_) => tracing::warn!("no runtime: background recipe cleanup skipped"),
-    }
-}
-
 /// Delete with NoNode counted as success.
 pub(crate) async fn delete_quietly(client: &Client, path: &str) -> zk_client::Result<()> {
     match client.delete(path, None).await {
@@ -743,7 +856,11 @@ async fn find_by_prefix(
 /// `exists` first so no access to upper ancestors is needed (§A3). Under a
 /// chroot (a namespace) whose node is missing, the chroot node itself is
 /// created too, as Curator creates its namespace node on first use.
-pub(crate) async fn ensure_containers(client: &Client, path: &str) -> zk_client::Result<()> {
+pub(crate) async fn ensure_containers(
+    client: &Client,
+    path: &str,
+    acls: &SharedAclProvider,
+) -> zk_client::Result<()> {
     let mut missing = Vec::new();
     let mut current = path;
     loop {
@@ -759,17 +876,12 @@ pub(crate) async fn ensure_containers(client: &Client, path: &str) -> zk_client:
         }
     }
     for path in missing.iter().rev() {
-        match client
-            .create(path, &[], &Acl::open_unsafe(), CreateMode::Container)
-            .await
-        {
+        let acl = acls.acl_for(path);
+        match client.create(path, &[], &acl, CreateMode::Container).await {
             Ok(_) | Err(zk_client::Error::NodeExists) => {}
             // Servers without containers: plain persistent nodes.
             Err(zk_client::Error::Unimplemented) => {
-                match client
-                    .create(path, &[], &Acl::open_unsafe(), CreateMode::Persistent)
-                    .await
-                {
+                match client.create(path, &[], &acl, CreateMode::Persistent).await {
                     Ok(_) | Err(zk_client::Error::NodeExists) => {}
                     Err(e) => return Err(e),
                 }
@@ -786,12 +898,13 @@ pub(crate) async fn create_with_parents(
     path: &str,
     data: &[u8],
     mode: CreateMode,
+    acls: &SharedAclProvider,
 ) -> zk_client::Result<String> {
-    let acl = Acl::open_unsafe();
+    let acl = acls.acl_for(path);
     match client.create(path, data, &acl, mode).await {
         Err(zk_client::Error::NoNode) => {
             if let Some(parent_path) = parent(path) {
-                ensure_containers(client, parent_path).await?;
+                ensure_containers(client, parent_path, acls).await?;
             }
             client.create(path, data, &acl, mode).await
         }
@@ -806,12 +919,13 @@ pub(crate) async fn create_ttl_with_parents(
     data: &[u8],
     mode: CreateMode,
     ttl: Duration,
+    acls: &SharedAclProvider,
 ) -> zk_client::Result<String> {
-    let acl = Acl::open_unsafe();
+    let acl = acls.acl_for(path);
     match client.create_ttl(path, data, &acl, mode, ttl).await {
         Err(zk_client::Error::NoNode) => {
             if let Some(parent_path) = parent(path) {
-                ensure_containers(client, parent_path).await?;
+                ensure_containers(client, parent_path, acls).await?;
             }
             client
                 .create_ttl(path, data, &acl, mode, ttl)
@@ -834,6 +948,20 @@ mod tests {
             namespaced_connect_string("h:1,h:2/root/", Some("app")),
             "h:1,h:2/root/app"
         );
+    }
+
+    #[test]
+    fn the_framework_hands_its_session_settings_to_every_client() {
+        let builder = Curator::builder("127.0.0.1:2181")
+            .read_only(true)
+            .request_timeout(Duration::from_millis(1500))
+            .auth("digest", b"alice:secret");
+        // The client builder keeps its fields private; its Debug form shows
+        // what every (re)built client is started with.
+        let client = format!("{:?}", builder.client_builder());
+        assert!(client.contains("read_only: true"), "{client}");
+        assert!(client.contains("request_timeout: Some(1.5s)"), "{client}");
+        assert!(client.contains("\"digest\""), "{client}");
     }
 
     #[test]

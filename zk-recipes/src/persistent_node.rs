@@ -60,6 +60,20 @@ struct Shared {
 }
 
 /// A node kept alive in the background.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use std::time::Duration;
+/// use zk_client::CreateMode;
+/// use zk_recipes::PersistentNode;
+/// let mode = CreateMode::Ephemeral;
+/// let node = PersistentNode::start(&curator, "/members/node-1", mode, false, &b"up"[..])?;
+/// node.wait_for_initial_create(Duration::from_secs(10)).await;
+/// // Re-created after a session loss until closed.
+/// node.close().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct PersistentNode {
     shared: Arc<Shared>,
@@ -150,7 +164,7 @@ impl PersistentNode {
             closed: watch::Sender::new(false),
         });
         let states = curator.subscribe_states();
-        let task = tokio::spawn(shared.clone().run(states));
+        let task = curator.spawn(shared.clone().run(states));
         PersistentNode { shared, task }
     }
 
@@ -311,6 +325,16 @@ impl Shared {
 
 /// A member of a group (§B16): an ephemeral `membership_path/<id>` kept
 /// alive, plus a cache of every member.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::GroupMember;
+/// let (member, _events) = GroupMember::start(&curator, "/groups/api", "node-1", None)?;
+/// println!("{:?}", member.current_members().keys().collect::<Vec<_>>());
+/// member.close().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct GroupMember {
     id: String,

@@ -14,6 +14,7 @@ use rand::Rng;
 /// CONNECTIONLOSS, OPERATIONTIMEOUT, SESSIONMOVED and SESSIONEXPIRED and
 /// nothing else.
 pub trait Retriable {
+    /// True when the failed operation is worth another try.
     fn is_retriable(&self) -> bool;
 }
 
@@ -26,19 +27,32 @@ pub enum RetryPolicy {
     /// Sleep `base × r` with r random in [1, 2^(retry+1)), up to
     /// `max_retries` times (at most 29), each sleep at most `max_sleep`.
     ExponentialBackoff {
+        /// The sleep unit.
         base: Duration,
+        /// How many retries.
         max_retries: u32,
+        /// The longest single sleep.
         max_sleep: Duration,
     },
     /// `n` retries with a fixed sleep between them.
-    NTimes { n: u32, sleep: Duration },
+    NTimes {
+        /// How many retries.
+        n: u32,
+        /// The sleep between tries.
+        sleep: Duration,
+    },
     /// Retry with a fixed sleep while less than `max_elapsed` has passed.
     UntilElapsed {
+        /// How long retrying may go on.
         max_elapsed: Duration,
+        /// The sleep between tries.
         sleep: Duration,
     },
     /// Retry forever with a fixed sleep.
-    Forever { interval: Duration },
+    Forever {
+        /// The sleep between tries.
+        interval: Duration,
+    },
     /// Never retry.
     Never,
 }

@@ -25,6 +25,18 @@ fn decode(path: &str, data: &[u8]) -> Result<i32> {
 const COUNT: Codec<i32> = Codec { encode, decode };
 
 /// A shared `i32` counter.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::SharedCount;
+/// let count = SharedCount::start(&curator, "/shared/workers", 0).await?;
+/// let seen = count.versioned();
+/// // Succeeds only if nobody changed it since `seen`.
+/// count.try_set_count(seen, 5).await?;
+/// count.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct SharedCount {
     value: SharedValue<i32>,
@@ -43,6 +55,7 @@ impl SharedCount {
         self.value.value()
     }
 
+    /// The value with the version it was read at.
     pub fn versioned(&self) -> VersionedValue {
         self.value.versioned()
     }
@@ -63,6 +76,7 @@ impl SharedCount {
         self.value.try_set_value(previous, value).await
     }
 
+    /// Stops watching the value.
     pub async fn close(self) {
         self.value.close().await
     }

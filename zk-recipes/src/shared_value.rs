@@ -6,7 +6,7 @@
 //! saw (`try_set_value`).
 //!
 //! The machinery is generic over how the node's bytes map to a value
-//! ([`Codec`]), so `SharedCount` reuses it with a typed `i32` view.
+//! (`Codec`), so `SharedCount` reuses it with a typed `i32` view.
 
 use std::sync::Arc;
 
@@ -23,8 +23,11 @@ use crate::framework::Curator;
 /// keeps `VersionedValue` meaning the `SharedCount` view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct VersionedValue<T = i32> {
+    /// The value.
     pub value: T,
+    /// The node version it was read at.
     pub version: i32,
+    /// The zxid of the write that set it.
     pub mzxid: i64,
 }
 
@@ -121,6 +124,18 @@ impl<T: SharedData> Shared<T> {
 }
 
 /// A value shared through a persistent node; raw bytes by default.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use bytes::Bytes;
+/// use zk_recipes::SharedValue;
+/// let value = SharedValue::start(&curator, "/shared/motd", Bytes::from_static(b"hello")).await?;
+/// value.set_value(Bytes::from_static(b"maintenance at 6")).await?;
+/// println!("{:?}", value.value());
+/// value.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct SharedValue<T = Bytes> {
     shared: Arc<Shared<T>>,
@@ -165,7 +180,7 @@ impl<T: SharedData> SharedValue<T> {
         });
         let states = curator.subscribe_states();
         let first = shared.read().await?;
-        let task = tokio::spawn(shared.clone().run(states, first));
+        let task = curator.spawn(shared.clone().run(states, first));
         Ok(SharedValue { shared, task })
     }
 

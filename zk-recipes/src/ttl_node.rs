@@ -12,7 +12,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
-use zk_client::{Acl, CreateMode};
+use zk_client::CreateMode;
 
 use crate::error::{Error, Result};
 use crate::framework::Curator;
@@ -27,6 +27,18 @@ pub const DEFAULT_TOUCH_FACTOR: u32 = 2;
 
 /// A TTL node kept alive by touching a child. Dropping it stops the
 /// toucher too (its `closed` channel closes).
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use std::time::Duration;
+/// use zk_recipes::PersistentTtlNode;
+/// let ttl = Duration::from_secs(30);
+/// let node = PersistentTtlNode::start(&curator, "/alive/node-1", ttl, &b""[..])?;
+/// node.wait_for_initial_create(Duration::from_secs(10)).await;
+/// node.close().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct PersistentTtlNode {
     node: PersistentNode,
@@ -77,7 +89,7 @@ impl PersistentTtlNode {
         );
         let touch_path = join(path, touch_name);
         let (closed, closed_rx) = watch::channel(false);
-        let toucher = tokio::spawn(touch_loop(
+        let toucher = curator.spawn(touch_loop(
             node.created(),
             curator.clone(),
             touch_path.clone(),
@@ -137,17 +149,12 @@ async fn touch_loop(
         let touched = curator
             .with_retry(|client| {
                 let touch_path = touch_path.clone();
+                let acl = curator.acl_for(&touch_path);
                 async move {
                     match client.set_data(&touch_path, &[], None).await {
                         Ok(_) => Ok(()),
                         Err(zk_client::Error::NoNode) => match client
-                            .create_ttl(
-                                &touch_path,
-                                &[],
-                                &Acl::open_unsafe(),
-                                CreateMode::PersistentWithTtl,
-                                ttl,
-                            )
+                            .create_ttl(&touch_path, &[], &acl, CreateMode::PersistentWithTtl, ttl)
                             .await
                         {
                             // NoNode: the node itself is gone for now; the

@@ -28,14 +28,20 @@ use crate::paths::join;
 /// What the cache observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PathChildrenEvent {
+    /// A child appeared.
     ChildAdded(ChildData),
+    /// A child's data or stat changed.
     ChildUpdated(ChildData),
+    /// A child was deleted.
     ChildRemoved(ChildData),
     /// The first full read finished (with `StartMode::PostInitializedEvent`);
     /// carries the children at that point.
     Initialized(Vec<ChildData>),
+    /// The connection is Suspended; the cache may be stale.
     ConnectionSuspended,
+    /// Reconnected; the cache is refreshed.
     ConnectionReconnected,
+    /// The session is Lost; the cache is refreshed on the new one.
     ConnectionLost,
 }
 
@@ -59,6 +65,22 @@ struct Shared {
 
 /// A running cache; events come from the [`Events`] returned by
 /// [`start`](Self::start).
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use futures::StreamExt;
+/// use zk_recipes::{PathChildrenCache, PathChildrenEvent, StartMode};
+/// let (cache, mut events) =
+///     PathChildrenCache::start(&curator, "/workers", StartMode::PostInitializedEvent);
+/// while let Some(event) = events.next().await {
+///     if let PathChildrenEvent::ChildAdded(child) = event {
+///         println!("worker {} joined", child.path);
+///     }
+/// }
+/// cache.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct PathChildrenCache {
     shared: Arc<Shared>,
@@ -69,6 +91,7 @@ pub struct PathChildrenCache {
 type Key = Option<String>;
 
 impl PathChildrenCache {
+    /// Starts caching the children of `path`, in the background.
     pub fn start(
         curator: &Curator,
         path: &str,
@@ -82,7 +105,7 @@ impl PathChildrenCache {
         });
         let (tx, events) = Events::channel();
         let states = curator.subscribe_states();
-        let task = tokio::spawn(shared.clone().run(tx, states, mode));
+        let task = curator.spawn(shared.clone().run(tx, states, mode));
         (PathChildrenCache { shared, task }, events)
     }
 
@@ -242,6 +265,7 @@ impl Sync<'_> {
         let (names, watch) = curator
             .with_retry(|client| {
                 let path = path.clone();
+                let acls = curator.acls();
                 async move {
                     let listed = if arm {
                         client
@@ -254,7 +278,7 @@ impl Sync<'_> {
                     match listed {
                         // The path vanished (a reaped container): make it again.
                         Err(zk_client::Error::NoNode) => {
-                            ensure_containers(&client, &path).await?;
+                            ensure_containers(&client, &path, &acls).await?;
                             let (names, watch) = client.get_children_and_watch(&path).await?;
                             Ok((names, Some(watch)))
                         }

@@ -29,15 +29,19 @@ use crate::paths::join;
 /// What the cache observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CuratorCacheEvent {
+    /// A node appeared.
     Created(ChildData),
     /// Old and new data.
     Changed(ChildData, ChildData),
+    /// A node was deleted.
     Deleted(ChildData),
     /// The first full build finished (once).
     Initialized,
     /// Rebuilt after a (re)connection.
     Reconnected,
+    /// The connection is Suspended; the cache may be stale.
     Suspended,
+    /// The session is Lost; the cache is rebuilt on the new one.
     Lost,
 }
 
@@ -50,6 +54,20 @@ struct Shared {
 }
 
 /// A running subtree cache.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use futures::StreamExt;
+/// use zk_recipes::CuratorCache;
+/// let (cache, mut events) = CuratorCache::start(&curator, "/services");
+/// if let Some(event) = events.next().await {
+///     println!("{event:?}");
+/// }
+/// println!("{:?}", cache.get("/services"));
+/// cache.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct CuratorCache {
     shared: Arc<Shared>,
@@ -57,6 +75,7 @@ pub struct CuratorCache {
 }
 
 impl CuratorCache {
+    /// Starts caching `root` and everything below it, in the background.
     pub fn start(curator: &Curator, root: &str) -> (CuratorCache, Events<CuratorCacheEvent>) {
         let shared = Arc::new(Shared {
             curator: curator.clone(),
@@ -66,7 +85,7 @@ impl CuratorCache {
         });
         let (tx, events) = Events::channel();
         let states = curator.subscribe_states();
-        let task = tokio::spawn(shared.clone().run(tx, states));
+        let task = curator.spawn(shared.clone().run(tx, states));
         (CuratorCache { shared, task }, events)
     }
 
@@ -79,6 +98,7 @@ impl CuratorCache {
             .clone()
     }
 
+    /// The cached node at `path`, if any.
     pub fn get(&self, path: &str) -> Option<ChildData> {
         self.shared
             .data
@@ -88,6 +108,7 @@ impl CuratorCache {
             .cloned()
     }
 
+    /// Stops caching: the events stream ends.
     pub async fn close(mut self) {
         self.shared.closed.send_replace(true);
         let _ = (&mut self.task).await;

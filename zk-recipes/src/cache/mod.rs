@@ -25,8 +25,11 @@ pub use tree::{TreeCache, TreeCacheBuilder, TreeCacheEvent};
 /// One cached node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChildData {
+    /// The node's full path.
     pub path: String,
+    /// Its stat when read.
     pub stat: Stat,
+    /// Its data when read (empty when data is not cached).
     pub data: Bytes,
 }
 

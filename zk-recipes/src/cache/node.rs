@@ -24,6 +24,19 @@ struct Shared {
 }
 
 /// A running single-node cache.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use futures::StreamExt;
+/// use zk_recipes::NodeCache;
+/// let (cache, mut events) = NodeCache::start(&curator, "/config/feature-flags");
+/// while let Some(node) = events.next().await {
+///     println!("now {:?}", node.map(|n| n.data));
+/// }
+/// cache.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct NodeCache {
     shared: Arc<Shared>,
@@ -41,10 +54,11 @@ impl NodeCache {
         });
         let (tx, events) = Events::channel();
         let states = curator.subscribe_states();
-        let task = tokio::spawn(shared.clone().run(tx, states));
+        let task = curator.spawn(shared.clone().run(tx, states));
         (NodeCache { shared, task }, events)
     }
 
+    /// The node as last seen (`None` while it does not exist).
     pub fn current_data(&self) -> Option<ChildData> {
         self.shared
             .data
@@ -53,6 +67,7 @@ impl NodeCache {
             .clone()
     }
 
+    /// Stops caching: the events stream ends.
     pub async fn close(mut self) {
         self.shared.closed.send_replace(true);
         let _ = (&mut self.task).await;
@@ -79,7 +94,8 @@ impl Shared {
                 .curator
                 .with_retry(|client| {
                     let parent_path = parent_path.clone();
-                    async move { ensure_containers(&client, &parent_path).await }
+                    let acls = self.curator.acls();
+                    async move { ensure_containers(&client, &parent_path, &acls).await }
                 })
                 .await;
             if made == Err(Error::Closed) {

@@ -39,19 +39,26 @@ use crate::paths::{join, parent};
 /// What the cache observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TreeCacheEvent {
+    /// A node appeared.
     NodeAdded(ChildData),
+    /// A node's data or stat changed.
     NodeUpdated {
+        /// As cached before.
         old: ChildData,
+        /// As read now.
         new: ChildData,
     },
+    /// A node was deleted.
     NodeRemoved(ChildData),
     /// The first full read finished (again after a Lost, once the cache
     /// has re-read the tree).
     Initialized,
+    /// The connection is Suspended; the cache may be stale.
     ConnectionSuspended,
     /// Posted after the re-read that follows a (re)connection: the cache
     /// then holds the server's state as of that read.
     ConnectionReconnected,
+    /// The session is Lost; the cache is refreshed on the new one.
     ConnectionLost,
 }
 
@@ -92,7 +99,7 @@ impl TreeCacheBuilder {
         });
         let (tx, events) = Events::channel();
         let states = self.curator.subscribe_states();
-        let task = tokio::spawn(shared.clone().run(tx, states));
+        let task = self.curator.spawn(shared.clone().run(tx, states));
         (TreeCache { shared, task }, events)
     }
 }
@@ -110,6 +117,20 @@ struct Shared {
 
 /// A running tree cache; events come from the [`Events`] returned when
 /// it starts.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use futures::StreamExt;
+/// use zk_recipes::TreeCache;
+/// let (cache, mut events) = TreeCache::builder(&curator, "/config").max_depth(2).start();
+/// if let Some(event) = events.next().await {
+///     println!("{event:?}");
+/// }
+/// println!("{} nodes cached", cache.current_data().len());
+/// cache.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct TreeCache {
     shared: Arc<Shared>,

@@ -21,8 +21,11 @@ pub enum ServiceCacheEvent {
     CacheChanged,
     /// The first read of the instances finished.
     Initialized,
+    /// The connection is Suspended; the list may be stale.
     ConnectionSuspended,
+    /// Reconnected; the list is refreshed.
     ConnectionReconnected,
+    /// The session is Lost; the list is refreshed on the new one.
     ConnectionLost,
 }
 
@@ -46,7 +49,7 @@ impl ServiceCache {
             StartMode::PostInitializedEvent,
         );
         let (tx, events) = Events::channel();
-        let forward = tokio::spawn(forward(child_events, tx));
+        let forward = curator.spawn(forward(child_events, tx));
         (ServiceCache { children, forward }, events)
     }
 

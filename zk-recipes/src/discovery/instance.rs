@@ -19,6 +19,7 @@ pub enum ServiceType {
 }
 
 impl ServiceType {
+    /// The name curator-x-discovery writes in JSON.
     pub fn as_str(self) -> &'static str {
         match self {
             ServiceType::Dynamic => "DYNAMIC",
@@ -28,6 +29,7 @@ impl ServiceType {
         }
     }
 
+    /// The type named `text` in JSON.
     pub fn parse(text: &str) -> Option<ServiceType> {
         [
             ServiceType::Dynamic,
@@ -39,6 +41,7 @@ impl ServiceType {
         .find(|t| t.as_str() == text)
     }
 
+    /// The node mode instances of this type are registered with.
     pub fn create_mode(self) -> zk_client::CreateMode {
         use zk_client::CreateMode;
         match self {
@@ -52,19 +55,26 @@ impl ServiceType {
 /// One registered instance of a service.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ServiceInstance {
+    /// The service name (the parent node).
     pub name: String,
+    /// The instance id (the node name).
     pub id: String,
+    /// Host address, if any.
     pub address: Option<String>,
+    /// Plain port, if any.
     pub port: Option<i32>,
+    /// TLS port, if any.
     pub ssl_port: Option<i32>,
     /// The payload as Jackson wrote it (an object carrying `@class` for
     /// Java readers), or `None`.
     pub payload: Option<Value>,
     /// Epoch milliseconds.
     pub registration_time_utc: i64,
+    /// How the instance node lives.
     pub service_type: ServiceType,
     /// Curator's `UriSpec` object (`{"parts":[…]}`), kept as JSON.
     pub uri_spec: Option<Value>,
+    /// False for an instance taken out of rotation.
     pub enabled: bool,
 }
 
@@ -90,26 +100,31 @@ impl ServiceInstance {
         }
     }
 
+    /// Sets the id.
     pub fn with_id(mut self, id: &str) -> Self {
         self.id = id.to_string();
         self
     }
 
+    /// Sets the address.
     pub fn with_address(mut self, address: &str) -> Self {
         self.address = Some(address.to_string());
         self
     }
 
+    /// Sets the port.
     pub fn with_port(mut self, port: i32) -> Self {
         self.port = Some(port);
         self
     }
 
+    /// Sets the JSON payload.
     pub fn with_payload(mut self, payload: Value) -> Self {
         self.payload = Some(payload);
         self
     }
 
+    /// Sets the service type.
     pub fn with_service_type(mut self, service_type: ServiceType) -> Self {
         self.service_type = service_type;
         self

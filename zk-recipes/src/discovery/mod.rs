@@ -57,6 +57,20 @@ struct Shared {
 }
 
 /// Registers this process's instances and queries everyone's.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::{ServiceDiscovery, ServiceInstance};
+/// let discovery = ServiceDiscovery::start(&curator, "/discovery");
+/// let me = ServiceInstance::new("api").with_address("10.0.0.7").with_port(8080);
+/// discovery.register(&me).await?;
+/// for instance in discovery.query_for_instances("api").await? {
+///     println!("{:?}:{:?}", instance.address, instance.port);
+/// }
+/// discovery.close().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct ServiceDiscovery {
     shared: Arc<Shared>,
@@ -74,7 +88,7 @@ impl ServiceDiscovery {
             registered: Mutex::new(BTreeMap::new()),
         });
         let (closed, closed_rx) = watch::channel(false);
-        let task = tokio::spawn(
+        let task = curator.spawn(
             shared
                 .clone()
                 .reregister_on_reconnect(curator.subscribe_states(), closed_rx),
@@ -275,12 +289,13 @@ impl Shared {
             .with_retry(|client| {
                 let (path, data) = (path.clone(), data.clone());
                 let previous = previous.map(str::to_string);
+                let acls = self.curator.acls();
                 async move {
                     if !sequential {
-                        return match create_with_parents(&client, &path, &data, mode).await {
+                        return match create_with_parents(&client, &path, &data, mode, &acls).await {
                             Err(zk_client::Error::NodeExists) => {
                                 delete_quietly(&client, &path).await?;
-                                create_with_parents(&client, &path, &data, mode).await
+                                create_with_parents(&client, &path, &data, mode, &acls).await
                             }
                             other => other,
                         };
@@ -295,7 +310,7 @@ impl Shared {
                             None => {}
                         }
                     }
-                    create_with_parents(&client, &path, &data, mode).await
+                    create_with_parents(&client, &path, &data, mode, &acls).await
                 }
             })
             .await

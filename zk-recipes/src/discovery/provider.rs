@@ -35,7 +35,9 @@ pub enum ProviderStrategy {
 /// When a failing instance is left out; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DownInstancePolicy {
+    /// How long an instance stays down after too many errors.
     pub timeout: Duration,
+    /// Errors within `timeout` that mark an instance down.
     pub error_threshold: u32,
 }
 
@@ -131,11 +133,13 @@ pub struct ServiceProviderBuilder {
 }
 
 impl ServiceProviderBuilder {
+    /// How an instance is picked (default: round robin).
     pub fn strategy(mut self, strategy: ProviderStrategy) -> Self {
         self.strategy = strategy;
         self
     }
 
+    /// When instances that report errors are left out.
     pub fn down_instance_policy(mut self, policy: DownInstancePolicy) -> Self {
         self.down_policy = policy;
         self

@@ -8,20 +8,29 @@
 //! * Connected/Reconnected → re-check (a new node only if ours is gone);
 //! * before claiming leadership, our node's `ephemeralOwner` must be the
 //!   current session (no adopting an expired session's node).
+//!
+//! Every change is also a [`LeadershipEvent`] on
+//! [`transitions`](LeaderLatch::transitions), in order and never collapsed;
+//! each term comes with a [`Fence`] on our latch node (its czxid as the
+//! token; fenced writes that the server refuses once the node is gone).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{broadcast, watch};
 use tokio::task::JoinHandle;
-use zk_client::{CreateMode, Watch};
+use zk_client::{CreateMode, Stat, Watch};
 
+use crate::cache::Events;
 use crate::connection::ConnectionState;
 use crate::error::{Error, Result};
+use crate::fence::{Fence, LossReason};
 use crate::framework::Curator;
 use crate::leader::participants::{participants, Participant};
+use crate::leader::transitions::{LeadershipEvent, Transitions};
 use crate::paths::{join, node_name, sorted_by_sequence};
 
+/// Curator's lock name for latch nodes.
 pub const LATCH_NAME: &str = "latch-";
 
 /// Pause after an unexpected error before trying again.
@@ -33,11 +42,29 @@ struct Shared {
     path: String,
     id: String,
     leader: watch::Sender<bool>,
+    transitions: Transitions,
     our_path: Mutex<Option<String>>,
     closed: watch::Sender<bool>,
 }
 
 /// A running latch; [`close`](Self::close) it to leave the election.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use futures::StreamExt;
+/// use zk_recipes::{LeaderLatch, LeadershipEvent};
+/// let latch = LeaderLatch::start(&curator, "/election/scheduler", "node-1");
+/// let mut transitions = latch.transitions();
+/// while let Some(event) = transitions.next().await {
+///     match event {
+///         LeadershipEvent::IsLeader(fence) => println!("leading, token {}", fence.token()),
+///         LeadershipEvent::NotLeader => println!("following"),
+///     }
+/// }
+/// latch.close().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct LeaderLatch {
     shared: Arc<Shared>,
@@ -53,7 +80,9 @@ enum Step {
 
 /// Where a check of the children leaves us.
 enum Check {
-    Leader(Watch),
+    /// We lead: a watch on our node, its stat and the session it was read
+    /// on.
+    Leader(Watch, Stat, i64),
     Follower(Watch),
     /// Our node is gone or not ours: make a new one.
     Reset,
@@ -70,31 +99,56 @@ impl LeaderLatch {
             path: path.to_string(),
             id: id.to_string(),
             leader: watch::Sender::new(false),
+            transitions: Transitions::default(),
             our_path: Mutex::new(None),
             closed: watch::Sender::new(false),
         });
         // Subscribe before spawning so no state posted meanwhile is missed.
         let states = curator.subscribe_states();
-        let task = tokio::spawn(shared.clone().run(states));
+        let task = curator.spawn(shared.clone().run(states));
         LeaderLatch { shared, task }
     }
 
+    /// True while this participant leads (and the latch is open).
     pub fn has_leadership(&self) -> bool {
         *self.shared.leader.borrow() && !*self.shared.closed.borrow()
     }
 
-    /// Leadership changes (true = leader), starting with the current value.
+    /// The latest leadership value (true = leader), starting with the
+    /// current one. A latest-value channel: a quick true → false → true
+    /// can read as "still true"; use [`transitions`](Self::transitions) to
+    /// see every change.
     pub fn leadership(&self) -> watch::Receiver<bool> {
         self.shared.leader.subscribe()
     }
 
-    /// Waits until this participant leads; false when `timeout` passes
-    /// first.
+    /// Every leadership change from now on, in order (starting with
+    /// `IsLeader` if leading now); ends when the latch is closed.
+    pub fn transitions(&self) -> Events<LeadershipEvent> {
+        self.shared.transitions.subscribe()
+    }
+
+    /// The fence of the current term, while leading.
+    pub fn fence(&self) -> Option<Fence> {
+        self.shared.transitions.current()
+    }
+
+    /// Waits until this participant leads (a term that began and ended
+    /// while waiting counts too); false when `timeout` passes first.
     pub async fn await_leadership(&self, timeout: Duration) -> bool {
-        let mut leader = self.shared.leader.subscribe();
-        tokio::time::timeout(timeout, leader.wait_for(|l| *l))
+        use futures::StreamExt;
+        let mut events = self.transitions();
+        let elected = async {
+            while let Some(event) = events.next().await {
+                if event.is_leader() {
+                    return true;
+                }
+            }
+            false
+        };
+        tokio::time::timeout(timeout, elected)
             .await
-            .is_ok_and(|r| r.is_ok())
+            .unwrap_or(false)
     }
 
     /// Our current node, if created.
@@ -106,6 +160,7 @@ impl LeaderLatch {
             .clone()
     }
 
+    /// This participant's id (its node data).
     pub fn id(&self) -> &str {
         &self.shared.id
     }
@@ -127,6 +182,7 @@ impl LeaderLatch {
         self.shared.closed.send_replace(true);
         let _ = (&mut self.task).await;
         self.shared.leader.send_replace(false);
+        self.shared.transitions.close(LossReason::Released);
         let ours = self
             .shared
             .our_path
@@ -146,16 +202,32 @@ impl Drop for LeaderLatch {
     fn drop(&mut self) {
         // Dropped without close: stop and leave the node to the session.
         self.task.abort();
+        self.shared.transitions.close(LossReason::Released);
     }
 }
 
 impl Shared {
-    fn set_leader(&self, leader: bool) {
-        self.leader.send_if_modified(|current| {
-            let changed = *current != leader;
-            *current = leader;
-            changed
-        });
+    /// Leadership ends (if it was ours).
+    fn set_follower(&self, reason: LossReason) {
+        self.transitions.deposed(reason);
+        self.leader
+            .send_if_modified(|current| std::mem::replace(current, false));
+    }
+
+    /// We lead on our node, read with `stat` on `session`. A term already
+    /// running on the same node goes on (a re-check after a reconnect).
+    fn set_leader(&self, our_path: &str, stat: &Stat, session: i64) -> Result<()> {
+        let same_term = self
+            .transitions
+            .current()
+            .is_some_and(|f| f.path() == our_path && f.token() == stat.czxid && !f.is_lost());
+        if !same_term {
+            let fence = Fence::start(&self.curator, our_path, stat, session)?;
+            self.transitions.elected(fence);
+        }
+        self.leader
+            .send_if_modified(|current| !std::mem::replace(current, true));
+        Ok(())
     }
 
     fn current_path(&self) -> Option<String> {
@@ -175,7 +247,7 @@ impl Shared {
     async fn run(self: Arc<Self>, mut states: broadcast::Receiver<ConnectionState>) {
         let mut closed = self.closed.subscribe();
         'reset: loop {
-            self.set_leader(false);
+            self.set_follower(LossReason::NodeDeleted);
             if let Some(old) = self.set_our_path(None) {
                 self.curator.delete_in_background(old);
             }
@@ -211,12 +283,17 @@ impl Shared {
                     _ = closed.changed() => return,
                 };
                 let mut watch = match check {
-                    Ok(Check::Leader(watch)) => {
-                        self.set_leader(true);
+                    Ok(Check::Leader(watch, stat, session)) => {
+                        let Some(our_path) = self.current_path() else {
+                            continue 'reset;
+                        };
+                        if self.set_leader(&our_path, &stat, session).is_err() {
+                            continue 'reset;
+                        }
                         watch
                     }
                     Ok(Check::Follower(watch)) => {
-                        self.set_leader(false);
+                        self.set_follower(LossReason::NodeDeleted);
                         watch
                     }
                     Ok(Check::Reset) => continue 'reset,
@@ -250,7 +327,7 @@ impl Shared {
         match state {
             Ok(ConnectionState::Connected | ConnectionState::Reconnected) => Step::Recheck,
             Ok(state) if self.curator.error_policy().is_error(state) => {
-                self.set_leader(false);
+                self.set_follower(LossReason::SessionEnded);
                 Step::Wait
             }
             Ok(_) => Step::Wait,
@@ -300,7 +377,9 @@ impl Shared {
                 })
                 .await?;
             return Ok(match stat {
-                Some(stat) if stat.ephemeral_owner == session => Check::Leader(watch),
+                Some(stat) if stat.ephemeral_owner == session => {
+                    Check::Leader(watch, stat, session)
+                }
                 _ => Check::Reset,
             });
         }

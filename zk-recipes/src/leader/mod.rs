@@ -4,7 +4,9 @@
 pub mod latch;
 pub mod participants;
 pub mod selector;
+pub mod transitions;
 
 pub use latch::LeaderLatch;
 pub use participants::Participant;
 pub use selector::{LeaderSelector, LeaderSelectorBuilder};
+pub use transitions::LeadershipEvent;

@@ -8,7 +8,9 @@ use crate::paths::{join, sorted_by_sequence};
 /// One contender of an election.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Participant {
+    /// The participant id (the node data).
     pub id: String,
+    /// True for the first node in sequence order.
     pub is_leader: bool,
 }
 

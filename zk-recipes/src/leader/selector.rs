@@ -9,6 +9,10 @@
 //! (Suspended or Lost by default) the leader future — or the wait to
 //! acquire — is dropped. With auto-requeue the participant then queues for
 //! the next election; without it, it waits for [`LeaderSelector::requeue`].
+//!
+//! Each leadership is a term with a [`Fence`] on the mutex node (see
+//! [`LeaderSelectorBuilder::start_fenced`] and
+//! [`LeaderSelector::transitions`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -17,10 +21,13 @@ use bytes::Bytes;
 use tokio::sync::{broadcast, watch, Notify};
 use tokio::task::JoinHandle;
 
+use crate::cache::Events;
 use crate::connection::ConnectionState;
 use crate::error::Result;
-use crate::framework::{spawn_detached, Curator};
+use crate::fence::{Fence, LossReason};
+use crate::framework::Curator;
 use crate::leader::participants::{participants, Participant};
+use crate::leader::transitions::{LeadershipEvent, Transitions};
 use crate::lock::mutex::{InterProcessMutex, LOCK_NAME};
 
 /// Settings for a [`LeaderSelector`].
@@ -49,9 +56,20 @@ impl LeaderSelectorBuilder {
 
     /// Starts electing; `lead` runs each time this participant wins and
     /// leadership ends when its future completes (or is cancelled).
-    pub fn start<F, Fut>(self, lead: F) -> LeaderSelector
+    pub fn start<F, Fut>(self, mut lead: F) -> LeaderSelector
     where
         F: FnMut(Curator) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.start_fenced(move |curator, _fence| lead(curator))
+    }
+
+    /// As [`start`](Self::start), and `lead` also gets the term's
+    /// [`Fence`]: its token and fenced writes, refused by the server once
+    /// this participant's mutex node is gone.
+    pub fn start_fenced<F, Fut>(self, lead: F) -> LeaderSelector
+    where
+        F: FnMut(Curator, Fence) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let data = match &self.id {
@@ -65,11 +83,12 @@ impl LeaderSelectorBuilder {
             auto_requeue: self.auto_requeue,
             leader: watch::Sender::new(false),
             leaderships: watch::Sender::new(0),
+            transitions: Transitions::default(),
             requeue: Notify::new(),
             interrupt: Notify::new(),
             closed: watch::Sender::new(false),
         });
-        let task = tokio::spawn(shared.clone().run(lead));
+        let task = self.curator.spawn(shared.clone().run(lead));
         LeaderSelector { shared, task }
     }
 }
@@ -83,12 +102,28 @@ struct Shared {
     leader: watch::Sender<bool>,
     /// How many times this participant has led.
     leaderships: watch::Sender<u64>,
+    transitions: Transitions,
     requeue: Notify,
     interrupt: Notify,
     closed: watch::Sender<bool>,
 }
 
 /// A running selector; [`close`](Self::close) it to leave.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::LeaderSelector;
+/// let selector = LeaderSelector::builder(&curator, "/election/compactor")
+///     .id("node-1")
+///     .auto_requeue(true)
+///     .start_fenced(|_curator, fence| async move {
+///         // Leadership lasts while this future runs; writes are fenced.
+///         let _ = fence.set_data("/compactor/owner", b"node-1", None).await;
+///     });
+/// selector.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct LeaderSelector {
     shared: Arc<Shared>,
@@ -96,6 +131,7 @@ pub struct LeaderSelector {
 }
 
 impl LeaderSelector {
+    /// A selector builder for the election at `path`.
     pub fn builder(curator: &Curator, path: &str) -> LeaderSelectorBuilder {
         LeaderSelectorBuilder {
             curator: curator.clone(),
@@ -105,13 +141,26 @@ impl LeaderSelector {
         }
     }
 
+    /// True while the leader future runs.
     pub fn has_leadership(&self) -> bool {
         *self.shared.leader.borrow()
     }
 
-    /// Leadership changes (true while the leader future runs).
+    /// The latest leadership value (true while the leader future runs);
+    /// see [`transitions`](Self::transitions) for every change.
     pub fn leadership(&self) -> watch::Receiver<bool> {
         self.shared.leader.subscribe()
+    }
+
+    /// Every leadership change from now on, in order (starting with
+    /// `IsLeader` if leading now); ends when the selector is closed.
+    pub fn transitions(&self) -> Events<LeadershipEvent> {
+        self.shared.transitions.subscribe()
+    }
+
+    /// The fence of the current term, while leading.
+    pub fn fence(&self) -> Option<Fence> {
+        self.shared.transitions.current()
     }
 
     /// How many leaderships this participant has had, as it changes.
@@ -131,10 +180,12 @@ impl LeaderSelector {
         }
     }
 
+    /// Everybody in the election, in order (asks ZooKeeper).
     pub async fn participants(&self) -> Result<Vec<Participant>> {
         participants(&self.shared.curator, &self.shared.path, LOCK_NAME).await
     }
 
+    /// The current leader according to ZooKeeper.
     pub async fn leader(&self) -> Result<Option<Participant>> {
         Ok(self.participants().await?.into_iter().next())
     }
@@ -143,6 +194,7 @@ impl LeaderSelector {
     pub async fn close(mut self) {
         self.shared.closed.send_replace(true);
         let _ = (&mut self.task).await;
+        self.shared.transitions.close(LossReason::Released);
     }
 }
 
@@ -166,7 +218,7 @@ async fn error_state(curator: &Curator, states: &mut broadcast::Receiver<Connect
 impl Shared {
     async fn run<F, Fut>(self: Arc<Self>, mut lead: F)
     where
-        F: FnMut(Curator) -> Fut + Send + 'static,
+        F: FnMut(Curator, Fence) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send + 'static,
     {
         let mut closed = self.closed.subscribe();
@@ -186,22 +238,25 @@ impl Shared {
             };
             match acquired {
                 Some(Ok(guard)) => {
+                    let fence = guard.fence().clone();
+                    self.transitions.elected(fence.clone());
                     self.leader.send_replace(true);
                     self.leaderships.send_modify(|n| *n += 1);
                     let stop = tokio::select! {
-                        _ = lead(self.curator.clone()) => false,
+                        _ = lead(self.curator.clone(), fence) => false,
                         _ = error_state(&self.curator, &mut states) => false,
                         _ = self.interrupt.notified() => false,
                         _ = closed.changed() => true,
                     };
                     self.leader.send_replace(false);
+                    self.transitions.deposed(LossReason::Released);
                     if stop {
                         let _ = guard.release().await;
                         return;
                     }
                     // Release in the background: the next election need
                     // not wait for the delete.
-                    spawn_detached(async move {
+                    self.curator.spawn_detached(async move {
                         if let Err(e) = guard.release().await {
                             tracing::warn!(%e, "leader release failed");
                         }

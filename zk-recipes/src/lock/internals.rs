@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use zk_client::CreateMode;
 
 use crate::error::{Error, Result};
+use crate::fence::Fence;
 use crate::framework::Curator;
 use crate::paths::{join, node_name, sorted_by_sequence};
 
@@ -120,10 +121,10 @@ impl LockInternals {
         Ok(sorted_by_sequence(children, self.driver.sort_names()))
     }
 
-    /// Acquires: `Ok(Some(our node path))`, or `Ok(None)` when `timeout`
-    /// passed first (our node is then deleted). A vanished node restarts
-    /// with a new one while the retry policy allows.
-    pub async fn attempt(&self, timeout: Option<Duration>) -> Result<Option<String>> {
+    /// Acquires: `Ok(Some(fence on our node))`, or `Ok(None)` when
+    /// `timeout` passed first (our node is then deleted). A vanished node
+    /// restarts with a new one while the retry policy allows.
+    pub async fn attempt(&self, timeout: Option<Duration>) -> Result<Option<Fence>> {
         let started = Instant::now();
         let deadline = timeout.map(|t| started + t);
         let mut retries = 0;
@@ -139,8 +140,11 @@ impl LockInternals {
                 .await?;
             let guard = NodeGuard::new(&self.curator, path.clone());
             match self.wait_for_turn(&path, deadline).await {
-                Ok(true) => return Ok(Some(guard.disarm())),
-                Ok(false) => {
+                Ok(Some(fence)) => {
+                    guard.disarm();
+                    return Ok(Some(fence));
+                }
+                Ok(None) => {
                     guard.disarm();
                     self.curator.delete_guaranteed(&path).await?;
                     return Ok(None);
@@ -167,9 +171,13 @@ impl LockInternals {
         }
     }
 
-    /// The acquire loop for our node: true when acquired, false on
+    /// The acquire loop for our node: its fence when acquired, `None` on
     /// timeout.
-    async fn wait_for_turn(&self, our_path: &str, deadline: Option<Instant>) -> Result<bool> {
+    async fn wait_for_turn(
+        &self,
+        our_path: &str,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Fence>> {
         let our_name = node_name(our_path).to_string();
         loop {
             if self.curator.is_closed() {
@@ -180,10 +188,7 @@ impl LockInternals {
                 return Err(Error::NodeVanished(our_path.to_string()));
             };
             match self.driver.turn(&sorted, ours) {
-                Turn::Acquired => {
-                    self.verify_owner(our_path).await?;
-                    return Ok(true);
-                }
+                Turn::Acquired => return self.verify_owner(our_path).await.map(Some),
                 Turn::WaitFor(name) => {
                     let watched = join(&self.base_path, &name);
                     // getData, not exists: no watch is left behind on a
@@ -204,7 +209,7 @@ impl LockInternals {
                     let Some(watch) = result else { continue };
                     tokio::select! {
                         _ = watch => {}
-                        _ = sleep_until_opt(deadline) => return Ok(false),
+                        _ = sleep_until_opt(deadline) => return Ok(None),
                         _ = self.curator.closed() => return Err(Error::Closed),
                     }
                 }
@@ -215,19 +220,9 @@ impl LockInternals {
     /// Our node must belong to the current session: a node left by an
     /// expired session can still be listed for a moment after we moved to
     /// a new one (CURATOR-604), and holding the lock through it would let
-    /// two owners in.
-    async fn verify_owner(&self, our_path: &str) -> Result<()> {
-        let (stat, session) = self
-            .curator
-            .with_retry(|client| {
-                let path = our_path.to_string();
-                async move { Ok((client.exists(&path).await?, client.session_id())) }
-            })
-            .await?;
-        match stat {
-            Some(stat) if stat.ephemeral_owner == session => Ok(()),
-            _ => Err(Error::NodeVanished(our_path.to_string())),
-        }
+    /// two owners in. The same read gives the fence its token.
+    async fn verify_owner(&self, our_path: &str) -> Result<Fence> {
+        Fence::for_node(&self.curator, our_path).await
     }
 }
 

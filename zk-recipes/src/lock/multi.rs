@@ -7,10 +7,23 @@
 use std::time::Duration;
 
 use crate::error::{Error, Result};
+use crate::fence::Fence;
 use crate::framework::Curator;
 use crate::lock::mutex::{InterProcessMutex, MutexGuard};
 
 /// A set of [`InterProcessMutex`]es held all together or not at all.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_client::Op;
+/// use zk_recipes::{multi_fenced, InterProcessMultiLock};
+/// let locks = InterProcessMultiLock::new(&curator, &["/locks/a", "/locks/b"]);
+/// let guard = locks.acquire().await?;
+/// multi_fenced(&guard.fences(), &[Op::set_data("/shared", b"both", None)]).await?;
+/// guard.release().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct InterProcessMultiLock {
     locks: Vec<InterProcessMutex>,
@@ -87,6 +100,12 @@ impl InterProcessMultiLock {
 }
 
 impl MultiLockGuard {
+    /// The fence of every lock held, in acquisition order; write through
+    /// all of them with [`multi_fenced`](crate::fence::multi_fenced).
+    pub fn fences(&self) -> Vec<&Fence> {
+        self.guards.iter().map(MutexGuard::fence).collect()
+    }
+
     /// The lock nodes held, in acquisition order.
     pub fn paths(&self) -> Vec<&str> {
         self.guards.iter().map(MutexGuard::path).collect()

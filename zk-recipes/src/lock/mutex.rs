@@ -1,22 +1,33 @@
-//! `InterProcessMutex` (RECIPES.md §B2): a fair, re-entrant distributed
-//! lock on Curator's layout `path/_c_<uuid>-lock-<seq>`.
+//! `InterProcessMutex` (RECIPES.md §B2): a fair distributed lock on
+//! Curator's layout `path/_c_<uuid>-lock-<seq>`.
 //!
-//! Re-entrancy is **per handle**: Java ties it to a thread, an async task
-//! has no stable identity, so here the [`InterProcessMutex`] value is the
-//! owner. While a handle holds the lock, `acquire` on that same handle
-//! succeeds at once and returns one more guard; the node is deleted when
-//! the last guard is released. Give every contending task its own handle
-//! (handles are cheap: [`InterProcessMutex::new`] does no I/O).
+//! **Not re-entrant by default.** Curator's mutex is re-entrant per
+//! *thread*: the thread that holds it may acquire it again. An async task
+//! has no stable identity (it moves between threads, and many tasks share
+//! one thread), and a per-handle rule would let two tasks sharing one
+//! handle through an `Arc` both "hold" the lock at once. So here a second
+//! `acquire` on a handle that is held waits until the hold is released,
+//! exactly as a second handle would; the lock protects tasks from each
+//! other, not only processes.
+//!
+//! Re-entry is explicit, through the guard: code that holds a
+//! [`MutexGuard`] and calls something that needs the lock passes it
+//! [`MutexGuard::reenter`], a second guard on the same hold. The node is
+//! deleted when the last guard of the hold is released.
+//!
+//! Every guard carries the hold's [`Fence`]: a fencing token and fenced
+//! writes (see [`crate::fence`]).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, Mutex as AsyncMutex};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use zk_client::CreateMode;
 
 use crate::cache::Events;
 use crate::error::{Error, Result};
+use crate::fence::{Fence, LossReason};
 use crate::framework::Curator;
 use crate::lock::internals::{LockDriver, LockInternals, StandardDriver};
 use crate::lock::revocation::{watch_for_revocation, RevocationRequest, RevocationWatch};
@@ -27,20 +38,25 @@ pub const LOCK_NAME: &str = "lock-";
 
 #[derive(Debug)]
 struct Held {
-    path: String,
+    fence: Fence,
+    /// Live guards of this hold (more than one only through `reenter`).
     guards: usize,
     /// Watching our node for revocation requests (revocable locks only);
     /// dropping the hold stops it.
     _revocation: Option<RevocationWatch>,
+    /// This handle's one permit: the next acquire on the handle waits for
+    /// it, so a hold is never shared by accident.
+    _permit: OwnedSemaphorePermit,
 }
 
 #[derive(Debug)]
 pub(crate) struct MutexShared {
     internals: LockInternals,
-    /// Our node and live guard count while held. Held across the whole
-    /// acquire (only when not held yet), so two tasks on one handle never
-    /// create two nodes.
-    held: AsyncMutex<Option<Held>>,
+    /// One hold per handle at a time: an acquire takes the permit before
+    /// creating a node, and the hold keeps it until the last guard goes.
+    permit: Arc<Semaphore>,
+    /// Our hold while held.
+    held: std::sync::Mutex<Option<Held>>,
     /// For a read lock: the write half of the same read/write lock, whose
     /// holder gets the read lock at once (downgrade, §B5).
     downgrade_from: Option<Arc<MutexShared>>,
@@ -49,27 +65,49 @@ pub(crate) struct MutexShared {
 }
 
 impl MutexShared {
-    /// Our node while held (without waiting on an acquire in progress).
+    fn held(&self) -> std::sync::MutexGuard<'_, Option<Held>> {
+        self.held.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Our node while held.
     fn held_path(&self) -> Option<String> {
-        self.held
-            .try_lock()
-            .ok()
-            .and_then(|held| held.as_ref().map(|h| h.path.clone()))
+        self.held().as_ref().map(|h| h.fence.path().to_string())
+    }
+
+    /// One more guard on the current hold.
+    fn add_guard(&self) -> Result<Fence> {
+        match self.held().as_mut() {
+            Some(h) => {
+                h.guards += 1;
+                Ok(h.fence.clone())
+            }
+            None => Err(Error::InvalidArgument("the lock is not held".into())),
+        }
     }
 
     async fn release_one(&self) -> Result<()> {
-        let path = {
-            let mut held = self.held.lock().await;
+        let hold = {
+            let mut held = self.held();
             match held.as_mut() {
                 None => return Err(Error::InvalidArgument("the lock is not held".into())),
                 Some(h) if h.guards > 1 => {
                     h.guards -= 1;
                     return Ok(());
                 }
-                Some(_) => held.take().map(|h| h.path).unwrap_or_default(),
+                Some(_) => held.take(),
             }
         };
-        self.internals.curator.delete_guaranteed(&path).await
+        let Some(hold) = hold else { return Ok(()) };
+        hold.fence.end(LossReason::Released);
+        let deleted = self
+            .internals
+            .curator
+            .delete_guaranteed(hold.fence.path())
+            .await;
+        // The permit goes with `hold`, after the delete: the next local
+        // acquire queues behind nobody.
+        drop(hold);
+        deleted
     }
 
     fn revocation_sink(&self) -> Option<mpsc::UnboundedSender<RevocationRequest>> {
@@ -91,25 +129,43 @@ impl MutexShared {
 
     /// The write holder's read node: plain ephemeral, named after the
     /// write node's sequence so it sorts right next to it.
-    async fn create_downgraded(&self, write_path: &str) -> Result<String> {
+    async fn create_downgraded(&self, write_path: &str) -> Result<Fence> {
         let seq = sort_key(
             crate::paths::node_name(write_path),
             self.internals.driver.sort_names(),
         );
         let name = format!("{}{seq}", self.internals.lock_name);
-        self.internals
-            .curator
+        let curator = &self.internals.curator;
+        let path = curator
             .create_protected(
                 &self.internals.base_path,
                 &name,
                 &self.internals_for_create().data,
                 CreateMode::Ephemeral,
             )
-            .await
+            .await?;
+        let node = crate::lock::internals::NodeGuard::new(curator, path.clone());
+        let fence = Fence::for_node(curator, &path).await?;
+        node.disarm();
+        Ok(fence)
     }
 }
 
-/// A distributed re-entrant mutex; see the module docs for re-entrancy.
+/// A distributed mutex, not re-entrant; see the module docs.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::InterProcessMutex;
+/// let lock = InterProcessMutex::new(&curator, "/locks/orders");
+/// let guard = lock.acquire().await?;
+/// // Writes through the fence apply only while we still hold the lock.
+/// guard.fence().set_data("/orders/next", b"42", None).await?;
+/// let nested = guard.reenter()?; // explicit re-entry: same hold
+/// nested.release().await?;
+/// guard.release().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct InterProcessMutex {
     shared: Arc<MutexShared>,
@@ -121,7 +177,7 @@ pub struct InterProcessMutex {
 #[must_use = "dropping the guard releases the lock"]
 pub struct MutexGuard {
     shared: Arc<MutexShared>,
-    path: String,
+    fence: Fence,
     released: bool,
 }
 
@@ -164,14 +220,16 @@ impl InterProcessMutex {
                     driver,
                     data,
                 },
-                held: AsyncMutex::new(None),
+                permit: Arc::new(Semaphore::new(1)),
+                held: std::sync::Mutex::new(None),
                 downgrade_from: downgrade_from.map(|m| m.shared.clone()),
                 revocation: std::sync::Mutex::new(None),
             }),
         }
     }
 
-    /// Waits as long as it takes.
+    /// Waits as long as it takes. While this handle is held (by any task),
+    /// waits for that hold to be released first: see the module docs.
     pub async fn acquire(&self) -> Result<MutexGuard> {
         match self.acquire_inner(None).await? {
             Some(guard) => Ok(guard),
@@ -186,41 +244,43 @@ impl InterProcessMutex {
 
     async fn acquire_inner(&self, timeout: Option<Duration>) -> Result<Option<MutexGuard>> {
         let acquire = async {
-            let mut held = self.shared.held.lock().await;
-            if let Some(h) = held.as_mut() {
-                h.guards += 1;
-                return Ok::<_, Error>(Some(h.path.clone()));
-            }
+            let permit = self
+                .shared
+                .permit
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| Error::Closed)?;
             let write_path = self
                 .shared
                 .downgrade_from
                 .as_ref()
                 .and_then(|w| w.held_path());
-            let path = match write_path {
+            let fence = match write_path {
                 Some(write_path) => Some(self.shared.create_downgraded(&write_path).await?),
                 None => self.shared.internals_for_create().attempt(timeout).await?,
             };
-            if let Some(path) = &path {
-                let revocation = self
-                    .shared
-                    .revocation_sink()
-                    .map(|sink| watch_for_revocation(&self.shared.internals.curator, path, sink));
-                *held = Some(Held {
-                    path: path.clone(),
+            if let Some(fence) = &fence {
+                let revocation = self.shared.revocation_sink().map(|sink| {
+                    watch_for_revocation(&self.shared.internals.curator, fence.path(), sink)
+                });
+                *self.shared.held() = Some(Held {
+                    fence: fence.clone(),
                     guards: 1,
                     _revocation: revocation,
+                    _permit: permit,
                 });
             }
-            Ok(path)
+            Ok::<_, Error>(fence)
         };
         // The local wait counts against the timeout too.
-        let path = match timeout {
+        let fence = match timeout {
             Some(t) => tokio::time::timeout(t, acquire).await.unwrap_or(Ok(None))?,
             None => acquire.await?,
         };
-        Ok(path.map(|path| MutexGuard {
+        Ok(fence.map(|fence| MutexGuard {
             shared: self.shared.clone(),
-            path,
+            fence,
             released: false,
         }))
     }
@@ -240,7 +300,7 @@ impl InterProcessMutex {
         events
     }
 
-    /// True while this handle holds the lock.
+    /// True while this handle holds the lock (through any task).
     pub fn is_acquired(&self) -> bool {
         self.shared.held_path().is_some()
     }
@@ -260,11 +320,41 @@ impl InterProcessMutex {
 impl MutexGuard {
     /// Our lock node.
     pub fn path(&self) -> &str {
-        &self.path
+        self.fence.path()
     }
 
-    /// Releases this hold; the node is deleted (guaranteed) when the
-    /// handle's last guard goes.
+    /// The hold's fence: token, fenced writes, loss notice.
+    pub fn fence(&self) -> &Fence {
+        &self.fence
+    }
+
+    /// The fencing token (our node's czxid): greater for every later
+    /// holder of this lock.
+    pub fn token(&self) -> i64 {
+        self.fence.token()
+    }
+
+    /// Resolves when the hold is lost (node deleted, session ended,
+    /// framework closed) or released; see [`Fence::lost`].
+    pub async fn lost(&self) -> LossReason {
+        self.fence.lost().await
+    }
+
+    /// Re-enters the lock: a second guard on this same hold, for code
+    /// that needs the lock while its caller already holds it. The node is
+    /// deleted when the last guard is released. This is the only way to
+    /// re-enter; `acquire` on a held handle waits instead.
+    pub fn reenter(&self) -> Result<MutexGuard> {
+        let fence = self.shared.add_guard()?;
+        Ok(MutexGuard {
+            shared: self.shared.clone(),
+            fence,
+            released: false,
+        })
+    }
+
+    /// Releases this guard; the node is deleted (guaranteed) when the
+    /// hold's last guard goes.
     pub async fn release(mut self) -> Result<()> {
         self.released = true;
         self.shared.release_one().await
@@ -275,7 +365,8 @@ impl Drop for MutexGuard {
     fn drop(&mut self) {
         if !self.released {
             let shared = self.shared.clone();
-            crate::framework::spawn_detached(async move {
+            let curator = shared.internals.curator.clone();
+            curator.spawn_detached(async move {
                 if let Err(e) = shared.release_one().await {
                     tracing::warn!(%e, "background lock release failed");
                 }

@@ -28,10 +28,26 @@ pub const REVOKE_MESSAGE: &[u8] = b"__REVOKE__";
 /// Someone asked the holder of the lock node `path` to release it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RevocationRequest {
+    /// The lock node the request was written to.
     pub path: String,
 }
 
 /// Asks lock holders to release.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use futures::StreamExt;
+/// use zk_recipes::{InterProcessMutex, Revoker};
+/// let lock = InterProcessMutex::new(&curator, "/locks/job");
+/// let mut requests = lock.make_revocable();
+/// let guard = lock.acquire().await?;
+/// // Elsewhere: Revoker::attempt_revoke(&curator, guard.path()).await?;
+/// if requests.next().await.is_some() {
+///     guard.release().await?; // honour the request
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone, Copy)]
 pub struct Revoker;
 
@@ -70,11 +86,7 @@ pub(crate) fn watch_for_revocation(
     path: &str,
     requests: mpsc::UnboundedSender<RevocationRequest>,
 ) -> RevocationWatch {
-    RevocationWatch(tokio::spawn(revocation_loop(
-        curator.clone(),
-        path.to_string(),
-        requests,
-    )))
+    RevocationWatch(curator.spawn(revocation_loop(curator.clone(), path.to_string(), requests)))
 }
 
 /// Pause after a failed read before trying again.

@@ -10,7 +10,12 @@
 //!   A reader asking for the write half waits for itself forever, as in
 //!   Curator: release the read lock first.
 //!
-//! Re-entrancy is per half, per handle, as for [`InterProcessMutex`].
+//! Each half is an [`InterProcessMutex`]: not re-entrant, one hold per
+//! handle at a time (a second `acquire` on the same half of the same
+//! handle waits for the first hold), re-entry through
+//! [`MutexGuard::reenter`](crate::MutexGuard::reenter). Concurrent readers
+//! in one process each take their own handle. Both halves' guards carry a
+//! [`Fence`](crate::Fence).
 
 use std::sync::Arc;
 
@@ -20,7 +25,9 @@ use crate::framework::Curator;
 use crate::lock::internals::{LockDriver, StandardDriver, Turn};
 use crate::lock::mutex::InterProcessMutex;
 
+/// Curator's lock name for read nodes.
 pub const READ_LOCK_NAME: &str = "__READ__";
+/// Curator's lock name for write nodes.
 pub const WRITE_LOCK_NAME: &str = "__WRIT__";
 const BOTH: [&str; 2] = [READ_LOCK_NAME, WRITE_LOCK_NAME];
 
@@ -42,6 +49,18 @@ impl LockDriver for ReadDriver {
 }
 
 /// A distributed read/write lock.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::InterProcessReadWriteLock;
+/// let rw = InterProcessReadWriteLock::new(&curator, "/locks/catalog");
+/// let write = rw.write_lock().acquire().await?;
+/// let read = rw.read_lock().acquire().await?; // the writer may also read
+/// read.release().await?;
+/// write.release().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct InterProcessReadWriteLock {
     read: InterProcessMutex,
@@ -80,10 +99,12 @@ impl InterProcessReadWriteLock {
         InterProcessReadWriteLock { read, write }
     }
 
+    /// The read half (shared, blocked by earlier writers).
     pub fn read_lock(&self) -> &InterProcessMutex {
         &self.read
     }
 
+    /// The write half (exclusive).
     pub fn write_lock(&self) -> &InterProcessMutex {
         &self.write
     }

@@ -15,15 +15,34 @@ use tokio::time::Instant;
 use zk_client::CreateMode;
 
 use crate::error::{Error, Result};
+use crate::fence::{Fence, LossReason};
 use crate::framework::Curator;
 use crate::lock::internals::{sleep_until_opt, NodeGuard};
 use crate::lock::mutex::InterProcessMutex;
 use crate::paths::{join, node_name};
 
+/// Curator's name for lease nodes.
 pub const LEASE_NAME: &str = "lease-";
 
 /// A counting semaphore shared by every process using the same path and
 /// `max_leases`.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use std::time::Duration;
+/// use zk_recipes::InterProcessSemaphoreV2;
+/// let semaphore = InterProcessSemaphoreV2::new(&curator, "/semaphores/db", 3);
+/// let lease = semaphore.acquire().await?;
+/// println!("lease {} with token {}", lease.path(), lease.token());
+/// lease.release().await?;
+/// if let Some(leases) = semaphore.try_acquire(2, Duration::from_secs(1)).await? {
+///     for lease in leases {
+///         lease.release().await?;
+///     }
+/// }
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct InterProcessSemaphoreV2 {
     curator: Curator,
@@ -40,6 +59,7 @@ pub struct InterProcessSemaphoreV2 {
 pub struct Lease {
     curator: Curator,
     path: String,
+    fence: Fence,
     released: bool,
 }
 
@@ -61,8 +81,26 @@ impl Lease {
     }
 
     /// Deletes the lease node (guaranteed).
+    /// The lease's fence: token (the lease node's czxid) and fenced
+    /// writes, refused once the lease node is gone.
+    pub fn fence(&self) -> &Fence {
+        &self.fence
+    }
+
+    /// The fencing token (the lease node's czxid).
+    pub fn token(&self) -> i64 {
+        self.fence.token()
+    }
+
+    /// Resolves when the lease is lost or released; see [`Fence::lost`].
+    pub async fn lost(&self) -> LossReason {
+        self.fence.lost().await
+    }
+
+    /// Releases the lease: its node is deleted (guaranteed).
     pub async fn release(mut self) -> Result<()> {
         self.released = true;
+        self.fence.end(LossReason::Released);
         self.curator.delete_guaranteed(&self.path).await
     }
 }
@@ -70,6 +108,7 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         if !self.released {
+            self.fence.end(LossReason::Released);
             self.curator
                 .delete_in_background(std::mem::take(&mut self.path));
         }
@@ -178,11 +217,30 @@ impl InterProcessSemaphoreV2 {
             let node = NodeGuard::new(&self.curator, path.clone());
             match self.wait_for_room(&path, deadline).await {
                 Ok(true) => {
+                    let fence = match Fence::for_node(&self.curator, &path).await {
+                        Ok(fence) => fence,
+                        // Not ours after all (an earlier session's): retry.
+                        Err(Error::NodeVanished(gone)) => {
+                            drop(node);
+                            let Some(sleep) = self.curator.retry_policy().next_sleep(
+                                retries,
+                                started.elapsed(),
+                                &mut rand::thread_rng(),
+                            ) else {
+                                return Err(Error::NodeVanished(gone));
+                            };
+                            tokio::time::sleep(sleep).await;
+                            retries += 1;
+                            continue;
+                        }
+                        Err(e) => return Err(e),
+                    };
                     return Ok(Some(Lease {
                         curator: self.curator.clone(),
                         path: node.disarm(),
+                        fence,
                         released: false,
-                    }))
+                    }));
                 }
                 Ok(false) => {
                     node.disarm();
@@ -256,6 +314,16 @@ impl InterProcessSemaphoreV2 {
 
 /// A non-re-entrant mutex: a semaphore with one lease (§B3). It may be
 /// released from any task.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::InterProcessSemaphoreMutex;
+/// let lock = InterProcessSemaphoreMutex::new(&curator, "/locks/report");
+/// let guard = lock.acquire().await?;
+/// guard.release().await?;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct InterProcessSemaphoreMutex {
     semaphore: InterProcessSemaphoreV2,
@@ -269,28 +337,48 @@ pub struct SemaphoreGuard {
 }
 
 impl SemaphoreGuard {
+    /// The lease node.
     pub fn path(&self) -> &str {
         self.lease.path()
     }
 
+    /// Releases the lock: the lease node is deleted (guaranteed).
     pub async fn release(self) -> Result<()> {
         self.lease.release().await
+    }
+
+    /// The hold's fence; see [`Lease::fence`].
+    pub fn fence(&self) -> &Fence {
+        self.lease.fence()
+    }
+
+    /// The fencing token; see [`Lease::token`].
+    pub fn token(&self) -> i64 {
+        self.lease.token()
+    }
+
+    /// Resolves when the hold is lost or released; see [`Fence::lost`].
+    pub async fn lost(&self) -> LossReason {
+        self.lease.lost().await
     }
 }
 
 impl InterProcessSemaphoreMutex {
+    /// A semaphore mutex at `path` (no I/O until used).
     pub fn new(curator: &Curator, path: &str) -> Self {
         InterProcessSemaphoreMutex {
             semaphore: InterProcessSemaphoreV2::new(curator, path, 1),
         }
     }
 
+    /// Waits as long as it takes.
     pub async fn acquire(&self) -> Result<SemaphoreGuard> {
         Ok(SemaphoreGuard {
             lease: self.semaphore.acquire().await?,
         })
     }
 
+    /// Waits at most `timeout`; `None` when it passed.
     pub async fn try_acquire(&self, timeout: Duration) -> Result<Option<SemaphoreGuard>> {
         let leases = self.semaphore.try_acquire(1, timeout).await?;
         Ok(leases

@@ -28,7 +28,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use tokio::sync::{Mutex as AsyncMutex, Notify};
-use zk_client::{Acl, CreateMode, Op};
+use zk_client::{CreateMode, Op};
 
 use crate::error::{Error, Result};
 use crate::framework::{ensure_containers, Curator};
@@ -105,6 +105,17 @@ pub(crate) fn now_epoch_ms() -> u64 {
 }
 
 /// A distributed FIFO queue of byte items.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::DistributedQueue;
+/// let queue = DistributedQueue::new(&curator, "/queues/emails");
+/// queue.put(b"to: a@example.com").await?;
+/// let item = queue.take().await?;
+/// println!("{item:?}");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct DistributedQueue {
     curator: Curator,
@@ -117,6 +128,7 @@ pub struct DistributedQueue {
 }
 
 impl DistributedQueue {
+    /// A queue at `path` (no I/O until used).
     pub fn new(curator: &Curator, path: &str) -> Self {
         Self::of_kind(curator, path, QueueKind::Plain)
     }
@@ -138,6 +150,7 @@ impl DistributedQueue {
         self
     }
 
+    /// The queue's path.
     pub fn path(&self) -> &str {
         &self.path
     }
@@ -169,10 +182,11 @@ impl DistributedQueue {
             .curator
             .with_retry(|client| {
                 let path = path.clone();
+                let acls = self.curator.acls();
                 async move {
                     match client.get_children_and_watch(&path).await {
                         Err(zk_client::Error::NoNode) => {
-                            ensure_containers(&client, &path).await?;
+                            ensure_containers(&client, &path, &acls).await?;
                             client.get_children_and_watch(&path).await
                         }
                         other => other,
@@ -257,7 +271,7 @@ impl DistributedQueue {
     /// consumer got it first. The work runs in its own task so that a
     /// dropped `take` cannot lose an item the server already deleted.
     async fn take_node(&self, name: &str) -> Result<bool> {
-        let task = tokio::spawn(take_into_buffer(
+        let task = self.curator.spawn(take_into_buffer(
             self.curator.clone(),
             join(&self.path, name),
             self.buffered.clone(),
@@ -365,7 +379,7 @@ impl DistributedQueue {
                     Op::create(
                         &back,
                         data,
-                        &Acl::open_unsafe(),
+                        &self.curator.acl_for(&back),
                         CreateMode::PersistentSequential,
                     ),
                 ];
@@ -384,6 +398,7 @@ impl DistributedQueue {
         Ok(self.items().await?.0.len())
     }
 
+    /// True when no item node is waiting.
     pub async fn is_empty(&self) -> Result<bool> {
         Ok(self.len().await? == 0)
     }

@@ -12,6 +12,7 @@ use std::cmp::Ordering;
 
 use crate::paths::sequence_of;
 
+/// Curator's prefix of item nodes.
 pub const QUEUE_PREFIX: &str = "queue-";
 
 /// Width of the server-appended sequence suffix.
@@ -20,9 +21,13 @@ const SEQUENCE_LEN: usize = 10;
 /// How a queue names and orders its items.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum QueueKind {
+    /// Arrival order.
     Plain,
+    /// By priority, then arrival.
     Priority,
+    /// By due time, then arrival.
     Delay,
+    /// Arrival order, with an id in the name.
     Id,
 }
 

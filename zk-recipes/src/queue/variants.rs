@@ -46,6 +46,7 @@ macro_rules! consuming_api {
             self.queue.len().await
         }
 
+        /// True when no item node is waiting.
         pub async fn is_empty(&self) -> Result<bool> {
             self.queue.is_empty().await
         }
@@ -54,12 +55,24 @@ macro_rules! consuming_api {
 
 /// Items come out lowest priority value first (Curator's
 /// `DistributedPriorityQueue`); equal priorities in arrival order.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::DistributedPriorityQueue;
+/// let queue = DistributedPriorityQueue::new(&curator, "/queues/jobs");
+/// queue.put(b"urgent", -10).await?;
+/// queue.put(b"later", 10).await?;
+/// assert_eq!(&queue.take().await?[..], b"urgent");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct DistributedPriorityQueue {
     queue: DistributedQueue,
 }
 
 impl DistributedPriorityQueue {
+    /// A priority queue at `path` (no I/O until used).
     pub fn new(curator: &Curator, path: &str) -> Self {
         DistributedPriorityQueue {
             queue: DistributedQueue::of_kind(curator, path, QueueKind::Priority),
@@ -71,6 +84,7 @@ impl DistributedPriorityQueue {
         self.put_multi(&[item], priority).await
     }
 
+    /// Puts several items as one node at `priority`.
     pub async fn put_multi(&self, items: &[&[u8]], priority: i32) -> Result<()> {
         let prefix = naming::priority_prefix(priority);
         self.queue.put_named(&prefix, items).await
@@ -82,12 +96,25 @@ impl DistributedPriorityQueue {
 /// Items are not handed out before their due time, then earliest due
 /// first (Curator's `DistributedDelayQueue`). Due times are wall-clock
 /// epoch milliseconds, so producers' and consumers' clocks must agree.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use std::time::Duration;
+/// use zk_recipes::DistributedDelayQueue;
+/// let queue = DistributedDelayQueue::new(&curator, "/queues/reminders");
+/// queue.put_after(b"ping", Duration::from_secs(60)).await?;
+/// let due = queue.take().await?; // waits until it is due
+/// println!("{due:?}");
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct DistributedDelayQueue {
     queue: DistributedQueue,
 }
 
 impl DistributedDelayQueue {
+    /// A delay queue at `path` (no I/O until used).
     pub fn new(curator: &Curator, path: &str) -> Self {
         DistributedDelayQueue {
             queue: DistributedQueue::of_kind(curator, path, QueueKind::Delay),
@@ -114,6 +141,16 @@ impl DistributedDelayQueue {
 
 /// Items carry an id by which they can be removed before consumption
 /// (Curator's `DistributedIdQueue`); taken in arrival order.
+///
+/// ```no_run
+/// # async fn demo(curator: zk_recipes::Curator) -> zk_recipes::Result<()> {
+/// use zk_recipes::DistributedIdQueue;
+/// let queue = DistributedIdQueue::new(&curator, "/queues/tasks");
+/// queue.put(b"resize image", "task-17").await?;
+/// println!("{:?}", queue.take().await?);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct DistributedIdQueue {
     curator: Curator,
@@ -121,6 +158,7 @@ pub struct DistributedIdQueue {
 }
 
 impl DistributedIdQueue {
+    /// An id queue at `path` (no I/O until used).
     pub fn new(curator: &Curator, path: &str) -> Self {
         DistributedIdQueue {
             curator: curator.clone(),
