@@ -269,9 +269,15 @@ fn db_config(config: &ServerConfig) -> DbConfig {
 pub(crate) fn load_database(config: &ServerConfig) -> Result<Database, ServerError> {
     let db_cfg = db_config(config);
     let load_cfg = db_cfg.clone();
-    let (mut db, report) = storage::recover(
+    let on_corrupt = if config.truncate_corrupt_txn_log {
+        storage::OnCorrupt::Truncate
+    } else {
+        storage::OnCorrupt::Refuse
+    };
+    let (mut db, report) = storage::recover_with(
         &config.data_dir,
         config.log_dir(),
+        on_corrupt,
         |r, zxid| Database::deserialize_snapshot(load_cfg.clone(), r, zxid),
         || Database::new(db_cfg),
         |db, entry| {

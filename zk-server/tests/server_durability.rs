@@ -98,7 +98,12 @@ fn free_port() -> u16 {
 }
 
 fn spawn_binary(cfg: &std::path::Path) -> ServerProcess {
+    spawn_binary_with(cfg, &[])
+}
+
+fn spawn_binary_with(cfg: &std::path::Path, flags: &[&str]) -> ServerProcess {
     let child = Command::new(env!("CARGO_BIN_EXE_zk-server"))
+        .args(flags)
         .arg(cfg)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -118,31 +123,124 @@ async fn wait_until_serving(addr: SocketAddr) {
     }
 }
 
-#[tokio::test]
-async fn kill_dash_nine_of_the_binary_loses_no_acknowledged_write() {
-    let dir = tempfile::tempdir().unwrap();
+/// A zoo.cfg in `dir` for a standalone binary with its data in
+/// `<dir>/data` on a free port.
+fn standalone_cfg(dir: &std::path::Path) -> (std::path::PathBuf, SocketAddr) {
     let port = free_port();
-    let cfg = dir.path().join("zoo.cfg");
+    let cfg = dir.join("zoo.cfg");
     std::fs::write(
         &cfg,
         format!(
             "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
              preAllocSize=1024\n",
-            dir.path().join("data").display()
+            dir.join("data").display()
         ),
     )
     .unwrap();
-    let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+    (cfg, format!("127.0.0.1:{port}").parse().unwrap())
+}
+
+fn kill_dash_nine(process: &mut ServerProcess) {
+    let status = Command::new("kill")
+        .args(["-9", &process.0.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let _ = process.0.wait();
+}
+
+/// Runs the binary until it exits by itself (bounded); its status and
+/// what it wrote on stderr.
+async fn run_to_exit(
+    cfg: &std::path::Path,
+    dir: &std::path::Path,
+) -> (std::process::ExitStatus, String) {
+    let stderr_path = dir.join("stderr.txt");
+    let mut child = ServerProcess(
+        Command::new(env!("CARGO_BIN_EXE_zk-server"))
+            .arg(cfg)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .expect("spawn zk-server"),
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "zk-server did not exit"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    (status, std::fs::read_to_string(&stderr_path).unwrap())
+}
+
+#[tokio::test]
+async fn a_flipped_byte_in_the_last_whole_log_record_refuses_start_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, addr) = standalone_cfg(dir.path());
+    let mut first = spawn_binary(&cfg);
+    wait_until_serving(addr).await;
+    create_n(addr, 10).await;
+    kill_dash_nine(&mut first);
+
+    // Damage, not a crash: the last record is whole (length, bytes and end
+    // marker all there) but one bit of its txn changed.
+    let log_path = newest_log(&dir.path().join("data"));
+    let mut log = std::fs::read(&log_path).unwrap();
+    let (offsets, _) = record_offsets(&log);
+    let last = *offsets.last().unwrap();
+    log[last + 20] ^= 0x01;
+    std::fs::write(&log_path, &log).unwrap();
+
+    let (status, stderr) = run_to_exit(&cfg, dir.path()).await;
+    assert!(!status.success(), "{stderr}");
+    assert!(stderr.contains("CRC check failed"), "{stderr}");
+    assert!(stderr.contains(&log_path.display().to_string()), "{stderr}");
+    assert!(stderr.contains(&format!("offset {last}")), "{stderr}");
+    assert_eq!(
+        std::fs::read(&log_path).unwrap(),
+        log,
+        "the log is left as found"
+    );
+}
+
+#[tokio::test]
+async fn the_truncate_flag_cuts_a_corrupt_last_record_and_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, addr) = standalone_cfg(dir.path());
+    let mut first = spawn_binary(&cfg);
+    wait_until_serving(addr).await;
+    create_n(addr, 10).await;
+    kill_dash_nine(&mut first);
+    let log_path = newest_log(&dir.path().join("data"));
+    let mut log = std::fs::read(&log_path).unwrap();
+    let last = *record_offsets(&log).0.last().unwrap();
+    log[last + 20] ^= 0x01;
+    std::fs::write(&log_path, &log).unwrap();
+
+    let _second = spawn_binary_with(&cfg, &["--truncate-corrupt-txnlog"]);
+    wait_until_serving(addr).await;
+    assert_all_present(addr, 9).await;
+    let mut c = RawClient::session(addr, 3000).await;
+    assert_eq!(
+        err_of(&c.get(1, "/n9", false).await),
+        Some(ErrorCode::NoNode)
+    );
+}
+
+#[tokio::test]
+async fn kill_dash_nine_of_the_binary_loses_no_acknowledged_write() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, addr) = standalone_cfg(dir.path());
 
     let mut first = spawn_binary(&cfg);
     wait_until_serving(addr).await;
     create_n(addr, 50).await;
-    let status = Command::new("kill")
-        .args(["-9", &first.0.id().to_string()])
-        .status()
-        .expect("run kill");
-    assert!(status.success());
-    let _ = first.0.wait();
+    kill_dash_nine(&mut first);
 
     let _second = spawn_binary(&cfg);
     wait_until_serving(addr).await;
@@ -184,16 +282,23 @@ fn binary_rejects_a_malformed_line_naming_it() {
     assert!(stderr.contains("line 2"), "{stderr}");
 }
 
-/// The offset just past the last whole record of a txn log file.
-fn end_of_records(log: &[u8]) -> usize {
+/// The offsets of the whole records of a txn log file, and the offset
+/// just past the last one.
+fn record_offsets(log: &[u8]) -> (Vec<usize>, usize) {
     let log = bytes::Bytes::copy_from_slice(log);
     let mut at = 16; // the file header
+    let mut offsets = Vec::new();
     while let zk_proto::disk::LogRecord::Txn { consumed, .. } =
         zk_proto::disk::decode_log_record(&log.slice(at..))
     {
+        offsets.push(at);
         at += consumed;
     }
-    at
+    (offsets, at)
+}
+
+fn end_of_records(log: &[u8]) -> usize {
+    record_offsets(log).1
 }
 
 fn newest_log(data_dir: &std::path::Path) -> std::path::PathBuf {

@@ -20,9 +20,9 @@ pub mod txnlog;
 pub use error::StorageError;
 pub use files::{version_dir, VERSION_DIR};
 pub use purge::{purge, PurgeReport, MIN_RETAIN_COUNT};
-pub use recovery::{recover, RecoveryReport};
+pub use recovery::{recover, recover_with, RecoveryReport};
 pub use snapfile::{read_newest_snapshot, write_snapshot, LoadedSnapshot};
 pub use txnlog::{
-    repair_torn_tails, truncate_to, LogFailure, LogOptions, LogStats, TornTail, TruncateReport,
-    TxnLog, TxnLogReader, DEFAULT_PREALLOC_SIZE,
+    repair_torn_tails, truncate_to, LogFailure, LogOptions, LogStats, OnCorrupt, TailCause,
+    TornTail, TruncateReport, TxnLog, TxnLogReader, DEFAULT_PREALLOC_SIZE,
 };
