@@ -564,7 +564,7 @@ znode.container.checkIntervalMs=100
     #[test]
     fn truncating_a_corrupt_txn_log_is_off_unless_asked() {
         assert!(
-            !parse("dataDir=/d\n")
+            !parse("dataDir=/d\nclientPort=1\n")
                 .unwrap()
                 .config
                 .truncate_corrupt_txn_log
