@@ -9,6 +9,12 @@
 //! and offset. `--truncate-corrupt-txnlog` (or `truncateCorruptTxnLog=true`
 //! in zoo.cfg) cuts the log there instead, losing that txn and every later
 //! one on this server: an operator's decision, made once.
+//!
+//! Exit codes: 0 after SIGTERM / Ctrl-C; 1 when start-up fails (the
+//! message names the file); after a durability failure while running
+//! (fail-stop, see `zk_server::FailStop`): 10 for a snapshot write, 13
+//! for TRUNC / SNAP / a committed txn that cannot be applied, 1 for the
+//! txn log and epoch files.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -104,7 +110,16 @@ async fn run(config: ServerConfig) -> ExitCode {
         }
     };
     println!("zk-server: listening on {}", server.local_addr());
-    wait_for_signal().await;
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        failure = server.failed() => {
+            // Fail-stop (zk_server::FailStop): exit so a supervisor
+            // restarts us; recovery starts from what is on disk.
+            eprintln!("error: stopping after a durability failure: {failure}");
+            server.kill().await;
+            return ExitCode::from(failure.exit_code());
+        }
+    }
     println!("zk-server: shutting down");
     server.shutdown().await;
     ExitCode::SUCCESS

@@ -11,6 +11,7 @@
 //! writer thread announces durability (see [`txnlog`]).
 
 mod error;
+pub mod faults;
 mod files;
 pub mod purge;
 pub mod recovery;
