@@ -126,14 +126,24 @@ async fn wait_until_serving(addr: SocketAddr) {
 /// A zoo.cfg in `dir` for a standalone binary with its data in
 /// `<dir>/data` on a free port.
 fn standalone_cfg(dir: &std::path::Path) -> (std::path::PathBuf, SocketAddr) {
+    standalone_cfg_at(dir, &dir.join("data"), 1024)
+}
+
+/// A zoo.cfg in `dir` with the data in `data_dir`, preallocating
+/// `prealloc_kib` KiB of txn log at a time.
+fn standalone_cfg_at(
+    dir: &std::path::Path,
+    data_dir: &std::path::Path,
+    prealloc_kib: u64,
+) -> (std::path::PathBuf, SocketAddr) {
     let port = free_port();
     let cfg = dir.join("zoo.cfg");
     std::fs::write(
         &cfg,
         format!(
             "tickTime=2000\ndataDir={}\nclientPort={port}\nclientPortAddress=127.0.0.1\n\
-             preAllocSize=1024\n",
-            dir.join("data").display()
+             preAllocSize={prealloc_kib}\n",
+            data_dir.display()
         ),
     )
     .unwrap();
@@ -345,4 +355,114 @@ async fn a_torn_log_tail_is_truncated_and_the_log_keeps_working() {
     let mut c = RawClient::session(server.addr(), 3000).await;
     assert_eq!(c.get(1, "/after", false).await.header.err, 0);
     assert_all_present(server.addr(), 20).await;
+}
+
+/// A small tmpfs mounted for one test and unmounted when dropped; `None`
+/// where this process may not mount (not root): the test then says so and
+/// checks nothing (tests/storage_faults.rs covers ENOSPC everywhere, by
+/// injection).
+struct Tmpfs {
+    dir: tempfile::TempDir,
+}
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().ok()?;
+        let mounted = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        mounted.then_some(Tmpfs { dir })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// Frees space the way an operator would: a bigger file system.
+    fn resize(&self, size: &str) {
+        let status = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(self.dir.path())
+            .status()
+            .expect("run mount");
+        assert!(status.success(), "remount failed");
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.dir.path()).status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_makes_the_binary_exit_non_zero_and_a_restart_with_space_loses_nothing() {
+    let Some(disk) = Tmpfs::mount("1m") else {
+        eprintln!("skipped: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (cfg, addr) = standalone_cfg_at(dir.path(), &disk.path().join("data"), 16);
+    let stderr_path = dir.path().join("stderr.txt");
+    let mut first = ServerProcess(
+        Command::new(env!("CARGO_BIN_EXE_zk-server"))
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&stderr_path).unwrap())
+            .spawn()
+            .expect("spawn zk-server"),
+    );
+    wait_until_serving(addr).await;
+
+    // 4 KiB nodes until the disk is full: the write that cannot be logged
+    // is never answered, and the process exits.
+    let mut c = RawClient::session(addr, 30_000).await;
+    let data = vec![b'x'; 4096];
+    let mut acked = Vec::new();
+    for i in 0..1000 {
+        let path = format!("/n{i}");
+        let request = zk_proto::Request::Create(zk_proto::CreateRequest {
+            path: path.clone(),
+            data: Some(bytes::Bytes::copy_from_slice(&data)),
+            acl: zk_proto::Acl::open_unsafe(),
+            flags: CreateMode::Persistent.code(),
+        });
+        c.send(i + 1, request).await;
+        match c.recv(zk_proto::OpCode::Create).await {
+            Some(server_common::Incoming::Reply(r)) if r.header.err == 0 => acked.push(path),
+            Some(other) => panic!("unexpected answer to {path}: {other:?}"),
+            None => break,
+        }
+    }
+    assert!(
+        !acked.is_empty() && acked.len() < 1000,
+        "{} acked",
+        acked.len()
+    );
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let status = loop {
+        if let Some(status) = first.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "zk-server kept running on a full disk"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+
+    disk.resize("64m");
+    let _second = spawn_binary(&cfg);
+    wait_until_serving(addr).await;
+    let mut c = RawClient::session(addr, 30_000).await;
+    for (i, path) in acked.iter().enumerate() {
+        let reply = c.get(i as i32 + 1, path, false).await;
+        assert_eq!(reply.header.err, 0, "acknowledged {path} lost");
+    }
 }
