@@ -16,6 +16,7 @@ mod files;
 pub mod purge;
 pub mod recovery;
 pub mod snapfile;
+pub mod snapstream;
 pub mod txnlog;
 
 pub use error::StorageError;
@@ -23,6 +24,7 @@ pub use files::{version_dir, VERSION_DIR};
 pub use purge::{purge, PurgeReport, MIN_RETAIN_COUNT};
 pub use recovery::{recover, recover_with, RecoveryReport};
 pub use snapfile::{read_newest_snapshot, write_snapshot, LoadedSnapshot};
+pub use snapstream::SnapshotAssembler;
 pub use txnlog::{
     repair_torn_tails, truncate_to, LogFailure, LogOptions, LogStats, OnCorrupt, TailCause,
     TornTail, TruncateReport, TxnLog, TxnLogReader, DEFAULT_PREALLOC_SIZE,
