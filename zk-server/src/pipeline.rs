@@ -353,9 +353,7 @@ impl Pipeline {
                         return;
                     }
                     Some(Inbound::Kill { done }) => {
-                        if let Some(running) = self.snaps.running.take() {
-                            let _ = running.await;
-                        }
+                        self.stop_snapshots().await;
                         self.close_log().await;
                         let _ = done.send(());
                         return;
@@ -381,6 +379,9 @@ impl Pipeline {
                     self.on_peer_msg(from, msg);
                 }
                 _ = quorum_tick.tick(), if ensemble => self.quorum_tick(),
+                Some(slot) = snapshots::next_slot(self.snaps.slices()) => {
+                    self.snapshot_slice(slot);
+                }
                 _ = self.log_failure.changed() => {
                     if self.log_failure.borrow().is_some() {
                         self.txn_log_failed();
@@ -1078,9 +1079,7 @@ impl Pipeline {
                 _ => break,
             }
         }
-        if let Some(running) = self.snaps.running.take() {
-            let _ = running.await;
-        }
+        self.stop_snapshots().await;
         if self.in_flight.is_empty() && !self.shared.health.is_failed() {
             self.final_snapshot().await;
         }

@@ -466,3 +466,77 @@ async fn a_full_disk_makes_the_binary_exit_non_zero_and_a_restart_with_space_los
         assert_eq!(reply.header.err, 0, "acknowledged {path} lost");
     }
 }
+
+/// Sends every request at once, then reads every reply, in order; each
+/// must succeed.
+async fn pipelined(c: &mut RawClient, first_xid: i32, requests: Vec<zk_proto::Request>) {
+    let ops: Vec<_> = requests.iter().map(|r| r.op_code()).collect();
+    for (i, request) in requests.into_iter().enumerate() {
+        c.send(first_xid + i as i32, request).await;
+    }
+    for (i, op) in ops.into_iter().enumerate() {
+        let reply = c.reply_to(first_xid + i as i32, op).await;
+        assert_eq!(reply.header.err, 0, "request {i} failed");
+    }
+}
+
+#[tokio::test]
+async fn fuzzy_snapshots_taken_while_writes_go_on_restore_every_acknowledged_write() {
+    const NODES: usize = 2000;
+    // Several MB of tree, snapshots every 500-1000 txns: each snapshot's
+    // walk spans many slices with pipelined writes applied in between.
+    let mut server = TestingServer::start_with(|c| c.snap_count = 1000)
+        .await
+        .unwrap();
+    let mut c = RawClient::session(server.addr(), 30_000).await;
+    let data = |round: usize, i: usize| {
+        let mut v = format!("r{round}-{i}-").into_bytes();
+        v.resize(2048, b'.');
+        bytes::Bytes::from(v)
+    };
+    let creates = (0..NODES)
+        .map(|i| {
+            zk_proto::Request::Create(zk_proto::CreateRequest {
+                path: format!("/f{i}"),
+                data: Some(data(0, i)),
+                acl: zk_proto::Acl::open_unsafe(),
+                flags: CreateMode::Persistent.code(),
+            })
+        })
+        .collect();
+    pipelined(&mut c, 1, creates).await;
+    let after_creates = std::fs::read_dir(server.data_dir().join("version-2"))
+        .unwrap()
+        .count();
+    for round in 1..=3 {
+        let sets = (0..NODES)
+            .map(|i| {
+                zk_proto::Request::SetData(zk_proto::SetDataRequest {
+                    path: format!("/f{i}"),
+                    data: Some(data(round, i)),
+                    version: -1,
+                })
+            })
+            .collect();
+        pipelined(&mut c, (round * NODES + 1) as i32, sets).await;
+    }
+    let snapshots_during_sets = std::fs::read_dir(server.data_dir().join("version-2"))
+        .unwrap()
+        .count()
+        - after_creates;
+    assert!(
+        snapshots_during_sets > 0,
+        "no snapshot (or log roll) happened"
+    );
+    server.kill().await;
+
+    server.restart().await.unwrap();
+    let mut c = RawClient::session(server.addr(), 30_000).await;
+    for i in 0..NODES {
+        let reply = c.get(i as i32 + 1, &format!("/f{i}"), false).await;
+        match &reply.response {
+            Response::GetData(r) => assert_eq!(r.data.as_ref(), Some(&data(3, i)), "/f{i}"),
+            other => panic!("/f{i}: {other:?}"),
+        }
+    }
+}

@@ -492,6 +492,8 @@ impl Pipeline {
         let Some(opts) = self.quorum.as_ref().map(|q| q.log_opts) else {
             return Ok(());
         };
+        // A snapshot of the history about to change must not land after.
+        self.abandon_snapshot();
         if let Some(log) = self.log.take() {
             log.close().map_err(|e| FailStop::TxnLog(e.to_string()))?;
         }

@@ -33,9 +33,7 @@ impl Pipeline {
         self.in_flight.clear();
         self.queues.clear();
         self.close_all_connections();
-        if let Some(running) = self.snaps.running.take() {
-            let _ = running.await;
-        }
+        self.stop_snapshots().await;
         self.close_log().await;
     }
 }
