@@ -12,8 +12,10 @@
 //!   a read of a session with nothing pending is served at once;
 //! * expired sessions get a closeSession txn; containers and TTL nodes the
 //!   database reports get deleteContainer / delete txns;
-//! * every `snap_count` txns (randomised as Apache does) the tree is
-//!   serialised here and written by a blocking task, then the log rolls.
+//! * every `snap_count` txns (randomised as Apache does) a fuzzy snapshot
+//!   starts: the log rolls, the tree is serialised a slice at a time
+//!   between the other work and streamed to disk (pipeline/snapshots.rs);
+//! * a durability error stops everything (pipeline/fail_stop.rs).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
