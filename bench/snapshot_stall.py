@@ -58,7 +58,13 @@ class StallServer(compare.Server):
         started = self.launch(fresh=False)
         while time.monotonic() - started < limit:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"{self.kind} exited early; see {self.log.name}")
+                self.log.flush()
+                with open(self.log.name, "rb") as f:
+                    tail = f.read()[-2000:].decode("utf-8", "replace")
+                raise RuntimeError(
+                    f"{self.kind} exited early with code {self.proc.returncode}; "
+                    f"{self.log.name} ends with:\n{tail}"
+                )
             try:
                 if compare.zk_probe(self.port):
                     return time.monotonic() - started
@@ -147,10 +153,15 @@ def one_round(bench, ours, kind, workdir, opts):
         server.restart()
         compare.log(f"{kind}: window with snapshots every ~{opts.snap_count} txns")
         with_snaps = window(bench, server, opts)
-        return {"without": without, "with": with_snaps}
-    finally:
+        result = {"without": without, "with": with_snaps}
+    except Exception:
         server.stop()
-        shutil.rmtree(server.dir, ignore_errors=True)
+        # Kept for a look: the data and the server's log.
+        compare.log(f"{kind} failed; its dir is kept: {server.dir}")
+        raise
+    server.stop()
+    shutil.rmtree(server.dir, ignore_errors=True)
+    return result
 
 
 def median_of(rounds, phase, key):
@@ -214,14 +225,12 @@ def main(argv):
         "probe": f"{opts.probe_sessions} sessions x 1 getData in flight",
         "servers": {k: [] for k in compare.SERVERS},
     }
-    try:
-        for r in range(opts.rounds):
-            order = kinds if r % 2 == 0 else list(reversed(kinds))
-            for kind in order:
-                compare.log(f"round {r + 1}: {kind}")
-                results["servers"][kind].append(one_round(bench, ours, kind, workdir, opts))
-    finally:
-        shutil.rmtree(workdir, ignore_errors=True)
+    for r in range(opts.rounds):
+        order = kinds if r % 2 == 0 else list(reversed(kinds))
+        for kind in order:
+            compare.log(f"round {r + 1}: {kind}")
+            results["servers"][kind].append(one_round(bench, ours, kind, workdir, opts))
+    shutil.rmtree(workdir, ignore_errors=True)
     text = render(results)
     print(text)
     out = opts.out or os.path.join(compare.REPO, "target", "bench-snapshot-stall")

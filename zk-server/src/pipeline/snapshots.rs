@@ -23,11 +23,11 @@ use crate::db::SessionId;
 use crate::fail_stop::FailStop;
 use crate::storage::SnapshotAssembler;
 
-/// Bytes of nodes serialized per slice: about a tenth of a millisecond
-/// of work, so a request that arrives behind a slice hardly notices it.
-const SLICE_BYTES: usize = 64 * 1024;
+/// Bytes of nodes serialized per slice: well under a millisecond of work.
+/// (64 KiB slices measured no better: docs/PERFORMANCE.md.)
+const SLICE_BYTES: usize = 256 * 1024;
 /// Slices queued for the file writer at most (bounded memory).
-const SLICES_IN_FLIGHT: usize = 32;
+const SLICES_IN_FLIGHT: usize = 8;
 
 /// What the writer task hands the snapshot thread.
 #[derive(Debug)]
