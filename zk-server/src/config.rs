@@ -121,6 +121,11 @@ pub struct ServerConfig {
     /// `peerType`: `observer` makes this member an observer even when its
     /// `server.N` line does not say so.
     pub peer_type: Option<PeerRole>,
+    /// `truncateCorruptTxnLog` (ours; `zk-server --truncate-corrupt-txnlog`
+    /// sets it too): a whole txn-log record whose checksum fails is cut at
+    /// start, with every txn after it, instead of refusing to start. For an
+    /// operator who accepts losing those txns on this server.
+    pub truncate_corrupt_txn_log: bool,
 }
 
 impl Default for ServerConfig {
@@ -150,6 +155,7 @@ impl Default for ServerConfig {
             peers: Vec::new(),
             my_id: None,
             peer_type: None,
+            truncate_corrupt_txn_log: false,
         }
     }
 }
@@ -348,6 +354,7 @@ fn apply_key(config: &mut ServerConfig, key: &str, value: &str) -> Result<KeyOut
         "initLimit" => config.init_limit = Some(parse_positive(value)?),
         "syncLimit" => config.sync_limit = Some(parse_positive(value)?),
         "peerType" => config.peer_type = Some(parse_peer_role(value)?),
+        "truncateCorruptTxnLog" => config.truncate_corrupt_txn_log = parse_bool(value)?,
         _ => return Ok(KeyOutcome::Unknown),
     }
     Ok(KeyOutcome::Known)
@@ -552,6 +559,20 @@ znode.container.checkIntervalMs=100
         .config;
         assert_eq!(c.super_digest.as_deref(), Some("u:x"));
         assert_eq!(c.four_letter_whitelist, FourLetterWhitelist::All);
+    }
+
+    #[test]
+    fn truncating_a_corrupt_txn_log_is_off_unless_asked() {
+        assert!(
+            !parse("dataDir=/d\nclientPort=1\n")
+                .unwrap()
+                .config
+                .truncate_corrupt_txn_log
+        );
+        let c = parse("dataDir=/d\nclientPort=1\ntruncateCorruptTxnLog=true\n")
+            .unwrap()
+            .config;
+        assert!(c.truncate_corrupt_txn_log);
     }
 
     #[test]

@@ -12,10 +12,12 @@ pub mod storage;
 
 pub mod admin;
 pub mod config;
+pub mod fail_stop;
 pub mod net;
 mod pipeline;
 pub mod server;
 pub mod testing;
 
 pub use config::{ConfigError, ServerConfig};
+pub use fail_stop::FailStop;
 pub use server::{Server, ServerError};

@@ -1,9 +1,20 @@
-//! The `zk-server` binary: `zk-server [zoo.cfg]`.
+//! The `zk-server` binary: `zk-server [--truncate-corrupt-txnlog] [zoo.cfg]`.
 //!
 //! Without an argument it runs a standalone server on port 2181 with its
 //! data under `./data`. With a zoo.cfg it honours Apache's keys; unknown
 //! keys are warned about, malformed lines are fatal. `server.N` lines
 //! start ensemble mode: `myid` in the data dir names this member.
+//!
+//! A txn-log record whose checksum fails stops start-up, naming the file
+//! and offset. `--truncate-corrupt-txnlog` (or `truncateCorruptTxnLog=true`
+//! in zoo.cfg) cuts the log there instead, losing that txn and every later
+//! one on this server: an operator's decision, made once.
+//!
+//! Exit codes: 0 after SIGTERM / Ctrl-C; 1 when start-up fails (the
+//! message names the file); after a durability failure while running
+//! (fail-stop, see `zk_server::FailStop`): 10 for a snapshot write, 13
+//! for TRUNC / SNAP / a committed txn that cannot be applied, 1 for the
+//! txn log and epoch files.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -12,8 +23,17 @@ use zk_server::config::{Parsed, ServerConfig};
 use zk_server::Server;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: zk-server [zoo.cfg]");
+    eprintln!("usage: zk-server [--truncate-corrupt-txnlog] [zoo.cfg]");
     ExitCode::from(2)
+}
+
+const TRUNCATE_CORRUPT_FLAG: &str = "--truncate-corrupt-txnlog";
+
+/// Removes every `flag` from `args`; true if there was one.
+fn take_flag(args: &mut Vec<String>, flag: &str) -> bool {
+    let before = args.len();
+    args.retain(|a| a != flag);
+    args.len() != before
 }
 
 /// The configuration to run: the zoo.cfg given, or the defaults.
@@ -44,12 +64,16 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
     if args.iter().any(|a| a == "-h" || a == "--help") {
         return usage();
     }
+    let truncate_corrupt = take_flag(&mut args, TRUNCATE_CORRUPT_FLAG);
     let config = match load_config(&args) {
-        Ok(config) => config,
+        Ok(config) => ServerConfig {
+            truncate_corrupt_txn_log: config.truncate_corrupt_txn_log || truncate_corrupt,
+            ..config
+        },
         Err(e) if e.is_empty() => return usage(),
         Err(e) => {
             eprintln!("error: {e}");
@@ -86,7 +110,16 @@ async fn run(config: ServerConfig) -> ExitCode {
         }
     };
     println!("zk-server: listening on {}", server.local_addr());
-    wait_for_signal().await;
+    tokio::select! {
+        _ = wait_for_signal() => {}
+        failure = server.failed() => {
+            // Fail-stop (zk_server::FailStop): exit so a supervisor
+            // restarts us; recovery starts from what is on disk.
+            eprintln!("error: stopping after a durability failure: {failure}");
+            server.kill().await;
+            return ExitCode::from(failure.exit_code());
+        }
+    }
     println!("zk-server: shutting down");
     server.shutdown().await;
     ExitCode::SUCCESS

@@ -12,8 +12,10 @@
 //!   a read of a session with nothing pending is served at once;
 //! * expired sessions get a closeSession txn; containers and TTL nodes the
 //!   database reports get deleteContainer / delete txns;
-//! * every `snap_count` txns (randomised as Apache does) the tree is
-//!   serialised here and written by a blocking task, then the log rolls.
+//! * every `snap_count` txns (randomised as Apache does) a fuzzy snapshot
+//!   starts: the log rolls, the tree is serialised a slice at a time
+//!   between the other work and streamed to disk (pipeline/snapshots.rs);
+//! * a durability error stops everything (pipeline/fail_stop.rs).
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
@@ -21,8 +23,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::{Bytes, BytesMut};
-use rand::Rng;
+use bytes::Bytes;
 use tokio::sync::{mpsc, watch};
 use zk_proto::txn::ErrorTxn;
 use zk_proto::{
@@ -40,8 +41,12 @@ use crate::net::frames;
 use crate::storage::{LogFailure, TxnLog};
 
 mod ensemble_mode;
+mod fail_stop;
 mod messages;
 mod report;
+mod snapshots;
+
+use snapshots::SnapSchedule;
 
 pub(crate) use messages::{ConnRegistration, Inbound, Outbound};
 
@@ -193,46 +198,6 @@ impl Stats {
     }
 }
 
-/// When the next snapshot is due (ZAB.md §8: snapCount/2 + rand(snapCount/2)).
-#[derive(Debug)]
-struct SnapSchedule {
-    snap_count: u64,
-    since_last: u64,
-    threshold: u64,
-    running: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl SnapSchedule {
-    fn new(snap_count: u64) -> Self {
-        SnapSchedule {
-            snap_count,
-            since_last: 0,
-            threshold: Self::roll_threshold(snap_count),
-            running: None,
-        }
-    }
-
-    fn roll_threshold(snap_count: u64) -> u64 {
-        let half = (snap_count / 2).max(1);
-        half + rand::thread_rng().gen_range(0..half)
-    }
-
-    /// Counts one logged txn; true when a snapshot should start now.
-    fn count(&mut self) -> bool {
-        self.since_last += 1;
-        if self.since_last < self.threshold {
-            return false;
-        }
-        if self.running.as_ref().is_some_and(|h| !h.is_finished()) {
-            // Apache: "Too busy to snap, skipping".
-            return false;
-        }
-        self.since_last = 0;
-        self.threshold = Self::roll_threshold(self.snap_count);
-        true
-    }
-}
-
 /// The shared, read-only facts every part of the server needs.
 #[derive(Debug)]
 pub(crate) struct Shared {
@@ -242,6 +207,8 @@ pub(crate) struct Shared {
     pub local_addr: SocketAddr,
     /// Connections closed at accept by `maxClientCnxns` (mntr).
     pub connections_rejected: std::sync::atomic::AtomicU64,
+    /// Set once a durability error stopped the member (fail_stop.rs).
+    pub health: crate::fail_stop::Health,
 }
 
 /// The pipeline task's state.
@@ -374,7 +341,11 @@ impl Pipeline {
         if ensemble {
             self.run_quorum_outputs();
         }
+        let mut health = self.shared.health.subscribe();
         loop {
+            if self.shared.health.is_failed() {
+                return self.stop_failed().await;
+            }
             let expiry = self.next_expiry_sleep();
             tokio::select! {
                 msg = inbound.recv() => match msg {
@@ -384,9 +355,7 @@ impl Pipeline {
                         return;
                     }
                     Some(Inbound::Kill { done }) => {
-                        if let Some(running) = self.snaps.running.take() {
-                            let _ = running.await;
-                        }
+                        self.stop_snapshots().await;
                         self.close_log().await;
                         let _ = done.send(());
                         return;
@@ -399,9 +368,8 @@ impl Pipeline {
                 },
                 changed = self.durable.changed() => {
                     if changed.is_err() {
-                        tracing::error!("txn log writer stopped; pipeline stops");
-                        self.close_all_connections();
-                        return;
+                        self.txn_log_failed();
+                        continue;
                     }
                     if ensemble {
                         self.quorum_durable();
@@ -413,14 +381,16 @@ impl Pipeline {
                     self.on_peer_msg(from, msg);
                 }
                 _ = quorum_tick.tick(), if ensemble => self.quorum_tick(),
+                Some(slot) = snapshots::next_slot(self.snaps.slices()) => {
+                    self.snapshot_slice(slot);
+                }
                 _ = self.log_failure.changed() => {
-                    let failure = self.log_failure.borrow().clone();
-                    if let Some(failure) = failure {
-                        tracing::error!(%failure, "txn log failed; the server stops serving");
-                        self.close_all_connections();
-                        return;
+                    if self.log_failure.borrow().is_some() {
+                        self.txn_log_failed();
                     }
                 }
+                // Checked at the top of the loop.
+                _ = health.changed() => {}
                 _ = tokio::time::sleep(expiry) => self.expire_sessions(),
                 _ = cleanup.tick() => self.cleanup_containers(),
                 _ = purge.tick(), if purge_every > 0 => self.start_purge(),
@@ -1097,29 +1067,6 @@ impl Pipeline {
         });
     }
 
-    // ---- snapshots ---------------------------------------------------------
-
-    /// Serialises the tree here (a consistent cut at the last applied zxid),
-    /// rolls the log so later txns start a new file, and writes the file on
-    /// a blocking task.
-    fn start_snapshot(&mut self) {
-        let (zxid, body) = self.serialize();
-        if let Some(log) = &self.log {
-            log.roll();
-        }
-        self.stats.snapshots += 1;
-        let dir = self.shared.config.data_dir.clone();
-        self.snaps.running = Some(tokio::task::spawn_blocking(move || {
-            write_snapshot_logged(&dir, zxid, &body)
-        }));
-    }
-
-    fn serialize(&self) -> (i64, Bytes) {
-        let mut body = BytesMut::new();
-        self.db.serialize_snapshot(&mut body);
-        (self.db.last_processed_zxid(), body.freeze())
-    }
-
     /// Clean stop: wait (bounded) for what is logged to become durable and
     /// applied, answer it, write a final snapshot, close the log.
     async fn shutdown(&mut self) {
@@ -1134,14 +1081,9 @@ impl Pipeline {
                 _ => break,
             }
         }
-        if let Some(running) = self.snaps.running.take() {
-            let _ = running.await;
-        }
-        if self.in_flight.is_empty() {
-            let (zxid, body) = self.serialize();
-            let dir = self.shared.config.data_dir.clone();
-            let _ =
-                tokio::task::spawn_blocking(move || write_snapshot_logged(&dir, zxid, &body)).await;
+        self.stop_snapshots().await;
+        if self.in_flight.is_empty() && !self.shared.health.is_failed() {
+            self.final_snapshot().await;
         }
         self.close_all_connections();
         self.close_log().await;
@@ -1169,13 +1111,6 @@ impl std::fmt::Debug for Pipeline {
     }
 }
 
-fn write_snapshot_logged(dir: &std::path::Path, zxid: i64, body: &[u8]) {
-    match crate::storage::write_snapshot(dir, zxid, body) {
-        Ok(path) => tracing::info!("snapshot written: {}", path.display()),
-        Err(e) => tracing::error!("writing snapshot 0x{zxid:x} failed: {e}"),
-    }
-}
-
 /// Sum of the sizes of the files in a directory (conf's dataDirSize).
 fn dir_size(dir: &PathBuf) -> u64 {
     std::fs::read_dir(dir)
@@ -1193,22 +1128,6 @@ fn dir_size(dir: &PathBuf) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn snapshot_threshold_is_between_half_and_full_snap_count() {
-        for _ in 0..100 {
-            let t = SnapSchedule::roll_threshold(1000);
-            assert!((500..1000).contains(&t), "{t}");
-        }
-        assert_eq!(SnapSchedule::roll_threshold(2), 1);
-    }
-
-    #[test]
-    fn snapshot_is_due_after_threshold_txns() {
-        let mut s = SnapSchedule::new(2);
-        assert!(s.count(), "threshold 1 with snapCount 2");
-        assert!(s.count());
-    }
 
     #[test]
     fn lop_codes_follow_ops_md() {

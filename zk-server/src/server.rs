@@ -15,6 +15,7 @@ use crate::db::{Database, DbConfig};
 use crate::ensemble::driver::Driver;
 use crate::ensemble::transport::{self, FaultSwitch};
 use crate::ensemble::{disk, epochs::EpochFiles, EnsembleError, Membership, QuorumStatus};
+use crate::fail_stop::FailStop;
 use crate::net::{self, NetContext};
 use crate::pipeline::{Inbound, Pipeline, Shared};
 use crate::quorum::Peer;
@@ -66,6 +67,8 @@ pub struct Server {
     acceptor: JoinHandle<()>,
     /// Ensemble mode: the member's role, and the switch that cuts its links.
     quorum: Option<(watch::Receiver<QuorumStatus>, FaultSwitch)>,
+    /// Set when a durability error stopped the member (fail_stop.rs).
+    health: watch::Receiver<Option<FailStop>>,
 }
 
 impl Server {
@@ -107,7 +110,9 @@ impl Server {
             started: Instant::now(),
             local_addr,
             connections_rejected: Default::default(),
+            health: Default::default(),
         });
+        let health = shared.health.subscribe();
         let (inbound, inbound_rx) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
         let (driver, quorum) = match membership {
@@ -123,6 +128,7 @@ impl Server {
             tokio::spawn(Pipeline::new(Arc::clone(&shared), db, log, driver).run(inbound_rx));
         let ctx = Arc::new(NetContext::new(shared, inbound.clone(), cancel.clone()));
         let acceptor = tokio::spawn(net::accept_loop(listener, ctx));
+        tokio::spawn(stop_listening_on_failure(health.clone(), cancel.clone()));
         tracing::info!(%local_addr, "serving");
         Ok(Server {
             local_addr,
@@ -131,7 +137,29 @@ impl Server {
             pipeline,
             acceptor,
             quorum,
+            health,
         })
+    }
+
+    /// Why the member stopped itself, if it did (fail-stop on a
+    /// durability error; see [`FailStop`]).
+    pub fn failure(&self) -> Option<FailStop> {
+        self.health.borrow().clone()
+    }
+
+    /// Waits until a durability error stops the member; pending forever
+    /// while it is healthy. The `zk-server` binary exits on it.
+    pub async fn failed(&self) -> FailStop {
+        let mut health = self.health.clone();
+        loop {
+            if let Some(failure) = health.borrow_and_update().clone() {
+                return failure;
+            }
+            if health.changed().await.is_err() {
+                // Nobody can report a failure any more.
+                return std::future::pending().await;
+            }
+        }
     }
 
     /// Ensemble mode: the member's current role (`None` standalone).
@@ -184,6 +212,22 @@ impl Drop for Server {
     /// cleanly on its own (final snapshot, log closed).
     fn drop(&mut self) {
         self.cancel.cancel();
+    }
+}
+
+/// A failed member stops listening and drops its connections and peer
+/// links: it serves nobody with a state it cannot vouch for.
+async fn stop_listening_on_failure(
+    mut health: watch::Receiver<Option<FailStop>>,
+    cancel: CancellationToken,
+) {
+    tokio::select! {
+        failed = health.wait_for(Option::is_some) => {
+            if failed.is_ok() {
+                cancel.cancel();
+            }
+        }
+        _ = cancel.cancelled() => {}
     }
 }
 
@@ -269,9 +313,15 @@ fn db_config(config: &ServerConfig) -> DbConfig {
 pub(crate) fn load_database(config: &ServerConfig) -> Result<Database, ServerError> {
     let db_cfg = db_config(config);
     let load_cfg = db_cfg.clone();
-    let (mut db, report) = storage::recover(
+    let on_corrupt = if config.truncate_corrupt_txn_log {
+        storage::OnCorrupt::Truncate
+    } else {
+        storage::OnCorrupt::Refuse
+    };
+    let (mut db, report) = storage::recover_with(
         &config.data_dir,
         config.log_dir(),
+        on_corrupt,
         |r, zxid| Database::deserialize_snapshot(load_cfg.clone(), r, zxid),
         || Database::new(db_cfg),
         |db, entry| {

@@ -109,6 +109,11 @@ impl TestingServer {
         self.server.is_some()
     }
 
+    /// Why the server stopped itself (fail-stop), if it did.
+    pub fn failure(&self) -> Option<crate::FailStop> {
+        self.server.as_ref().and_then(Server::failure)
+    }
+
     /// Clean stop (final snapshot, log closed). The data dir is kept until
     /// the `TestingServer` is dropped, so [`restart`](Self::restart) works.
     pub async fn stop(&mut self) {
@@ -287,6 +292,11 @@ impl TestingCluster {
 
     pub fn is_running(&self, i: usize) -> bool {
         self.members[i].server.is_some()
+    }
+
+    /// Why member `i` stopped itself (fail-stop), if it did.
+    pub fn failure(&self, i: usize) -> Option<crate::FailStop> {
+        self.members[i].server.as_ref().and_then(Server::failure)
     }
 
     /// Member `i`'s role, if it runs.

@@ -4,7 +4,9 @@
 mod storage_support;
 
 use storage_support::*;
-use zk_server::storage::{repair_torn_tails, truncate_to, StorageError, TxnLogReader};
+use zk_server::storage::{
+    repair_torn_tails, truncate_to, OnCorrupt, StorageError, TailCause, TxnLogReader,
+};
 
 #[test]
 fn entries_come_back_whole_and_in_zxid_order_across_files() {
@@ -92,16 +94,49 @@ fn a_missing_end_marker_is_a_torn_tail() {
 }
 
 #[test]
-fn a_bad_checksum_on_the_last_record_is_treated_as_torn() {
+fn a_bad_checksum_on_the_last_whole_record_is_corruption_not_a_torn_tail() {
     let dir = tempfile::tempdir().unwrap();
     let (path, mut raw) = write_raw_log(dir.path(), 1..=3, 512);
-    // A byte inside the third record's txn bytes (after checksum + length).
+    // A byte inside the third record's txn bytes (after checksum + length);
+    // its length and end marker are intact, so the record is whole.
     raw.bytes[raw.record_offsets[2] + 20] ^= 0x5a;
     std::fs::write(&path, &raw.bytes).unwrap();
-    let mut reader = TxnLogReader::open(dir.path(), 0).unwrap();
+    let results: Vec<_> = TxnLogReader::open(dir.path(), 0).unwrap().collect();
+    assert_eq!(results.len(), 3, "two entries, then the error");
+    match &results[2] {
+        Err(StorageError::Corrupt {
+            path: p, offset, ..
+        }) => {
+            assert_eq!(p, &path);
+            assert_eq!(*offset, raw.record_offsets[2] as u64);
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    assert!(matches!(
+        repair_torn_tails(dir.path()),
+        Err(StorageError::Corrupt { .. })
+    ));
+    assert_eq!(std::fs::read(&path).unwrap(), raw.bytes, "nothing was cut");
+}
+
+#[test]
+fn truncating_on_purpose_cuts_the_corrupt_record_and_every_later_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (path, mut raw) = write_raw_log(dir.path(), 1..=3, 512);
+    let (later, _) = write_raw_log(dir.path(), 4..=5, 0);
+    raw.bytes[raw.record_offsets[1] + 20] ^= 0x5a;
+    std::fs::write(&path, &raw.bytes).unwrap();
+    let mut reader = TxnLogReader::open_with(dir.path(), 0, OnCorrupt::Truncate).unwrap();
     let zxids: Vec<i64> = reader.by_ref().map(|e| e.unwrap().header.zxid).collect();
-    assert_eq!(zxids, vec![1, 2]);
-    assert_eq!(reader.torn_tails()[0].offset, raw.record_offsets[2] as u64);
+    assert_eq!(zxids, vec![1]);
+    let tails = reader.torn_tails();
+    assert_eq!(tails.len(), 2);
+    assert_eq!(tails[0].cause, TailCause::Corrupt);
+    assert_eq!(tails[0].offset, raw.record_offsets[1] as u64);
+    assert_eq!(
+        (tails[1].cause, &tails[1].path),
+        (TailCause::AfterCorrupt, &later)
+    );
 }
 
 #[test]

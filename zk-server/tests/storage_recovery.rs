@@ -5,7 +5,7 @@ mod storage_support;
 
 use storage_support::*;
 use zk_proto::TxnEntry;
-use zk_server::storage::{recover, write_snapshot, StorageError};
+use zk_server::storage::{recover_with, write_snapshot, OnCorrupt, StorageError};
 
 /// The state the tests rebuild: the snapshot's zxid (0 when started
 /// empty) and the zxids replayed on top of it.
@@ -16,9 +16,17 @@ struct State {
 }
 
 fn run(dir: &std::path::Path) -> Result<(State, zk_server::storage::RecoveryReport), StorageError> {
-    recover(
+    run_with(dir, OnCorrupt::Refuse)
+}
+
+fn run_with(
+    dir: &std::path::Path,
+    on_corrupt: OnCorrupt,
+) -> Result<(State, zk_server::storage::RecoveryReport), StorageError> {
+    recover_with(
         dir,
         dir,
+        on_corrupt,
         |r, zxid| {
             load_body(r, zxid).map(|b| State {
                 snapshot: Some(b.zxid),
@@ -107,6 +115,52 @@ fn corruption_in_the_middle_of_the_log_fails_recovery() {
         }
         other => panic!("expected corruption, got {other:?}"),
     }
+}
+
+#[test]
+fn a_flipped_byte_in_the_last_whole_record_refuses_recovery_naming_file_and_offset() {
+    let dir = tempfile::tempdir().unwrap();
+    write_snapshot(dir.path(), 0, &snapshot_body("s")).unwrap();
+    let (path, mut raw) = write_raw_log(dir.path(), 1..=10, 4096);
+    raw.bytes[raw.record_offsets[9] + 25] ^= 0x01;
+    std::fs::write(&path, &raw.bytes).unwrap();
+    let err = run(dir.path()).unwrap_err();
+    match &err {
+        StorageError::Corrupt {
+            path: p, offset, ..
+        } => {
+            assert_eq!(p, &path);
+            assert_eq!(*offset, raw.record_offsets[9] as u64);
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+    let text = err.to_string();
+    assert!(text.contains("CRC check failed"), "{text}");
+    assert!(text.contains(&path.display().to_string()), "{text}");
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        raw.bytes,
+        "the log is left as found"
+    );
+}
+
+#[test]
+fn truncating_a_corrupt_record_on_purpose_replays_what_precedes_it() {
+    let dir = tempfile::tempdir().unwrap();
+    write_snapshot(dir.path(), 0, &snapshot_body("s")).unwrap();
+    let (path, mut raw) = write_raw_log(dir.path(), 1..=10, 4096);
+    raw.bytes[raw.record_offsets[9] + 25] ^= 0x01;
+    std::fs::write(&path, &raw.bytes).unwrap();
+    let (state, report) = run_with(dir.path(), OnCorrupt::Truncate).unwrap();
+    assert_eq!(state.replayed, (1..=9).collect::<Vec<_>>());
+    assert_eq!(report.truncated_files(), 1);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().len(),
+        raw.record_offsets[9] as u64
+    );
+    // Cut once: the next start needs no flag.
+    let (again, _) = run(dir.path()).unwrap();
+    assert_eq!(again.replayed, (1..=9).collect::<Vec<_>>());
 }
 
 #[test]

@@ -8,11 +8,13 @@
 //!
 //! Module map: `path` (validation), `tree` (znodes), `quota`, `acl`,
 //! `watch`, `prep` (request → txn), `apply` (txn → reply + events),
-//! `read`, `session` (expiry, ids, passwords), `snapshot` (body codec).
+//! `read`, `session` (expiry, ids, passwords), `snapshot` (body codec),
+//! `fuzzy` (the body serialized in slices while the tree keeps changing).
 
 pub mod acl;
 mod acl_list;
 mod apply;
+pub mod fuzzy;
 mod java_order;
 pub mod path;
 mod prep;

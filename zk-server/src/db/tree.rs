@@ -116,6 +116,20 @@ impl Children {
         self.paths().map(path::name)
     }
 
+    /// The first child after `after` in name order (the first of all for
+    /// `None`). `after` need not be a child any more, so a walk can resume
+    /// from it while the set changes (db/fuzzy.rs).
+    pub fn first_after(&self, after: Option<&str>) -> Option<&NodePath> {
+        use std::ops::Bound;
+        let set = self.0.as_ref()?;
+        match after {
+            None => set.iter().next(),
+            Some(after) => set
+                .range::<str, _>((Bound::Excluded(after), Bound::Unbounded))
+                .next(),
+        }
+    }
+
     fn insert(&mut self, child_path: NodePath) -> bool {
         self.0.get_or_insert_with(Box::default).insert(child_path)
     }

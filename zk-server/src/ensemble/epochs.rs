@@ -7,6 +7,7 @@ use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use crate::quorum::{Epoch, EpochKind};
+use crate::storage::faults::{self, DiskOp, FileKind};
 
 const ACCEPTED: &str = "acceptedEpoch";
 const CURRENT: &str = "currentEpoch";
@@ -15,6 +16,13 @@ fn file_name(kind: EpochKind) -> &'static str {
     match kind {
         EpochKind::Accepted => ACCEPTED,
         EpochKind::Current => CURRENT,
+    }
+}
+
+impl EpochFiles {
+    /// The file an epoch kind is kept in (for messages).
+    pub fn file_name(kind: EpochKind) -> &'static str {
+        file_name(kind)
     }
 }
 
@@ -52,12 +60,17 @@ impl EpochFiles {
         fs::create_dir_all(&self.dir)?;
         let name = file_name(kind);
         let tmp = self.dir.join(format!("{name}.tmp"));
+        let target = self.dir.join(name);
         {
+            faults::check(FileKind::Epoch, DiskOp::Create, &target)?;
             let mut f = fs::File::create(&tmp)?;
+            faults::check(FileKind::Epoch, DiskOp::Write, &target)?;
             writeln!(f, "{epoch}")?;
+            faults::check(FileKind::Epoch, DiskOp::Sync, &target)?;
             f.sync_all()?;
         }
-        fs::rename(&tmp, self.dir.join(name))?;
+        faults::check(FileKind::Epoch, DiskOp::Rename, &target)?;
+        fs::rename(&tmp, target)?;
         fs::File::open(&self.dir)?.sync_all()
     }
 }

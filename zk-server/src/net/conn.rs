@@ -279,7 +279,12 @@ async fn four_letter(
         admin::not_whitelisted(word)
     } else if word == FourLetterWord::Ruok {
         // ruok only says the process is up; it never waits on the pipeline.
-        admin::RUOK.to_string()
+        // A member stopped by a durability error is not "ok" (fail_stop.rs).
+        if ctx.shared.health.is_failed() {
+            admin::NOT_SERVING.to_string()
+        } else {
+            admin::RUOK.to_string()
+        }
     } else {
         let (reply, answer) = oneshot::channel();
         let asked = ctx.pipeline.send(Inbound::FourLetter {

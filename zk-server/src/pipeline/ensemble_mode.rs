@@ -27,7 +27,9 @@ use crate::db::{ConnId, Database, RequestContext, SessionId};
 use crate::ensemble::codec::PeerMsg;
 use crate::ensemble::disk;
 use crate::ensemble::driver::{Creating, Driver, Forwarded, PendingSync};
+use crate::ensemble::epochs::EpochFiles;
 use crate::ensemble::transport::{PeerEvent, Received};
+use crate::fail_stop::FailStop;
 use crate::quorum::{Input, LogEntry, Output, ServerId};
 use crate::storage::TxnLog;
 
@@ -87,6 +89,9 @@ impl Pipeline {
     // ---- inputs to the core ----------------------------------------------
 
     fn step(&mut self, input: Input) {
+        if self.shared.health.is_failed() {
+            return; // fail-stopped: the core hears nothing more
+        }
         let Some(q) = self.quorum.as_mut() else {
             return;
         };
@@ -236,8 +241,15 @@ impl Pipeline {
 
     /// Executes everything the core asked for, in order, until it asks for
     /// nothing more; then publishes whether we serve.
+    ///
+    /// A durability error stops the member (fail_stop.rs) at the output
+    /// that failed: the ones after it (an ACKEPOCH after its epoch file, an
+    /// ACK after its txn) are dropped, never sent.
     pub(super) fn run_quorum_outputs(&mut self) {
         loop {
+            if self.shared.health.is_failed() {
+                return;
+            }
             let outputs = match self.quorum.as_mut() {
                 Some(q) => q.peer.take_outputs(),
                 None => return,
@@ -246,32 +258,39 @@ impl Pipeline {
                 break;
             }
             for output in outputs {
-                self.execute(output);
+                if let Err(why) = self.execute(output) {
+                    return self.fail(why);
+                }
             }
         }
-        self.update_serving();
+        if let Err(why) = self.update_serving() {
+            self.fail(why);
+        }
     }
 
-    fn execute(&mut self, output: Output) {
+    fn execute(&mut self, output: Output) -> Result<(), FailStop> {
         match output {
             Output::Send { to, msg } => {
                 if let Some(q) = self.quorum.as_ref() {
                     q.links.send(to, &PeerMsg::Core(msg));
                 }
             }
-            Output::Persist(entry) => {
-                if let Some(log) = &self.log {
-                    log.append(entry.zxid, entry.payload);
-                }
-            }
+            Output::Persist(entry) => match &self.log {
+                Some(log) => log.append(entry.zxid, entry.payload),
+                None => return Err(FailStop::LogGone { zxid: entry.zxid }),
+            },
             Output::PersistEpoch { kind, epoch } => {
                 if let Some(q) = self.quorum.as_ref() {
-                    if let Err(e) = q.epochs.write(kind, epoch) {
-                        tracing::error!(?kind, epoch, "writing the epoch file failed: {e}");
-                    }
+                    q.epochs
+                        .write(kind, epoch)
+                        .map_err(|e| FailStop::EpochFile {
+                            file: EpochFiles::file_name(kind),
+                            epoch,
+                            error: e.to_string(),
+                        })?;
                 }
             }
-            Output::Truncate { to } => self.truncate_log(to),
+            Output::Truncate { to } => self.truncate_log(to)?,
             Output::SendSnapshot {
                 to,
                 session,
@@ -279,9 +298,9 @@ impl Pipeline {
                 commit_upto,
             } => self.send_snapshot(to, session, zxid, commit_upto),
             Output::InstallSnapshot { zxid, state, log } => {
-                self.install_snapshot(zxid, state, &log)
+                self.install_snapshot(zxid, state, &log)?
             }
-            Output::Apply(entry) => self.apply_committed(entry),
+            Output::Apply(entry) => self.apply_committed(entry)?,
             Output::RoleChanged { role } => tracing::info!(?role, "quorum role changed"),
             Output::LeaderEstablished { epoch } => tracing::info!(epoch, "leading"),
             Output::Proposed { zxid } => {
@@ -290,14 +309,15 @@ impl Pipeline {
                 }
             }
         }
+        Ok(())
     }
 
     /// A committed txn. The database may hold it already: after a restart
     /// the core applies from the first logged txn, while recovery replayed
     /// the whole log.
-    fn apply_committed(&mut self, entry: LogEntry) {
+    fn apply_committed(&mut self, entry: LogEntry) -> Result<(), FailStop> {
         if entry.zxid <= self.db.last_processed_zxid() {
-            return;
+            return Ok(());
         }
         let done = match self.in_flight.front() {
             Some(f) if f.entry.header.zxid == entry.zxid => self.in_flight.pop_front(),
@@ -311,13 +331,16 @@ impl Pipeline {
                     InFlight { entry: txn, origin }
                 }
                 Err(e) => {
-                    tracing::error!(zxid = entry.zxid, "undecodable committed txn: {e}");
-                    return;
+                    return Err(FailStop::UndecodableTxn {
+                        zxid: entry.zxid,
+                        error: e.to_string(),
+                    })
                 }
             },
         };
         self.apply_one(done);
         self.release_syncs();
+        Ok(())
     }
 
     /// Who waits for a txn applied on a learner.
@@ -373,16 +396,18 @@ impl Pipeline {
     }
 
     /// TRUNC: cut the log, then rebuild the database from what is left.
-    fn truncate_log(&mut self, to: i64) {
+    fn truncate_log(&mut self, to: i64) -> Result<(), FailStop> {
         tracing::info!("truncating the txn log to 0x{to:x}");
         self.reopen_log(|config, _| {
-            disk::truncate(&config.data_dir, config.log_dir(), to).map_err(|e| e.to_string())
-        });
-        match crate::server::load_database(&self.shared.config) {
-            Ok(db) => self.db = db,
-            Err(e) => tracing::error!("reloading the database after TRUNC failed: {e}"),
-        }
+            disk::truncate(&config.data_dir, config.log_dir(), to).map_err(|e| FailStop::Truncate {
+                zxid: to,
+                error: e.to_string(),
+            })
+        })?;
+        self.db = crate::server::load_database(&self.shared.config)
+            .map_err(|e| FailStop::Reload(e.to_string()))?;
         self.last_zxid = self.db.last_processed_zxid();
+        Ok(())
     }
 
     /// Leader: SNAP carries our data tree. The single writer task applies
@@ -415,82 +440,91 @@ impl Pipeline {
 
     /// SNAP: the leader's data tree as of `zxid` and its txns after it
     /// replace ours and every file.
-    fn install_snapshot(&mut self, zxid: i64, state: bytes::Bytes, log: &[LogEntry]) {
+    ///
+    /// The tree is decoded before any file is touched: a SNAP that does not
+    /// decode (only a leader bug gets here) stops this member with its
+    /// files as they were, instead of installing bytes it cannot read.
+    fn install_snapshot(
+        &mut self,
+        zxid: i64,
+        state: bytes::Bytes,
+        log: &[LogEntry],
+    ) -> Result<(), FailStop> {
         tracing::info!(
             bytes = state.len(),
             txns = log.len(),
             "installing the leader's snapshot at 0x{zxid:x}"
         );
-        let body = state.clone();
+        let mut r = Reader::new(state.clone());
+        let db = Database::deserialize_snapshot(self.db.config().clone(), &mut r, zxid).map_err(
+            |e| FailStop::UndecodableSnapshot {
+                zxid,
+                error: e.to_string(),
+            },
+        )?;
         self.reopen_log(move |config, opts| {
-            disk::install(&config.data_dir, config.log_dir(), zxid, &body, log, opts)
-                .map_err(|e| e.to_string())
-        });
-        let mut r = Reader::new(state);
-        match Database::deserialize_snapshot(self.db.config().clone(), &mut r, zxid) {
-            Ok(db) => self.db = db,
-            Err(e) => {
-                // Only a leader bug gets here (its own serializer wrote the
-                // bytes and TCP kept them). The files hold the bytes as
-                // received, so a restart fails loudly at recovery instead of
-                // serving a wrong tree; until then we hold an empty one.
-                tracing::error!("the leader's snapshot does not decode: {e}");
-                self.db = Database::new(self.db.config().clone());
-            }
-        }
+            disk::install(&config.data_dir, config.log_dir(), zxid, &state, log, opts).map_err(
+                |e| FailStop::InstallSnapshot {
+                    zxid,
+                    error: e.to_string(),
+                },
+            )
+        })?;
+        self.db = db;
         self.last_zxid = self.db.last_processed_zxid();
+        Ok(())
     }
 
     /// Closes the log (everything queued becomes durable), runs `change` on
     /// the files, and opens the log again. Both outputs must be durable
     /// before the core's next output runs, hence the blocking close.
+    ///
+    /// Any failure stops the member: a log that did not close cleanly may
+    /// have lost queued txns the core counts as logged, and files half
+    /// changed are not a state to serve from.
     fn reopen_log(
         &mut self,
         change: impl FnOnce(
             &crate::config::ServerConfig,
             crate::storage::LogOptions,
-        ) -> Result<(), String>,
-    ) {
+        ) -> Result<(), FailStop>,
+    ) -> Result<(), FailStop> {
         let Some(opts) = self.quorum.as_ref().map(|q| q.log_opts) else {
-            return;
+            return Ok(());
         };
+        // A snapshot of the history about to change must not land after.
+        self.abandon_snapshot();
         if let Some(log) = self.log.take() {
-            if let Err(e) = log.close() {
-                tracing::error!("closing the txn log failed: {e}");
-            }
+            log.close().map_err(|e| FailStop::TxnLog(e.to_string()))?;
         }
         self.in_flight.clear();
-        if let Err(e) = change(&self.shared.config, opts) {
-            tracing::error!("changing the txn log failed: {e}");
-        }
-        match TxnLog::open(self.shared.config.log_dir(), opts) {
-            Ok(log) => {
-                self.durable = log.durable();
-                self.log_failure = log.failure();
-                self.log = Some(log);
-            }
-            Err(e) => tracing::error!("reopening the txn log failed: {e}"),
-        }
+        change(&self.shared.config, opts)?;
+        let log = TxnLog::open(self.shared.config.log_dir(), opts)
+            .map_err(|e| FailStop::ReopenLog(e.to_string()))?;
+        self.durable = log.durable();
+        self.log_failure = log.failure();
+        self.log = Some(log);
+        Ok(())
     }
 
     /// Starts or stops serving clients as the core's role allows.
-    fn update_serving(&mut self) {
+    fn update_serving(&mut self) -> Result<(), FailStop> {
         let Some(q) = self.quorum.as_mut() else {
-            return;
+            return Ok(());
         };
         let serving = q.peer.is_serving();
         let was = q.serving;
         q.serving = serving;
         q.publish_status();
         if serving == was {
-            return;
+            return Ok(());
         }
         if serving {
             tracing::info!(role = ?q.peer.role(), "serving clients");
             if q.is_serving_leader() {
                 self.start_session_ownership();
             }
-            return;
+            return Ok(());
         }
         tracing::info!(role = ?q.peer.role(), "not serving: closing client connections");
         q.forget_requests();
@@ -499,8 +533,9 @@ impl Pipeline {
         self.closing.clear();
         if !self.in_flight.is_empty() {
             self.in_flight.clear();
-            self.forget_prepared();
+            self.forget_prepared()?;
         }
+        Ok(())
     }
 
     /// A new leader owns expiry: every session gets a full timeout from now.
@@ -517,15 +552,14 @@ impl Pipeline {
     /// Drops the prepare-time view of proposals that were never applied
     /// (the database keeps it for later prepares): a copy of the applied
     /// tree through its snapshot form has none of it.
-    fn forget_prepared(&mut self) {
+    fn forget_prepared(&mut self) -> Result<(), FailStop> {
         let mut body = BytesMut::new();
         self.db.serialize_snapshot(&mut body);
         let zxid = self.db.last_processed_zxid();
         let mut r = Reader::new(body.freeze());
-        match Database::deserialize_snapshot(self.db.config().clone(), &mut r, zxid) {
-            Ok(db) => self.db = db,
-            Err(e) => tracing::error!("resetting the database failed: {e}"),
-        }
+        self.db = Database::deserialize_snapshot(self.db.config().clone(), &mut r, zxid)
+            .map_err(|e| FailStop::Reload(format!("resetting the database: {e}")))?;
+        Ok(())
     }
 
     // ---- learners: forwarding ---------------------------------------------

@@ -11,18 +11,21 @@
 //! writer thread announces durability (see [`txnlog`]).
 
 mod error;
+pub mod faults;
 mod files;
 pub mod purge;
 pub mod recovery;
 pub mod snapfile;
+pub mod snapstream;
 pub mod txnlog;
 
 pub use error::StorageError;
 pub use files::{version_dir, VERSION_DIR};
 pub use purge::{purge, PurgeReport, MIN_RETAIN_COUNT};
-pub use recovery::{recover, RecoveryReport};
+pub use recovery::{recover, recover_with, RecoveryReport};
 pub use snapfile::{read_newest_snapshot, write_snapshot, LoadedSnapshot};
+pub use snapstream::SnapshotAssembler;
 pub use txnlog::{
-    repair_torn_tails, truncate_to, LogFailure, LogOptions, LogStats, TornTail, TruncateReport,
-    TxnLog, TxnLogReader, DEFAULT_PREALLOC_SIZE,
+    repair_torn_tails, truncate_to, LogFailure, LogOptions, LogStats, OnCorrupt, TailCause,
+    TornTail, TruncateReport, TxnLog, TxnLogReader, DEFAULT_PREALLOC_SIZE,
 };

@@ -1,6 +1,8 @@
 //! Restoring the database at start (ZAB.md §9.6, Apache's
 //! `FileTxnSnapLog.restore`): the newest valid snapshot, then every later
-//! txn of the logs in zxid order. Torn log tails are cut on the way.
+//! txn of the logs in zxid order. Torn log tails are cut on the way; a
+//! whole record whose checksum fails stops recovery unless the operator
+//! asked to cut it ([`OnCorrupt`]).
 
 use std::path::{Path, PathBuf};
 
@@ -8,7 +10,7 @@ use zk_proto::{DecodeError, Reader, TxnEntry};
 
 use crate::storage::files::{list, version_dir, LOG_PREFIX, SNAPSHOT_PREFIX};
 use crate::storage::snapfile::read_newest_snapshot;
-use crate::storage::txnlog::{cut_torn_tails, TornTail, TxnLogReader};
+use crate::storage::txnlog::{cut_torn_tails, OnCorrupt, TornTail, TxnLogReader};
 use crate::storage::StorageError;
 
 /// What recovery found and did.
@@ -47,9 +49,32 @@ impl RecoveryReport {
 /// refuses ([`StorageError::NoValidSnapshot`]) rather than lose the state
 /// those snapshots held. A caller starting empty should write a
 /// `snapshot.0` as Apache does, so that later starts have one.
+///
+/// A whole log record whose checksum fails stops recovery with
+/// [`StorageError::Corrupt`] (see [`recover_with`] to cut there instead).
 pub fn recover<T>(
     snap_dir: &Path,
     log_dir: &Path,
+    load_body: impl FnMut(&mut Reader, i64) -> Result<T, DecodeError>,
+    empty: impl FnOnce() -> T,
+    apply: impl FnMut(&mut T, &TxnEntry),
+) -> Result<(T, RecoveryReport), StorageError> {
+    recover_with(
+        snap_dir,
+        log_dir,
+        OnCorrupt::Refuse,
+        load_body,
+        empty,
+        apply,
+    )
+}
+
+/// [`recover`], choosing what a corrupt log record does: refuse (the
+/// default) or cut the history before it (an operator's decision).
+pub fn recover_with<T>(
+    snap_dir: &Path,
+    log_dir: &Path,
+    on_corrupt: OnCorrupt,
     load_body: impl FnMut(&mut Reader, i64) -> Result<T, DecodeError>,
     empty: impl FnOnce() -> T,
     mut apply: impl FnMut(&mut T, &TxnEntry),
@@ -69,7 +94,7 @@ pub fn recover<T>(
         }
     };
 
-    let mut reader = TxnLogReader::open(log_dir, replay_from)?;
+    let mut reader = TxnLogReader::open_with(log_dir, replay_from, on_corrupt)?;
     for entry in reader.by_ref() {
         let entry = entry?;
         apply(&mut state, &entry);

@@ -17,6 +17,7 @@ use zk_proto::disk::{
 };
 use zk_proto::{DecodeError, Jute, Reader};
 
+use crate::storage::faults::{self, DiskOp, FileKind};
 use crate::storage::files::{
     ensure_version_dir, fsync_dir, list, version_dir, Compression, ZxidFile, SNAPSHOT_PREFIX,
 };
@@ -68,7 +69,10 @@ pub fn write_snapshot(snap_dir: &Path, zxid: i64, body: &[u8]) -> io::Result<Pat
     let target = dir.join(&name);
     // Not named `snapshot.*`, so no reader or purge mistakes it for one.
     let temp = dir.join(format!(".{name}.tmp"));
-    let result = write_sealed(&temp, body).and_then(|()| fs::rename(&temp, &target));
+    let result = write_sealed(&temp, body).and_then(|()| {
+        faults::check(FileKind::Snapshot, DiskOp::Rename, &target)?;
+        fs::rename(&temp, &target)
+    });
     if result.is_err() {
         let _ = fs::remove_file(&temp);
     }
@@ -84,10 +88,13 @@ fn write_sealed(path: &Path, body: &[u8]) -> io::Result<()> {
     checksum.update(body);
     let mut seal = BytesMut::new();
     encode_seal(checksum.value(), &mut seal);
+    faults::check(FileKind::Snapshot, DiskOp::Create, path)?;
     let mut file = File::create(path)?;
+    faults::check(FileKind::Snapshot, DiskOp::Write, path)?;
     file.write_all(&header)?;
     file.write_all(body)?;
     file.write_all(&seal)?;
+    faults::check(FileKind::Snapshot, DiskOp::Sync, path)?;
     file.sync_all()
 }
 

@@ -11,7 +11,7 @@ mod reader;
 mod repair;
 mod writer;
 
-pub use reader::{TornTail, TxnLogReader};
+pub use reader::{OnCorrupt, TailCause, TornTail, TxnLogReader};
 pub use repair::{repair_torn_tails, truncate_to, TruncateReport};
 pub use writer::{LogFailure, LogOptions, LogStats, TxnLog, DEFAULT_PREALLOC_SIZE};
 

@@ -3,10 +3,11 @@
 //!
 //! Where a file's data ends matters for recovery, so each file read says
 //! how it ended: cleanly (zero padding or end of file), or torn (a crash
-//! cut a record short). A checksum mismatch on the last record is a torn
-//! write too (the bytes of a record reach the disk in any order); one
-//! followed by further records is damage, reported as an error naming the
-//! file and offset.
+//! cut a record short: its length runs past the data, or its `'B'` end
+//! marker is missing). A whole record whose checksum fails is damage, not
+//! a torn write, even when it is the last one: it is reported as an error
+//! naming the file and offset (Apache: "CRC check failed"), unless the
+//! operator asked to cut the log there ([`OnCorrupt::Truncate`]).
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -56,6 +57,35 @@ pub struct TornTail {
     pub offset: u64,
     /// The file's length when it was read (padding included).
     pub file_len: u64,
+    /// Why the data ends here.
+    pub cause: TailCause,
+}
+
+/// Why a log file's data is cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TailCause {
+    /// A record cut short by a crash: safe to drop, it was never acked.
+    Torn,
+    /// A whole record whose checksum failed, cut because the operator
+    /// asked for it ([`OnCorrupt::Truncate`]).
+    Corrupt,
+    /// A whole file after a corrupt record, dropped with it (`offset` 0):
+    /// keeping it would leave a hole in the history.
+    AfterCorrupt,
+}
+
+/// What reading does with a whole record whose checksum fails.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum OnCorrupt {
+    /// Stop with [`StorageError::Corrupt`] naming the file and offset;
+    /// the server refuses to start (Apache: "CRC check failed").
+    #[default]
+    Refuse,
+    /// End the history just before it: the record, the rest of its file
+    /// and every later log file are cut (zoo.cfg `truncateCorruptTxnLog`,
+    /// `zk-server --truncate-corrupt-txnlog`). What they held is lost
+    /// on this server; an ensemble member gets it back from the leader.
+    Truncate,
 }
 
 /// One log file, read front to back.
@@ -119,24 +149,17 @@ impl LogFile {
             }
             Step::End => Next::End,
             Step::Torn => Next::Torn { offset },
-            Step::Corrupt { stored, computed } => match self.step()? {
-                Step::End | Step::Torn => {
-                    tracing::warn!(
-                        path = %self.path.display(),
-                        offset,
-                        "checksum mismatch in the last txn-log record: treating it as a torn write"
-                    );
-                    Next::Torn { offset }
-                }
-                Step::Record { .. } | Step::Corrupt { .. } => {
-                    return Err(StorageError::Corrupt {
-                        path: self.path.clone(),
-                        offset,
-                        stored,
-                        computed,
-                    })
-                }
-            },
+            // A whole record (its end marker is there) whose checksum
+            // fails is damage, wherever it is, as Apache's "CRC check
+            // failed": the caller decides (refuse, or cut on purpose).
+            Step::Corrupt { stored, computed } => {
+                return Err(StorageError::Corrupt {
+                    path: self.path.clone(),
+                    offset,
+                    stored,
+                    computed,
+                })
+            }
         };
         self.finished = Some(next.clone());
         Ok(next)
@@ -190,14 +213,24 @@ pub struct TxnLogReader {
     files: VecDeque<PathBuf>,
     current: Option<LogFile>,
     from_zxid: i64,
+    on_corrupt: OnCorrupt,
     torn: Vec<TornTail>,
     last_zxid: Option<i64>,
     failed: bool,
 }
 
 impl TxnLogReader {
-    /// Reads `<log_dir>/version-2/log.*`.
+    /// Reads `<log_dir>/version-2/log.*`; a corrupt record is an error.
     pub fn open(log_dir: &Path, from_zxid: i64) -> Result<TxnLogReader, StorageError> {
+        Self::open_with(log_dir, from_zxid, OnCorrupt::Refuse)
+    }
+
+    /// As [`TxnLogReader::open`], with a choice for corrupt records.
+    pub fn open_with(
+        log_dir: &Path,
+        from_zxid: i64,
+        on_corrupt: OnCorrupt,
+    ) -> Result<TxnLogReader, StorageError> {
         let dir = version_dir(log_dir);
         let files = list(&dir, LOG_PREFIX).map_err(StorageError::io(&dir))?;
         let first = first_file_holding(&files, from_zxid).unwrap_or(files.len());
@@ -205,6 +238,7 @@ impl TxnLogReader {
             files: files[first..].iter().map(|f| f.path.clone()).collect(),
             current: None,
             from_zxid,
+            on_corrupt,
             torn: Vec::new(),
             last_zxid: None,
             failed: false,
@@ -230,7 +264,17 @@ impl TxnLogReader {
                     Some(path) => self.current.insert(LogFile::open(&path)?),
                 },
             };
-            match log.next()? {
+            let next = match log.next() {
+                Ok(next) => next,
+                Err(StorageError::Corrupt { offset, .. })
+                    if self.on_corrupt == OnCorrupt::Truncate =>
+                {
+                    self.cut_from_corruption(offset)?;
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
+            match next {
                 Next::Txn {
                     offset, txn_bytes, ..
                 } => {
@@ -251,11 +295,43 @@ impl TxnLogReader {
                         path: log.path().to_path_buf(),
                         offset,
                         file_len: log.len(),
+                        cause: TailCause::Torn,
                     });
                     self.current = None;
                 }
             }
         }
+    }
+
+    /// [`OnCorrupt::Truncate`]: the history ends before the corrupt record
+    /// at `offset` of the current file; it and every later file are to be
+    /// cut. Nothing more is read.
+    fn cut_from_corruption(&mut self, offset: u64) -> Result<(), StorageError> {
+        if let Some(log) = self.current.take() {
+            tracing::warn!(
+                path = %log.path().display(),
+                offset,
+                "CRC check failed: cutting the txn log here, as asked (truncateCorruptTxnLog)"
+            );
+            self.torn.push(TornTail {
+                path: log.path().to_path_buf(),
+                offset,
+                file_len: log.len(),
+                cause: TailCause::Corrupt,
+            });
+        }
+        for path in self.files.drain(..) {
+            let file_len = std::fs::metadata(&path)
+                .map_err(StorageError::io(&path))?
+                .len();
+            self.torn.push(TornTail {
+                path,
+                offset: 0,
+                file_len,
+                cause: TailCause::AfterCorrupt,
+            });
+        }
+        Ok(())
     }
 }
 

@@ -44,13 +44,14 @@ pub(crate) fn cut_torn_tails(tails: &[TornTail]) -> Result<u64, StorageError> {
     for tail in tails {
         removed += tail.file_len.saturating_sub(tail.offset);
         if tail.offset < HEADER_LEN {
-            tracing::warn!(path = %tail.path.display(), "txn log torn before its first record: deleting it");
+            tracing::warn!(path = %tail.path.display(), cause = ?tail.cause, "txn log holds no record to keep: deleting it");
             fs::remove_file(&tail.path).map_err(StorageError::io(&tail.path))?;
         } else {
             tracing::warn!(
                 path = %tail.path.display(),
                 offset = tail.offset,
-                "torn txn-log tail: cutting the file after its last whole record"
+                cause = ?tail.cause,
+                "cutting the txn log after its last whole record"
             );
             set_len(&tail.path, tail.offset)?;
         }

@@ -19,6 +19,7 @@ use zk_proto::Jute;
 
 use super::padding::padded_size;
 use super::HEADER_LEN;
+use crate::storage::faults::{self, DiskOp, FileKind};
 use crate::storage::files::{ensure_version_dir, fsync_dir, LOG_PREFIX};
 
 /// Apache's default `preAllocSize`: 64 MiB.
@@ -332,6 +333,7 @@ impl LogWriter {
         let fail = failure(&path);
         // An existing file of that name can only hold txns recovery did not
         // keep (its first zxid is the one we are about to log): replace it.
+        faults::check(FileKind::TxnLog, DiskOp::Create, &path).map_err(&fail)?;
         let file = OpenOptions::new()
             .write(true)
             .create(true)
@@ -339,8 +341,10 @@ impl LogWriter {
             .open(&path)
             .map_err(&fail)?;
         let header = FileHeader::txn_log().to_bytes();
+        faults::check(FileKind::TxnLog, DiskOp::Write, &path).map_err(&fail)?;
         file.write_all_at(&header, 0).map_err(&fail)?;
         if self.opts.force_sync {
+            faults::check(FileKind::TxnLog, DiskOp::Sync, &path).map_err(&fail)?;
             fsync_dir(&self.dir).map_err(failure(&self.dir))?;
         }
         self.stats.files.fetch_add(1, Ordering::AcqRel);
@@ -367,6 +371,7 @@ impl LogWriter {
             return Ok(());
         };
         let fail = failure(&log.path);
+        faults::check(FileKind::TxnLog, DiskOp::Write, &log.path).map_err(&fail)?;
         let new_size = padded_size(log.position, log.size, self.opts.prealloc_size);
         if new_size > log.size {
             // One zero byte at the new end makes a sparse file of that size.
@@ -390,6 +395,12 @@ impl LogWriter {
         let force = self.opts.force_sync;
         let stats = &self.stats;
         let sync = |log: &mut OpenLog| -> Result<(), LogFailure> {
+            if log.dirty {
+                // The sync point, even without forceSync: a failure
+                // injected here stands for a failed fdatasync.
+                faults::check(FileKind::TxnLog, DiskOp::Sync, &log.path)
+                    .map_err(failure(&log.path))?;
+            }
             if log.dirty && force {
                 log.file.sync_data().map_err(failure(&log.path))?;
                 stats.fsyncs.fetch_add(1, Ordering::AcqRel);
