@@ -376,6 +376,7 @@ impl Pipeline {
         }
         loop {
             let expiry = self.next_expiry_sleep();
+            let snapshots_ready = self.snapshots_ready();
             tokio::select! {
                 msg = inbound.recv() => match msg {
                     Some(Inbound::Shutdown { done }) => {
@@ -413,6 +414,7 @@ impl Pipeline {
                     self.on_peer_msg(from, msg);
                 }
                 _ = quorum_tick.tick(), if ensemble => self.quorum_tick(),
+                _ = snapshots_ready => self.pump_snapshots(),
                 _ = self.log_failure.changed() => {
                     let failure = self.log_failure.borrow().clone();
                     if let Some(failure) = failure {

@@ -165,6 +165,8 @@ struct Sim {
     /// Writes their leader applied: the client got (or could get) an answer.
     acked: BTreeMap<Zxid, Bytes>,
     writes: u64,
+    /// SNAP states sent, by (learner, zxid).
+    snap_states: BTreeMap<(ServerId, Zxid), Bytes>,
     trace: bool,
     trace_all: bool,
 }
@@ -203,6 +205,7 @@ impl Sim {
             proposed: BTreeMap::new(),
             acked: BTreeMap::new(),
             writes: 0,
+            snap_states: BTreeMap::new(),
             trace: std::env::var("ZK_SIM_TRACE").is_ok(),
             trace_all: std::env::var("ZK_SIM_TRACE").is_ok_and(|v| v == "all"),
         };
@@ -573,19 +576,24 @@ impl Sim {
                         "SNAP announced at {zxid:#x} but the state is at {at:#x}"
                     ));
                 }
+                // The state travels beside the core (the real server
+                // streams it after the SNAP packet): the learner's install
+                // finds it by zxid. States at one zxid are one committed
+                // prefix, so whichever copy it finds is the same.
                 let state = encode_state(&node.applied);
+                self.snap_states.insert((to, zxid), state);
                 let msg = Message::ToLearner {
                     session,
-                    msg: LeaderMsg::Snap {
-                        zxid,
-                        state,
-                        commit_upto,
-                    },
+                    msg: LeaderMsg::Snap { zxid, commit_upto },
                 };
                 self.transmit(id, to, msg);
             }
-            Output::InstallSnapshot { zxid, state, log } => {
-                let entries = decode_state(&state)?;
+            Output::InstallSnapshot { zxid, log } => {
+                let state = self
+                    .snap_states
+                    .get(&(id, zxid))
+                    .ok_or_else(|| format!("no SNAP state at {zxid:#x} was sent to {id}"))?;
+                let entries = decode_state(state)?;
                 if entries.last().map_or(0, |e| e.zxid) != zxid {
                     return Err(format!("SNAP state does not end at {zxid:#x}"));
                 }

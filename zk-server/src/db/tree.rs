@@ -115,6 +115,16 @@ impl Children {
         self.paths().map(path::name)
     }
 
+    /// The first child after `after` in name order (the first of all
+    /// with `None`): a cursor that survives changes to the set, for walks
+    /// cut into slices (streamed snapshots, `db::snapshot`).
+    pub fn next_after(&self, after: Option<&str>) -> Option<&str> {
+        use std::ops::Bound::{Excluded, Unbounded};
+        let set = self.0.as_ref()?;
+        let lower = after.map_or(Unbounded, Excluded);
+        set.range::<str, _>((lower, Unbounded)).next().map(|p| &**p)
+    }
+
     fn insert(&mut self, child_path: NodePath) -> bool {
         self.0.get_or_insert_with(Box::default).insert(child_path)
     }
@@ -277,6 +287,12 @@ impl DataTree {
     }
 
     /// Distinct ACL lists held (Apache's ACL cache size).
+    /// Every distinct ACL list the tree holds (and perhaps a few no node
+    /// uses any more), for a snapshot's ACL cache.
+    pub fn acl_lists(&self) -> impl Iterator<Item = &AclList> {
+        self.acls.lists()
+    }
+
     pub fn acl_list_count(&self) -> usize {
         self.acls.len()
     }

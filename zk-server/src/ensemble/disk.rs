@@ -142,19 +142,25 @@ pub fn truncate(data_dir: &Path, log_dir: &Path, to: Zxid) -> Result<(), DiskErr
     remove_files_after(data_dir, "snapshot", to).map_err(io_err("removing snapshots"))
 }
 
-/// SNAP: the leader's serialized tree as of `zxid` and the txns after it
-/// replace every log and snapshot; all of it is on disk (fsynced) before
-/// this returns. The new snapshot is written first, so a crash in between
-/// leaves it as the newest state to recover from.
+/// SNAP: the leader's snapshot as of `zxid` (a complete, fsynced snapshot
+/// file staged under a temporary name, see `snapsync`) and the txns after
+/// it replace every log and snapshot; all of it is on disk (fsynced)
+/// before this returns. The snapshot is renamed into place first, so a
+/// crash in between leaves it as the newest state to recover from.
 pub fn install(
     data_dir: &Path,
     log_dir: &Path,
     zxid: Zxid,
-    state: &[u8],
+    staged: &Path,
     log: &[LogEntry],
     opts: storage::LogOptions,
 ) -> Result<(), DiskError> {
-    storage::write_snapshot(data_dir, zxid, state).map_err(io_err("writing the snapshot"))?;
+    let v2 = storage::version_dir(data_dir);
+    let target = v2.join(zk_proto::disk::zxid_file_name("snapshot", zxid));
+    fs::rename(staged, &target).map_err(io_err("placing the snapshot"))?;
+    fs::File::open(&v2)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("syncing the snapshot directory"))?;
     remove_files_after(log_dir, "log", -1).map_err(io_err("removing txn logs"))?;
     remove_snapshots_except(data_dir, zxid).map_err(io_err("removing snapshots"))?;
     write_log(log_dir, log, opts)
@@ -233,7 +239,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_log(dir.path(), &[entry(1), entry(2)], opts()).unwrap();
         storage::write_snapshot(dir.path(), 1, b"old").unwrap();
-        install(dir.path(), dir.path(), 7, b"tree", &[entry(8)], opts()).unwrap();
+        let written = storage::write_snapshot(dir.path(), 7, b"tree").unwrap();
+        let staged = written.with_file_name(".snapshot.7.recv");
+        fs::rename(&written, &staged).unwrap();
+        install(dir.path(), dir.path(), 7, &staged, &[entry(8)], opts()).unwrap();
         assert_eq!(read_log(dir.path()).unwrap(), vec![entry(8)]);
         assert_eq!(oldest_snapshot_zxid(dir.path()).unwrap(), 7);
         let v2 = storage::version_dir(dir.path());

@@ -2,12 +2,14 @@
 //! quorum core, the peer links, and the learner's bookkeeping of requests
 //! it forwarded to the leader.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Instant;
 
 use tokio::sync::{mpsc, watch};
 
+use super::codec::PeerMsg;
 use super::epochs::EpochFiles;
+use super::snapsync::{OutgoingSnap, StagedSnapshot};
 use super::transport::{Links, Received};
 use super::QuorumStatus;
 use crate::db::{ConnId, SessionId};
@@ -61,6 +63,11 @@ pub(crate) struct Driver {
     pub touched: HashMap<SessionId, i32>,
     /// Learner: outstanding syncs by token.
     pub syncs: HashMap<u64, PendingSync>,
+    /// Leader: SNAPs being streamed, by learner.
+    pub snap_out: BTreeMap<ServerId, OutgoingSnap>,
+    /// Learner: the snapshot of the current SNAP sync, staged until the
+    /// core installs it at NEWLEADER.
+    pub staged: Option<Box<StagedSnapshot>>,
     next_token: u64,
 }
 
@@ -85,7 +92,20 @@ impl Driver {
             creating: HashMap::new(),
             touched: HashMap::new(),
             syncs: HashMap::new(),
+            snap_out: BTreeMap::new(),
+            staged: None,
             next_token: 1,
+        }
+    }
+
+    /// Sends `msg` to `to`, after the snapshot being streamed to it if
+    /// there is one (the core's messages must follow the state they build
+    /// on).
+    pub fn send(&mut self, to: ServerId, msg: PeerMsg) {
+        let election = matches!(msg, PeerMsg::Core(crate::quorum::Message::Notification(_)));
+        match self.snap_out.get_mut(&to) {
+            Some(out) if !election => out.defer(msg),
+            _ => self.links.send(to, &msg),
         }
     }
 

@@ -21,6 +21,7 @@ pub mod disk;
 pub(crate) mod driver;
 pub mod epochs;
 mod membership;
+pub mod snapsync;
 pub mod transport;
 
 pub use membership::{read_my_id, EnsembleError, Membership};

@@ -19,6 +19,7 @@
 use std::time::Instant;
 
 use bytes::BytesMut;
+use futures::future::BoxFuture;
 use zk_proto::{ErrorCode, Jute, OpCode, Reader, RequestFrame, Response, SyncResponse, TxnEntry};
 
 use super::{Clock, InFlight, Origin, Pipeline, Queued, SyncWait};
@@ -27,8 +28,9 @@ use crate::db::{ConnId, Database, RequestContext, SessionId};
 use crate::ensemble::codec::PeerMsg;
 use crate::ensemble::disk;
 use crate::ensemble::driver::{Creating, Driver, Forwarded, PendingSync};
+use crate::ensemble::snapsync::{OutgoingSnap, StagedSnapshot, LINK_BUDGET, SLICE};
 use crate::ensemble::transport::{PeerEvent, Received};
-use crate::quorum::{Input, LogEntry, Output, ServerId};
+use crate::quorum::{Input, LeaderMsg, LogEntry, Message, Output, Role, ServerId};
 use crate::storage::TxnLog;
 
 /// The next message from a peer; pending forever in standalone mode.
@@ -151,8 +153,22 @@ impl Pipeline {
     pub(super) fn on_peer_msg(&mut self, from: ServerId, event: PeerEvent) {
         match event {
             PeerEvent::Message(msg) => self.on_peer_message(from, msg),
+            PeerEvent::Snapshot { msg, staged } => self.on_snapshot_received(from, msg, staged),
             PeerEvent::LinkDown => self.on_link_down(from),
         }
+    }
+
+    /// Learner: a SNAP whose snapshot is staged. It is kept for the
+    /// install at NEWLEADER if it belongs to the current connection attempt
+    /// (the core ignores it otherwise, and dropping it removes the file).
+    fn on_snapshot_received(&mut self, from: ServerId, msg: Message, staged: Box<StagedSnapshot>) {
+        let Some(q) = self.quorum.as_mut() else {
+            return;
+        };
+        if q.peer.learner_session() == Some(staged.session) {
+            q.staged = Some(staged);
+        }
+        self.step(Input::Message { from, msg });
     }
 
     /// The quorum link to `peer` is down (or could not be set up).
@@ -162,6 +178,13 @@ impl Pipeline {
         };
         let leader_link = q.leader() == Some(peer);
         tracing::debug!(peer, "peer link down");
+        if let Some(q) = self.quorum.as_mut() {
+            // Part of the stream is lost with the link: the learner syncs
+            // again over a new connection.
+            if q.snap_out.remove(&peer).is_some() {
+                tracing::info!(peer, "SNAP stream abandoned: the link went down");
+            }
+        }
         self.step(Input::PeerDisconnected { peer });
         if leader_link {
             tracing::info!(peer, "the link to the leader closed: looking for a leader");
@@ -212,12 +235,14 @@ impl Pipeline {
                 }
             }
             PeerMsg::SyncRequest { token } if leader => {
-                if let Some(q) = self.quorum.as_ref() {
+                if let Some(q) = self.quorum.as_mut() {
                     let zxid = q.peer.last_logged_zxid();
-                    q.links.send(from, &PeerMsg::SyncReply { token, zxid });
+                    q.send(from, PeerMsg::SyncReply { token, zxid });
                 }
             }
             PeerMsg::SyncReply { token, zxid } => self.on_sync_reply(token, zxid),
+            // Only inside a SNAP stream, which the link reader handles.
+            PeerMsg::SnapChunk(_) | PeerMsg::SnapEnd { .. } => {}
             // Leader traffic reaching a member that does not lead (any more).
             PeerMsg::Forward { .. }
             | PeerMsg::CreateSession { .. }
@@ -255,8 +280,8 @@ impl Pipeline {
     fn execute(&mut self, output: Output) {
         match output {
             Output::Send { to, msg } => {
-                if let Some(q) = self.quorum.as_ref() {
-                    q.links.send(to, &PeerMsg::Core(msg));
+                if let Some(q) = self.quorum.as_mut() {
+                    q.send(to, PeerMsg::Core(msg));
                 }
             }
             Output::Persist(entry) => {
@@ -278,11 +303,15 @@ impl Pipeline {
                 zxid,
                 commit_upto,
             } => self.send_snapshot(to, session, zxid, commit_upto),
-            Output::InstallSnapshot { zxid, state, log } => {
-                self.install_snapshot(zxid, state, &log)
-            }
+            Output::InstallSnapshot { zxid, log } => self.install_snapshot(zxid, &log),
             Output::Apply(entry) => self.apply_committed(entry),
-            Output::RoleChanged { role } => tracing::info!(?role, "quorum role changed"),
+            Output::RoleChanged { role } => {
+                tracing::info!(?role, "quorum role changed");
+                if let Some(q) = self.quorum.as_mut().filter(|_| role != Role::Leading) {
+                    q.snap_out.clear();
+                    q.staged = None;
+                }
+            }
             Output::LeaderEstablished { epoch } => tracing::info!(epoch, "leading"),
             Output::Proposed { zxid } => {
                 if self.in_flight.back().map(|f| f.entry.header.zxid) != Some(zxid) {
@@ -385,8 +414,10 @@ impl Pipeline {
         self.last_zxid = self.db.last_processed_zxid();
     }
 
-    /// Leader: SNAP carries our data tree. The single writer task applies
-    /// in order, so the tree is exactly at the core's applied zxid here.
+    /// Leader: SNAP streams our data tree. The single writer task applies
+    /// in order, so the tree is exactly at the core's applied zxid here,
+    /// which is where the learner's replay starts; the walk then goes on in
+    /// slices between other work ([`Pipeline::pump_snapshots`]).
     fn send_snapshot(&mut self, to: ServerId, session: u64, zxid: i64, commit_upto: i64) {
         let at = self.db.last_processed_zxid();
         if at != zxid {
@@ -397,47 +428,114 @@ impl Pipeline {
             );
             return;
         }
-        let mut body = BytesMut::new();
-        self.db.serialize_snapshot(&mut body);
-        tracing::info!(to, bytes = body.len(), "sending SNAP at 0x{zxid:x}");
-        let msg = crate::quorum::Message::ToLearner {
-            session,
-            msg: crate::quorum::LeaderMsg::Snap {
-                zxid,
-                state: body.freeze(),
-                commit_upto,
-            },
+        let Some(q) = self.quorum.as_mut() else {
+            return;
         };
-        if let Some(q) = self.quorum.as_ref() {
-            q.links.send(to, &PeerMsg::Core(msg));
+        if let Some(old) = q.snap_out.remove(&to) {
+            // A new connection attempt of the same learner: end the old
+            // stream so the learner's reader drops it, then what followed.
+            q.links.send(to, &PeerMsg::SnapEnd { complete: false });
+            for msg in old.into_backlog() {
+                q.links.send(to, &msg);
+            }
+        }
+        let msg = Message::ToLearner {
+            session,
+            msg: LeaderMsg::Snap { zxid, commit_upto },
+        };
+        q.links.send(to, &PeerMsg::Core(msg));
+        tracing::info!(
+            to,
+            nodes = self.db.tree().len(),
+            "streaming SNAP at 0x{zxid:x}"
+        );
+        q.snap_out
+            .insert(to, OutgoingSnap::new(to, session, &self.db));
+        self.pump_snapshots();
+    }
+
+    /// Resolves when a SNAP stream may go on (its link drained below the
+    /// budget); never while none runs. Owns what it waits on, so the
+    /// pipeline's select can hold it next to its other branches.
+    pub(super) fn snapshots_ready(&self) -> BoxFuture<'static, ()> {
+        let loads: Vec<_> = self
+            .quorum
+            .as_ref()
+            .map(|q| {
+                q.snap_out
+                    .keys()
+                    .filter_map(|id| q.links.load(*id))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let streams = self.quorum.as_ref().map_or(0, |q| q.snap_out.len());
+        if streams == 0 {
+            return Box::pin(std::future::pending());
+        }
+        if loads.len() < streams {
+            // A stream to a peer without a known link: nothing to wait for.
+            return Box::pin(std::future::ready(()));
+        }
+        Box::pin(async move {
+            let waits = loads.iter().map(|l| Box::pin(l.below(LINK_BUDGET)));
+            futures::future::select_all(waits).await;
+        })
+    }
+
+    /// One slice of every SNAP stream whose link has room: pieces of the
+    /// tree until the link holds [`LINK_BUDGET`] bytes or [`SLICE`] bytes
+    /// were written, then back to clients. A finished stream is followed by
+    /// its signature and the messages held back meanwhile.
+    pub(super) fn pump_snapshots(&mut self) {
+        let Some(q) = self.quorum.as_mut() else {
+            return;
+        };
+        let ids: Vec<ServerId> = q.snap_out.keys().copied().collect();
+        for id in ids {
+            let load = q.links.load(id);
+            let mut written = 0;
+            while written < SLICE && load.as_ref().is_none_or(|l| l.queued() < LINK_BUDGET) {
+                let Some(out) = q.snap_out.get_mut(&id) else {
+                    break;
+                };
+                let (chunk, done) = out.next_chunk(&self.db);
+                written += chunk.len();
+                q.links.send(id, &PeerMsg::SnapChunk(chunk));
+                if done {
+                    q.links.send(id, &PeerMsg::SnapEnd { complete: true });
+                    if let Some(out) = q.snap_out.remove(&id) {
+                        tracing::info!(to = id, "SNAP at 0x{:x} streamed", out.start_zxid());
+                        for msg in out.into_backlog() {
+                            q.links.send(id, &msg);
+                        }
+                    }
+                    break;
+                }
+            }
         }
     }
 
-    /// SNAP: the leader's data tree as of `zxid` and its txns after it
-    /// replace ours and every file.
-    fn install_snapshot(&mut self, zxid: i64, state: bytes::Bytes, log: &[LogEntry]) {
+    /// SNAP: the leader's snapshot as of `zxid` (staged when it arrived)
+    /// and its txns after it replace ours and every file.
+    fn install_snapshot(&mut self, zxid: i64, log: &[LogEntry]) {
+        let staged = self.quorum.as_mut().and_then(|q| q.staged.take());
+        let Some(mut staged) = staged.filter(|s| s.zxid == zxid) else {
+            tracing::error!("no staged snapshot at 0x{zxid:x} to install");
+            return;
+        };
         tracing::info!(
-            bytes = state.len(),
             txns = log.len(),
             "installing the leader's snapshot at 0x{zxid:x}"
         );
-        let body = state.clone();
+        let Some(path) = staged.take_path() else {
+            return;
+        };
         self.reopen_log(move |config, opts| {
-            disk::install(&config.data_dir, config.log_dir(), zxid, &body, log, opts)
+            disk::install(&config.data_dir, config.log_dir(), zxid, &path, log, opts)
                 .map_err(|e| e.to_string())
         });
-        let mut r = Reader::new(state);
-        match Database::deserialize_snapshot(self.db.config().clone(), &mut r, zxid) {
-            Ok(db) => self.db = db,
-            Err(e) => {
-                // Only a leader bug gets here (its own serializer wrote the
-                // bytes and TCP kept them). The files hold the bytes as
-                // received, so a restart fails loudly at recovery instead of
-                // serving a wrong tree; until then we hold an empty one.
-                tracing::error!("the leader's snapshot does not decode: {e}");
-                self.db = Database::new(self.db.config().clone());
-            }
-        }
+        let empty = Database::new(self.db.config().clone());
+        self.db = std::mem::replace(&mut staged.db, empty);
         self.last_zxid = self.db.last_processed_zxid();
     }
 

@@ -21,9 +21,10 @@
 //! core emits `Apply` only for what follows. A learner behind the snapshot
 //! point or the DIFF window (`commit_log_count`) gets SNAP: the leader's
 //! driver sends its state at the core's applied zxid
-//! ([`Output::SendSnapshot`], opaque bytes to the core) followed by the
-//! later txns; the learner installs both at NEWLEADER in one durable step
-//! ([`Output::InstallSnapshot`]).
+//! ([`Output::SendSnapshot`]; the core carries only the SNAP marker, never
+//! the bytes of the state) followed by the later txns; the learner's
+//! driver stages the state as it arrives and installs it with the txns at
+//! NEWLEADER in one durable step ([`Output::InstallSnapshot`]).
 //!
 //! In the server (`crate::ensemble`, `crate::pipeline`), the pipeline task
 //! owns the peer and runs every output in order next to the database and

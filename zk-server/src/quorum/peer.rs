@@ -151,6 +151,15 @@ impl Peer {
         }
     }
 
+    /// On a learner: the id of its current connection attempt to the
+    /// leader (messages of other attempts are ignored).
+    pub fn learner_session(&self) -> Option<u64> {
+        match &self.role {
+            RoleState::Learning(l) => Some(l.session()),
+            _ => None,
+        }
+    }
+
     /// On a leader: (learners connected, learners synced).
     pub fn learner_counts(&self) -> Option<(usize, usize)> {
         match &self.role {

@@ -90,11 +90,13 @@ pub enum LeaderMsg {
         commit_upto: Zxid,
     },
     /// Replace your state with ours as of `zxid` (committed history only),
-    /// then as DIFF. `state` is opaque to the core: the real server sends
-    /// its serialized data tree, the simulator its applied txns.
+    /// then as DIFF. The state itself is not in the message: the drivers
+    /// carry it beside the core (the real server streams its data tree on
+    /// the link right after this packet and hands the learner's core this
+    /// message once the stream is staged on disk; the simulator keeps the
+    /// applied txns), so the core only ever sees the marker.
     Snap {
         zxid: Zxid,
-        state: Bytes,
         commit_upto: Zxid,
     },
     /// A txn to log. `prev` is the zxid the learner's log must end with
@@ -209,25 +211,28 @@ pub enum Output {
         to: Zxid,
     },
     /// Leader: send learner `to` (connection `session`) a
-    /// [`LeaderMsg::Snap`] of the state this driver holds at this point of
+    /// [`LeaderMsg::Snap`] and the state this driver holds at this point of
     /// the output stream, which is the state as of `zxid` (every `Apply`
     /// before this output, or what the driver restored, see
-    /// [`DurableState::applied_zxid`]).
+    /// [`DurableState::applied_zxid`]). Whatever the core sends `to` after
+    /// this output must reach it after the state. The state may be fuzzy
+    /// (taken while later txns apply): the learner replays the txns after
+    /// `zxid` onto it, which the core sends next.
     SendSnapshot {
         to: ServerId,
         session: u64,
         zxid: Zxid,
         commit_upto: Zxid,
     },
-    /// Learner: replace log and state with the leader's `state` as of
-    /// `zxid` followed by `log` (the leader's txns after it, up to
+    /// Learner: replace log and state with the leader's state as of
+    /// `zxid` (what the driver received with the [`LeaderMsg::Snap`] of
+    /// this session) followed by `log` (the leader's txns after it, up to
     /// NEWLEADER), all durable before the next output runs. Applies
     /// continue after `zxid`. The learner's old files stay untouched until
     /// then, so a crash in the middle of a SNAP sync never leaves it with
     /// less than it had.
     InstallSnapshot {
         zxid: Zxid,
-        state: Bytes,
         log: Vec<LogEntry>,
     },
     /// A committed txn, delivered exactly once per incarnation and in zxid
