@@ -216,10 +216,12 @@ async fn start_quorum(
     let election = bind_addr(mine.election)?;
     let quorum = bind_addr(mine.quorum)?;
     let (data_dir, log_dir) = (config.data_dir.clone(), config.log_dir().to_path_buf());
-    let durable =
-        tokio::task::spawn_blocking(move || disk::durable_state(&data_dir, &log_dir, applied_zxid))
-            .await
-            .map_err(|e| ServerError::Task(e.to_string()))??;
+    let keep = membership.peer_config.commit_log_count;
+    let durable = tokio::task::spawn_blocking(move || {
+        disk::durable_state(&data_dir, &log_dir, applied_zxid, keep)
+    })
+    .await
+    .map_err(|e| ServerError::Task(e.to_string()))??;
     tracing::info!(
         my_id,
         accepted_epoch = durable.accepted_epoch,

@@ -20,17 +20,20 @@ use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify};
 use zk_proto::disk::{encode_seal, zxid_file_name, Adler32, FileHeader};
 use zk_proto::Jute;
 
 use super::codec::PeerMsg;
 use crate::db::{Database, DbConfig};
 use crate::db::{SnapshotLoader, SnapshotStream};
-use crate::quorum::{ServerId, Zxid};
-use crate::storage;
+use crate::quorum::sync::follows;
+use crate::quorum::{LogEntry, ServerId, Zxid};
+use crate::storage::{self, TxnLogReader};
 
 /// Size of one piece of a streamed body.
 pub const CHUNK: usize = 128 * 1024;
@@ -44,47 +47,233 @@ pub const SLICE: usize = 1024 * 1024;
 /// thread.
 pub const STAGE_QUEUE: usize = 16;
 
-/// Leader: a SNAP being streamed to one learner.
+/// Leader: history being streamed to one learner, a SNAP's tree or a
+/// DIFF's txns read from the log files.
 #[derive(Debug)]
 pub struct OutgoingSnap {
     pub to: ServerId,
     pub session: u64,
-    stream: SnapshotStream,
-    /// What the core sent this learner since the SNAP packet; it goes out
-    /// after the body, in order.
+    source: Source,
+    /// The last piece went out; what remains is the closing message.
+    finished: bool,
+    /// What the core sent this learner since the header; it goes out
+    /// after the stream, in order.
     backlog: VecDeque<PeerMsg>,
 }
 
+#[derive(Debug)]
+enum Source {
+    Tree(SnapshotStream),
+    Logged(LoggedTxns),
+}
+
+/// What a stream has to send next.
+#[derive(Debug)]
+pub enum Step {
+    Send(PeerMsg),
+    /// Complete: send the closing message if any, then the backlog.
+    Finished(Option<PeerMsg>),
+    /// Nothing ready yet (the log reader is behind).
+    Wait,
+    /// The stream cannot be completed; the learner must sync again.
+    Failed(String),
+}
+
 impl OutgoingSnap {
-    pub fn new(to: ServerId, session: u64, db: &Database) -> Self {
+    /// The tree of `db` as of now (a SNAP, the packet already sent).
+    pub fn tree(to: ServerId, session: u64, db: &Database) -> Self {
+        Self::with_source(to, session, Source::Tree(SnapshotStream::new(db)))
+    }
+
+    /// Logged txns in `(from, upto]`, read from the files of `log_dir` on
+    /// a blocking thread (a DIFF, the header already sent).
+    pub fn logged(to: ServerId, session: u64, log_dir: PathBuf, from: Zxid, upto: Zxid) -> Self {
+        let txns = LoggedTxns::start(log_dir, session, from, upto);
+        Self::with_source(to, session, Source::Logged(txns))
+    }
+
+    fn with_source(to: ServerId, session: u64, source: Source) -> Self {
         OutgoingSnap {
             to,
             session,
-            stream: SnapshotStream::new(db),
+            source,
+            finished: false,
             backlog: VecDeque::new(),
         }
     }
 
-    pub fn start_zxid(&self) -> Zxid {
-        self.stream.start_zxid()
-    }
-
-    /// Holds a message until the body is out.
+    /// Holds a message until the stream is out.
     pub fn defer(&mut self, msg: PeerMsg) {
         self.backlog.push_back(msg);
     }
 
-    /// The next piece of the body, and whether it is the last one.
-    pub fn next_chunk(&mut self, db: &Database) -> (Bytes, bool) {
-        let mut buf = BytesMut::with_capacity(CHUNK + 4096);
-        let done = self.stream.fill(db, &mut buf, CHUNK);
-        (buf.freeze(), done)
+    /// The next thing to send.
+    pub fn step(&mut self, db: &Database) -> Step {
+        match &mut self.source {
+            Source::Tree(_) if self.finished => {
+                Step::Finished(Some(PeerMsg::SnapEnd { complete: true }))
+            }
+            Source::Tree(stream) => {
+                let mut buf = BytesMut::with_capacity(CHUNK + 4096);
+                self.finished = stream.fill(db, &mut buf, CHUNK);
+                Step::Send(PeerMsg::SnapChunk(buf.freeze()))
+            }
+            Source::Logged(txns) => txns.step(),
+        }
     }
 
-    /// The messages held back, once the body is complete.
+    /// False when the stream waits for its log reader and has nothing
+    /// buffered (see [`OutgoingSnap::reader_ready`]).
+    pub fn has_work(&mut self) -> bool {
+        match &mut self.source {
+            Source::Tree(_) => true,
+            Source::Logged(txns) => txns.fill(),
+        }
+    }
+
+    /// A wake-up for when the log reader has more (a tree stream is
+    /// always ready).
+    pub fn reader_ready(&self) -> Option<Arc<Notify>> {
+        match &self.source {
+            Source::Tree(_) => None,
+            Source::Logged(txns) => Some(Arc::clone(&txns.ready)),
+        }
+    }
+
+    /// The messages held back, once the stream is complete.
     pub fn into_backlog(self) -> VecDeque<PeerMsg> {
         self.backlog
     }
+}
+
+/// Txns read from the log files by a blocking thread, a bounded queue
+/// ahead of the link.
+#[derive(Debug)]
+struct LoggedTxns {
+    rx: std_mpsc::Receiver<Result<LogEntry, String>>,
+    ready: Arc<Notify>,
+    /// Read but not sent yet.
+    next: Option<Result<LogEntry, String>>,
+    session: u64,
+    prev: Zxid,
+    upto: Zxid,
+}
+
+impl LoggedTxns {
+    fn start(log_dir: PathBuf, session: u64, from: Zxid, upto: Zxid) -> Self {
+        let (tx, rx) = std_mpsc::sync_channel(LOGGED_QUEUE);
+        let ready = Arc::new(Notify::new());
+        let wake = Arc::clone(&ready);
+        std::thread::spawn(move || read_logged(&log_dir, from, upto, &tx, &wake));
+        LoggedTxns {
+            rx,
+            ready,
+            next: None,
+            session,
+            prev: from,
+            upto,
+        }
+    }
+
+    /// True when something is ready to send (or to report).
+    fn fill(&mut self) -> bool {
+        if self.next.is_none() {
+            self.next = match self.rx.try_recv() {
+                Ok(item) => Some(item),
+                Err(std_mpsc::TryRecvError::Empty) => None,
+                Err(std_mpsc::TryRecvError::Disconnected) if self.prev == self.upto => None,
+                Err(std_mpsc::TryRecvError::Disconnected) => {
+                    Some(Err("the log reader stopped early".to_string()))
+                }
+            };
+        }
+        self.next.is_some() || self.prev == self.upto
+    }
+
+    fn step(&mut self) -> Step {
+        if self.prev == self.upto {
+            return Step::Finished(None);
+        }
+        if !self.fill() {
+            return Step::Wait;
+        }
+        match self.next.take() {
+            Some(Ok(entry)) => {
+                let prev = std::mem::replace(&mut self.prev, entry.zxid);
+                Step::Send(PeerMsg::Core(crate::quorum::Message::ToLearner {
+                    session: self.session,
+                    msg: crate::quorum::LeaderMsg::Proposal {
+                        entry,
+                        prev: Some(prev),
+                    },
+                }))
+            }
+            Some(Err(e)) => Step::Failed(e),
+            None => Step::Wait,
+        }
+    }
+}
+
+/// Txns queued between a log reader and the writer task.
+const LOGGED_QUEUE: usize = 256;
+
+/// Blocking: sends the logged txns in `(from, upto]` in order, then
+/// stops; an error (the files do not hold them all) ends the queue.
+fn read_logged(
+    log_dir: &Path,
+    from: Zxid,
+    upto: Zxid,
+    tx: &std_mpsc::SyncSender<Result<LogEntry, String>>,
+    ready: &Notify,
+) {
+    let send = |item| {
+        let sent = tx.send(item).is_ok();
+        ready.notify_one();
+        sent
+    };
+    let reader = match TxnLogReader::open(log_dir, from) {
+        Ok(reader) => reader,
+        Err(e) => {
+            send(Err(e.to_string()));
+            return;
+        }
+    };
+    let mut prev = from;
+    for entry in reader {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                send(Err(e.to_string()));
+                return;
+            }
+        };
+        let zxid = entry.header.zxid;
+        if zxid == from {
+            continue;
+        }
+        if zxid > upto {
+            break;
+        }
+        if prev == from && !follows(from, zxid) {
+            send(Err(format!(
+                "the logs do not hold the txn after 0x{from:x} (they go on at 0x{zxid:x})"
+            )));
+            return;
+        }
+        if !send(Ok(LogEntry {
+            zxid,
+            payload: entry.to_bytes(),
+        })) {
+            return; // the stream was abandoned
+        }
+        prev = zxid;
+        if zxid == upto {
+            return;
+        }
+    }
+    send(Err(format!(
+        "the logs end at 0x{prev:x}, before 0x{upto:x}"
+    )));
 }
 
 /// Why a streamed snapshot could not be staged.
@@ -243,12 +432,12 @@ mod tests {
     /// Streams `db` through an [`OutgoingSnap`] into [`receive`].
     fn stream_into(db: &Database, dir: &Path, end: bool) -> Result<StagedSnapshot, StageError> {
         let (tx, rx) = mpsc::channel(1024);
-        let mut out = OutgoingSnap::new(2, 9, db);
+        let mut out = OutgoingSnap::tree(2, 9, db);
         loop {
-            let (chunk, done) = out.next_chunk(db);
-            tx.try_send(Piece::Chunk(chunk)).unwrap();
-            if done {
-                break;
+            match out.step(db) {
+                Step::Send(PeerMsg::SnapChunk(chunk)) => tx.try_send(Piece::Chunk(chunk)).unwrap(),
+                Step::Finished(_) => break,
+                other => panic!("unexpected {other:?}"),
             }
         }
         if end {

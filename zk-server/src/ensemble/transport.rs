@@ -610,8 +610,10 @@ impl LinkReader<'_> {
                         ..
                     },
                 ) => self.receive_snapshot(stream, msg).await,
+                // The leader abandoning a stream that was not a SNAP.
+                PeerMsg::SnapEnd { complete: false } => Ended::Continue,
                 // Pieces outside a stream: the connection is out of step.
-                PeerMsg::SnapChunk(_) | PeerMsg::SnapEnd { .. } => Ended::Broken,
+                PeerMsg::SnapChunk(_) | PeerMsg::SnapEnd { complete: true } => Ended::Broken,
                 msg => {
                     if self.inbound.message(self.from, msg) {
                         Ended::Continue

@@ -28,10 +28,33 @@ use crate::db::{ConnId, Database, RequestContext, SessionId};
 use crate::ensemble::codec::PeerMsg;
 use crate::ensemble::disk;
 use crate::ensemble::driver::{Creating, Driver, Forwarded, PendingSync};
-use crate::ensemble::snapsync::{OutgoingSnap, StagedSnapshot, LINK_BUDGET, SLICE};
+use crate::ensemble::snapsync::{OutgoingSnap, StagedSnapshot, Step, LINK_BUDGET, SLICE};
 use crate::ensemble::transport::{PeerEvent, Received};
 use crate::quorum::{Input, LeaderMsg, LogEntry, Message, Output, Role, ServerId};
 use crate::storage::TxnLog;
+
+/// A DIFF from the log files the core asked for (`Output::SendLoggedDiff`).
+#[derive(Debug, Clone, Copy)]
+struct LoggedDiff {
+    session: u64,
+    from: i64,
+    upto: i64,
+    commit_upto: i64,
+    snap_zxid: i64,
+}
+
+/// Ends the stream running to `to`, if any (a new connection attempt of
+/// the same learner): the learner's reader drops an unfinished SNAP on the
+/// abandon marker; what the old stream held back follows, for the old
+/// attempt (the learner ignores it).
+fn abandon_stream(q: &mut Driver, to: ServerId) {
+    if let Some(old) = q.snap_out.remove(&to) {
+        q.links.send(to, &PeerMsg::SnapEnd { complete: false });
+        for msg in old.into_backlog() {
+            q.links.send(to, &msg);
+        }
+    }
+}
 
 /// The next message from a peer; pending forever in standalone mode.
 pub(super) async fn next_peer_msg(quorum: &mut Option<Box<Driver>>) -> Option<Received> {
@@ -105,6 +128,13 @@ impl Pipeline {
 
     pub(super) fn quorum_tick(&mut self) {
         let now_ms = self.clock.mono_ms();
+        if let Some(q) = self.quorum.as_mut() {
+            // About what a snapshot of the tree takes: paths and data, plus
+            // each node's stat, ACL reference and length prefixes.
+            let tree = self.db.tree();
+            let size = tree.approximate_data_size().max(0) as u64 + tree.len() as u64 * 90;
+            q.peer.set_state_size(size);
+        }
         self.step(Input::Tick { now_ms });
         let Some(q) = self.quorum.as_mut() else {
             return;
@@ -303,6 +333,23 @@ impl Pipeline {
                 zxid,
                 commit_upto,
             } => self.send_snapshot(to, session, zxid, commit_upto),
+            Output::SendLoggedDiff {
+                to,
+                session,
+                from,
+                upto,
+                commit_upto,
+                snap_zxid,
+            } => self.send_logged_diff(
+                to,
+                LoggedDiff {
+                    session,
+                    from,
+                    upto,
+                    commit_upto,
+                    snap_zxid,
+                },
+            ),
             Output::InstallSnapshot { zxid, log } => self.install_snapshot(zxid, &log),
             Output::Apply(entry) => self.apply_committed(entry),
             Output::RoleChanged { role } => {
@@ -431,14 +478,7 @@ impl Pipeline {
         let Some(q) = self.quorum.as_mut() else {
             return;
         };
-        if let Some(old) = q.snap_out.remove(&to) {
-            // A new connection attempt of the same learner: end the old
-            // stream so the learner's reader drops it, then what followed.
-            q.links.send(to, &PeerMsg::SnapEnd { complete: false });
-            for msg in old.into_backlog() {
-                q.links.send(to, &msg);
-            }
-        }
+        abandon_stream(q, to);
         let msg = Message::ToLearner {
             session,
             msg: LeaderMsg::Snap { zxid, commit_upto },
@@ -450,47 +490,99 @@ impl Pipeline {
             "streaming SNAP at 0x{zxid:x}"
         );
         q.snap_out
-            .insert(to, OutgoingSnap::new(to, session, &self.db));
+            .insert(to, OutgoingSnap::tree(to, session, &self.db));
         self.pump_snapshots();
     }
 
-    /// Resolves when a SNAP stream may go on (its link drained below the
-    /// budget); never while none runs. Owns what it waits on, so the
-    /// pipeline's select can hold it next to its other branches.
-    pub(super) fn snapshots_ready(&self) -> BoxFuture<'static, ()> {
-        let loads: Vec<_> = self
-            .quorum
-            .as_ref()
-            .map(|q| {
-                q.snap_out
-                    .keys()
-                    .filter_map(|id| q.links.load(*id))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let streams = self.quorum.as_ref().map_or(0, |q| q.snap_out.len());
-        if streams == 0 {
-            return Box::pin(std::future::pending());
+    /// Leader: DIFF with the txns in `(from, upto]` read from the log files
+    /// on a blocking thread, or SNAP if the files cannot hold them (the
+    /// first file the reader would open starts after the txn that follows
+    /// `from`: purged).
+    fn send_logged_diff(&mut self, to: ServerId, d: LoggedDiff) {
+        let log_dir = self.shared.config.log_dir().to_path_buf();
+        let first = crate::storage::TxnLogReader::first_file_zxid(&log_dir, d.from);
+        let held = match first {
+            Ok(Some(start)) => start <= d.from || crate::quorum::sync::follows(d.from, start),
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!("listing the txn logs failed: {e}");
+                false
+            }
+        };
+        if !held {
+            tracing::info!(
+                to,
+                "the logs no longer reach back to 0x{:x}: SNAP instead",
+                d.from
+            );
+            if let Some(q) = self.quorum.as_mut() {
+                q.peer.raise_disk_floor(d.from);
+            }
+            self.send_snapshot(to, d.session, d.snap_zxid, d.commit_upto);
+            return;
         }
-        if loads.len() < streams {
-            // A stream to a peer without a known link: nothing to wait for.
+        let Some(q) = self.quorum.as_mut() else {
+            return;
+        };
+        abandon_stream(q, to);
+        let msg = Message::ToLearner {
+            session: d.session,
+            msg: LeaderMsg::Diff {
+                commit_upto: d.commit_upto,
+            },
+        };
+        q.links.send(to, &PeerMsg::Core(msg));
+        tracing::info!(
+            to,
+            "DIFF from the txn logs: 0x{:x} to 0x{:x}",
+            d.from,
+            d.upto
+        );
+        let out = OutgoingSnap::logged(to, d.session, log_dir, d.from, d.upto);
+        q.snap_out.insert(to, out);
+        self.pump_snapshots();
+    }
+
+    /// Resolves when a stream may go on (its link drained below the budget
+    /// and, for a DIFF from the files, its reader has txns ready); never
+    /// while none runs. Owns what it waits on, so the pipeline's select can
+    /// hold it next to its other branches.
+    pub(super) fn snapshots_ready(&mut self) -> BoxFuture<'static, ()> {
+        let Some(q) = self.quorum.as_mut().filter(|q| !q.snap_out.is_empty()) else {
+            return Box::pin(std::future::pending());
+        };
+        let mut waits: Vec<BoxFuture<'static, ()>> = Vec::new();
+        for (id, out) in q.snap_out.iter_mut() {
+            let load = q.links.load(*id);
+            if let Some(load) = load.filter(|l| l.queued() >= LINK_BUDGET) {
+                waits.push(Box::pin(async move { load.below(LINK_BUDGET).await }));
+            } else if out.has_work() {
+                return Box::pin(std::future::ready(()));
+            } else if let Some(ready) = out.reader_ready() {
+                waits.push(Box::pin(async move { ready.notified().await }));
+            }
+        }
+        if waits.is_empty() {
             return Box::pin(std::future::ready(()));
         }
         Box::pin(async move {
-            let waits = loads.iter().map(|l| Box::pin(l.below(LINK_BUDGET)));
             futures::future::select_all(waits).await;
         })
     }
 
-    /// One slice of every SNAP stream whose link has room: pieces of the
-    /// tree until the link holds [`LINK_BUDGET`] bytes or [`SLICE`] bytes
-    /// were written, then back to clients. A finished stream is followed by
-    /// its signature and the messages held back meanwhile.
+    /// One slice of every stream whose link has room: pieces until the
+    /// link holds [`LINK_BUDGET`] bytes, [`SLICE`] bytes were written or
+    /// the log reader is behind, then back to clients. A finished stream is
+    /// followed by its closing message and the messages held back
+    /// meanwhile; a failed one (the log files did not hold the txns) makes
+    /// the leader forget the learner, which syncs again (by SNAP: the
+    /// failed range is no longer offered from the files).
     pub(super) fn pump_snapshots(&mut self) {
         let Some(q) = self.quorum.as_mut() else {
             return;
         };
         let ids: Vec<ServerId> = q.snap_out.keys().copied().collect();
+        let mut failed = Vec::new();
         for id in ids {
             let load = q.links.load(id);
             let mut written = 0;
@@ -498,20 +590,43 @@ impl Pipeline {
                 let Some(out) = q.snap_out.get_mut(&id) else {
                     break;
                 };
-                let (chunk, done) = out.next_chunk(&self.db);
-                written += chunk.len();
-                q.links.send(id, &PeerMsg::SnapChunk(chunk));
-                if done {
-                    q.links.send(id, &PeerMsg::SnapEnd { complete: true });
-                    if let Some(out) = q.snap_out.remove(&id) {
-                        tracing::info!(to = id, "SNAP at 0x{:x} streamed", out.start_zxid());
-                        for msg in out.into_backlog() {
+                match out.step(&self.db) {
+                    Step::Send(msg) => {
+                        if let PeerMsg::SnapChunk(chunk) = &msg {
+                            written += chunk.len();
+                        } else {
+                            written += 128;
+                        }
+                        q.links.send(id, &msg);
+                    }
+                    Step::Wait => break,
+                    Step::Finished(closing) => {
+                        if let Some(msg) = closing {
                             q.links.send(id, &msg);
                         }
+                        if let Some(out) = q.snap_out.remove(&id) {
+                            tracing::info!(to = id, "sync stream sent");
+                            for msg in out.into_backlog() {
+                                q.links.send(id, &msg);
+                            }
+                        }
+                        break;
                     }
-                    break;
+                    Step::Failed(why) => {
+                        tracing::warn!(to = id, "DIFF from the txn logs failed: {why}");
+                        q.snap_out.remove(&id);
+                        failed.push(id);
+                        break;
+                    }
                 }
             }
+        }
+        for peer in failed {
+            if let Some(q) = self.quorum.as_mut() {
+                let floor = q.peer.log_start();
+                q.peer.raise_disk_floor(floor);
+            }
+            self.step(Input::PeerDisconnected { peer });
         }
     }
 

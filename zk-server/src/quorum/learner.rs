@@ -246,6 +246,7 @@ impl Peer {
 
     fn truncate_log(&mut self, to: Zxid) {
         self.log.retain(|e| e.zxid <= to);
+        self.history.truncate(to);
         // Only uncommitted txns are ever truncated, and a snapshot holds
         // committed ones, so `to` is not below the base in practice; if it
         // were, the driver rebuilds its state from disk up to `to`.
@@ -265,6 +266,13 @@ impl Peer {
         };
         self.log = snap.log.clone();
         self.base_zxid = snap.zxid;
+        // The files now start with the snapshot, followed by the log.
+        self.disk_floor = snap.zxid;
+        self.history = super::history::LogHistory::default();
+        self.history.record(snap.zxid, 0);
+        for e in &snap.log {
+            self.history.record(e.zxid, e.payload.len());
+        }
         self.durable_zxid = self.last_logged_zxid();
         self.applied_zxid = snap.zxid;
         self.emit(Output::InstallSnapshot {

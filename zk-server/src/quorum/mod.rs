@@ -33,6 +33,7 @@
 //! the database. See DESIGN.md, "Ensemble mode".
 
 mod election;
+pub mod history;
 mod leader;
 mod learner;
 mod peer;
