@@ -32,7 +32,8 @@ use zk_proto::{
 const NODE_SIZE: usize = 1024;
 /// Requests in flight per pipelined batch.
 const BATCH: usize = 200;
-/// Txns the killed follower misses (more than the 500 of the DIFF window).
+/// Txns the killed follower misses (more than the 500 to 1000 txns the
+/// leader keeps in memory).
 const MISSED: usize = 3_500;
 
 struct Member {
@@ -57,11 +58,9 @@ impl Member {
 }
 
 /// Three members with a generous initLimit (a big SNAP must fit in it, as
-/// with Apache) and no periodic snapshot during the test. With
-/// `snapshotSizeFactor=0` a learner behind the in-memory log always gets
-/// SNAP (by default a few MB of missed txns against a 50 MB tree would come
-/// as a DIFF from the log files).
-fn start_ensemble(dir: &Path) -> Vec<Member> {
+/// with Apache), no periodic snapshot during the test, and `extra` zoo.cfg
+/// lines.
+fn start_ensemble(dir: &Path, extra: &str) -> Vec<Member> {
     let reserved = reserve_ports(9);
     let ports: Vec<u16> = reserved.iter().map(port_of).collect();
     drop(reserved);
@@ -86,7 +85,7 @@ fn start_ensemble(dir: &Path) -> Vec<Member> {
                 &cfg,
                 format!(
                     "tickTime=200\ninitLimit=150\nsyncLimit=10\ndataDir={}\n\
-                     forceSync=no\nsnapCount=10000000\nsnapshotSizeFactor=0\n4lw.commands.whitelist=*\n{servers}",
+                     forceSync=no\nsnapCount=10000000\n4lw.commands.whitelist=*\n{extra}{servers}",
                     data.display()
                 ),
             )
@@ -219,15 +218,19 @@ async fn probe_leader(addr: SocketAddr, stop: Arc<AtomicBool>) -> (usize, Durati
     (answers, longest)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_follower_far_behind_a_large_tree_rejoins_by_snap_while_the_leader_serves() {
-    let megabytes: usize = std::env::var("ZK_LARGE_STATE_MB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
-    let nodes = megabytes * 1024 * 1024 / NODE_SIZE;
+/// How the follower should come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Snap,
+    DiffFromLogs,
+}
+
+/// The scenario: `nodes` znodes, a follower killed while `missed` setData
+/// go on, restarted while a client reads on the leader; then the leader is
+/// killed and the follower must hold everything.
+async fn rejoin_scenario(nodes: usize, missed: usize, extra_cfg: &str, expect: Expect) {
     let dir = tempfile::tempdir().unwrap();
-    let mut members = start_ensemble(dir.path());
+    let mut members = start_ensemble(dir.path(), extra_cfg);
     let leader = wait_for_leader(&members, &[0, 1, 2]).await;
 
     let mut c = session(members[leader].addr).await;
@@ -240,7 +243,7 @@ async fn a_follower_far_behind_a_large_tree_rejoins_by_snap_while_the_leader_ser
 
     let behind = (leader + 1) % 3;
     members[behind].kill();
-    let updates = (0..MISSED)
+    let updates = (0..missed)
         .map(|i| {
             Request::SetData(SetDataRequest {
                 path: path_of(i % nodes),
@@ -266,23 +269,30 @@ async fn a_follower_far_behind_a_large_tree_rejoins_by_snap_while_the_leader_ser
     }
     stop.store(true, Ordering::SeqCst);
     let (answers, longest) = prober.await.unwrap();
-    assert!(
-        members[behind]
-            .log_text()
-            .contains("installing the leader's snapshot"),
-        "the follower was synced by SNAP"
-    );
     if std::env::var("ZK_TEST_VERBOSE").is_ok() {
         for m in &members {
             for l in m
                 .log_text()
                 .lines()
-                .filter(|l| l.contains("SNAP") || l.contains("snapshot"))
+                .filter(|l| l.contains("SNAP") || l.contains("DIFF") || l.contains("snapshot"))
             {
                 eprintln!("{l}");
             }
         }
         eprintln!("answers {answers}, longest {longest:?}");
+    }
+    let installed = members[behind]
+        .log_text()
+        .contains("installing the leader's snapshot");
+    let from_logs = members[leader]
+        .log_text()
+        .contains("DIFF from the txn logs");
+    match expect {
+        Expect::Snap => assert!(installed, "the follower was synced by SNAP"),
+        Expect::DiffFromLogs => assert!(
+            from_logs && !installed,
+            "the follower was synced by a DIFF from the leader's log files"
+        ),
     }
     assert!(
         answers > 0,
@@ -318,7 +328,7 @@ async fn a_follower_far_behind_a_large_tree_rejoins_by_snap_while_the_leader_ser
         .collect();
     let replies = pipelined(&mut c, 10, reads).await;
     for (i, reply) in replies.iter().enumerate() {
-        let version = u32::from(i < MISSED);
+        let version = u32::from(i < missed);
         match &reply.response {
             Response::GetData(r) => assert_eq!(
                 r.data.as_ref(),
@@ -329,6 +339,27 @@ async fn a_follower_far_behind_a_large_tree_rejoins_by_snap_while_the_leader_ser
             other => panic!("{}: {other:?} (err {})", path_of(i), reply.header.err),
         }
     }
+}
+
+/// With `snapshotSizeFactor=0` a learner behind the in-memory log always
+/// gets SNAP (by default a few MB of missed txns against a 50 MB tree
+/// would come as a DIFF from the log files).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_far_behind_a_large_tree_rejoins_by_snap_while_the_leader_serves() {
+    let megabytes: usize = std::env::var("ZK_LARGE_STATE_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(8);
+    let nodes = megabytes * 1024 * 1024 / NODE_SIZE;
+    rejoin_scenario(nodes, MISSED, "snapshotSizeFactor=0\n", Expect::Snap).await;
+}
+
+/// 1,500 missed txns of about 1 KB are more than the leader keeps in
+/// memory but less than a third of the 6 MB tree: Apache's rule sends them
+/// from the txn log files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_behind_the_in_memory_log_rejoins_by_a_diff_from_the_leaders_log_files() {
+    rejoin_scenario(6 * 1024, 1_500, "", Expect::DiffFromLogs).await;
 }
 
 fn tail(log: &str) -> String {
