@@ -703,3 +703,66 @@ impl LinkReader<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn accepting() -> Accepting {
+        Accepting {
+            my_id: 1,
+            members: BTreeSet::from([1, 2, 3]),
+            staging: Staging {
+                snap_dir: std::env::temp_dir(),
+                db_config: crate::db::DbConfig::default(),
+            },
+            warnings: WarnLimiter::default(),
+        }
+    }
+
+    #[test]
+    fn a_hello_from_another_member_names_it() {
+        assert_eq!(check_hello(&3u64.to_be_bytes(), &accepting()), Ok(3));
+    }
+
+    #[test]
+    fn a_hello_claiming_a_stranger_or_ourselves_is_refused() {
+        let a = accepting();
+        assert!(check_hello(&9u64.to_be_bytes(), &a).is_err());
+        assert!(check_hello(&1u64.to_be_bytes(), &a).is_err());
+    }
+
+    #[test]
+    fn a_hello_that_is_not_a_server_id_is_refused() {
+        let a = accepting();
+        assert!(check_hello(b"", &a).is_err());
+        assert!(check_hello(&[0u8; 12], &a).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_oversized_hello_is_refused_before_its_body_is_read() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            // Claims 512 MiB and sends nothing more.
+            s.write_all(&(512u32 * 1024 * 1024).to_be_bytes())
+                .await
+                .unwrap();
+            s
+        });
+        let (mut server, _) = listener.accept().await.unwrap();
+        let read = read_frame(&mut server, MAX_HELLO).await;
+        assert_eq!(read.unwrap_err().kind(), std::io::ErrorKind::InvalidData);
+        drop(client.await.unwrap());
+    }
+
+    #[test]
+    fn a_link_load_counts_what_is_queued() {
+        let load = LinkLoad::default();
+        load.add(100);
+        load.add(50);
+        load.done(100);
+        assert_eq!(load.queued(), 50);
+    }
+}
