@@ -377,6 +377,7 @@ impl Pipeline {
         loop {
             let expiry = self.next_expiry_sleep();
             let snapshots_ready = self.snapshots_ready();
+            let disk_job_done = self.disk_job_done();
             tokio::select! {
                 msg = inbound.recv() => match msg {
                     Some(Inbound::Shutdown { done }) => {
@@ -385,6 +386,7 @@ impl Pipeline {
                         return;
                     }
                     Some(Inbound::Kill { done }) => {
+                        self.wait_disk_job().await;
                         if let Some(running) = self.snaps.running.take() {
                             let _ = running.await;
                         }
@@ -415,6 +417,7 @@ impl Pipeline {
                 }
                 _ = quorum_tick.tick(), if ensemble => self.quorum_tick(),
                 _ = snapshots_ready => self.pump_snapshots(),
+                _ = disk_job_done => self.finish_disk_job(),
                 _ = self.log_failure.changed() => {
                     let failure = self.log_failure.borrow().clone();
                     if let Some(failure) = failure {
@@ -1125,6 +1128,7 @@ impl Pipeline {
     /// Clean stop: wait (bounded) for what is logged to become durable and
     /// applied, answer it, write a final snapshot, close the log.
     async fn shutdown(&mut self) {
+        self.wait_disk_job().await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         if self.quorum.is_some() {
             // Proposals commit on a quorum, not on our fsync alone.

@@ -16,10 +16,12 @@
 //!   clients are closed once, not again and again while it waits for
 //!   syncLimit to expire.
 
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::BytesMut;
 use futures::future::BoxFuture;
+use tokio::sync::{watch, Notify};
 use zk_proto::{ErrorCode, Jute, OpCode, Reader, RequestFrame, Response, SyncResponse, TxnEntry};
 
 use super::{Clock, InFlight, Origin, Pipeline, Queued, SyncWait};
@@ -27,7 +29,7 @@ use crate::admin::Metric;
 use crate::db::{ConnId, Database, RequestContext, SessionId};
 use crate::ensemble::codec::PeerMsg;
 use crate::ensemble::disk;
-use crate::ensemble::driver::{Creating, Driver, Forwarded, PendingSync};
+use crate::ensemble::driver::{Creating, DiskJob, Driver, Forwarded, JobDone, PendingSync};
 use crate::ensemble::snapsync::{OutgoingSnap, StagedSnapshot, Step, LINK_BUDGET, SLICE};
 use crate::ensemble::transport::{PeerEvent, Received};
 use crate::quorum::{Input, LeaderMsg, LogEntry, Message, Output, Role, ServerId};
@@ -290,21 +292,97 @@ impl Pipeline {
     // ---- the core's outputs ----------------------------------------------
 
     /// Executes everything the core asked for, in order, until it asks for
-    /// nothing more; then publishes whether we serve.
+    /// nothing more or a disk job must finish first (the rest waits in
+    /// `deferred`); then publishes whether we serve.
     pub(super) fn run_quorum_outputs(&mut self) {
         loop {
-            let outputs = match self.quorum.as_mut() {
-                Some(q) => q.peer.take_outputs(),
-                None => return,
+            let Some(q) = self.quorum.as_mut() else {
+                return;
             };
-            if outputs.is_empty() {
+            let fresh = q.peer.take_outputs();
+            q.deferred.extend(fresh);
+            if q.disk_job.is_some() {
                 break;
             }
-            for output in outputs {
-                self.execute(output);
-            }
+            let Some(next) = q.deferred.pop_front() else {
+                break;
+            };
+            self.execute(next);
         }
         self.update_serving();
+    }
+
+    /// Resolves when the running disk job is done; never without one.
+    pub(super) fn disk_job_done(&self) -> BoxFuture<'static, ()> {
+        match self.quorum.as_ref().and_then(|q| q.disk_job.as_ref()) {
+            Some(job) => {
+                let (done, result) = (Arc::clone(&job.done), Arc::clone(&job.result));
+                Box::pin(async move {
+                    loop {
+                        let notified = done.notified();
+                        if result.lock().is_ok_and(|r| r.is_some()) {
+                            return;
+                        }
+                        notified.await;
+                    }
+                })
+            }
+            None => Box::pin(std::future::pending()),
+        }
+    }
+
+    /// Takes the finished disk job's log and database, then runs the
+    /// outputs that waited for it.
+    pub(super) fn finish_disk_job(&mut self) {
+        let Some(q) = self.quorum.as_mut() else {
+            return;
+        };
+        let finished = q
+            .disk_job
+            .as_ref()
+            .is_some_and(|j| j.result.lock().is_ok_and(|r| r.is_some()));
+        if !finished {
+            return;
+        }
+        let Some(mut job) = q.disk_job.take() else {
+            return;
+        };
+        let result = job.result.lock().ok().and_then(|mut r| r.take());
+        match result {
+            Some(Ok(JobDone { log, db })) => {
+                self.durable = log.durable();
+                self.log_failure = log.failure();
+                self.log = Some(log);
+                if let Some(db) = db {
+                    self.db = db;
+                }
+                if let Some(mut staged) = job.staged.take() {
+                    let empty = Database::new(self.db.config().clone());
+                    self.db = std::mem::replace(&mut staged.db, empty);
+                }
+                tracing::info!(
+                    what = job.what,
+                    zxid = format_args!("0x{:x}", self.db.last_processed_zxid()),
+                    "files changed"
+                );
+            }
+            Some(Err(e)) => tracing::error!(what = job.what, "changing the files failed: {e}"),
+            None => tracing::error!(what = job.what, "the disk job ended without a result"),
+        }
+        self.last_zxid = self.db.last_processed_zxid();
+        self.run_quorum_outputs();
+    }
+
+    /// Kill / shutdown: lets a running disk job finish, so nothing touches
+    /// the files after the pipeline stops.
+    pub(super) async fn wait_disk_job(&mut self) {
+        let job = self.quorum.as_mut().and_then(|q| q.disk_job.take());
+        if let Some(job) = job {
+            let _ = job.handle.await;
+            if let Some(Ok(done)) = job.result.lock().ok().and_then(|mut r| r.take()) {
+                self.log = Some(done.log);
+            }
+        }
     }
 
     fn execute(&mut self, output: Output) {
@@ -451,14 +529,12 @@ impl Pipeline {
     /// TRUNC: cut the log, then rebuild the database from what is left.
     fn truncate_log(&mut self, to: i64) {
         tracing::info!("truncating the txn log to 0x{to:x}");
-        self.reopen_log(|config, _| {
-            disk::truncate(&config.data_dir, config.log_dir(), to).map_err(|e| e.to_string())
+        self.start_disk_job("TRUNC", None, move |config, _| {
+            disk::truncate(&config.data_dir, config.log_dir(), to).map_err(|e| e.to_string())?;
+            crate::server::load_database(config)
+                .map(Some)
+                .map_err(|e| format!("reloading the database after TRUNC: {e}"))
         });
-        match crate::server::load_database(&self.shared.config) {
-            Ok(db) => self.db = db,
-            Err(e) => tracing::error!("reloading the database after TRUNC failed: {e}"),
-        }
-        self.last_zxid = self.db.last_processed_zxid();
     }
 
     /// Leader: SNAP streams our data tree. The single writer task applies
@@ -645,44 +721,70 @@ impl Pipeline {
         let Some(path) = staged.take_path() else {
             return;
         };
-        self.reopen_log(move |config, opts| {
-            disk::install(&config.data_dir, config.log_dir(), zxid, &path, log, opts)
+        let log = log.to_vec();
+        self.start_disk_job("SNAP install", Some(staged), move |config, opts| {
+            disk::install(&config.data_dir, config.log_dir(), zxid, &path, &log, opts)
+                .map(|()| None)
                 .map_err(|e| e.to_string())
         });
-        let empty = Database::new(self.db.config().clone());
-        self.db = std::mem::replace(&mut staged.db, empty);
-        self.last_zxid = self.db.last_processed_zxid();
     }
 
-    /// Closes the log (everything queued becomes durable), runs `change` on
-    /// the files, and opens the log again. Both outputs must be durable
-    /// before the core's next output runs, hence the blocking close.
-    fn reopen_log(
+    /// On a blocking task: closes the log (everything queued becomes
+    /// durable), runs `change` on the files (which may reload the
+    /// database), and opens the log again. The core's later outputs wait
+    /// for it ([`Pipeline::finish_disk_job`]); everything else (pings, the
+    /// links, ticks) goes on meanwhile. Only a learner that is syncing gets
+    /// here, so no client is being served.
+    fn start_disk_job(
         &mut self,
+        what: &'static str,
+        staged: Option<Box<StagedSnapshot>>,
         change: impl FnOnce(
-            &crate::config::ServerConfig,
-            crate::storage::LogOptions,
-        ) -> Result<(), String>,
+                &crate::config::ServerConfig,
+                crate::storage::LogOptions,
+            ) -> Result<Option<Database>, String>
+            + Send
+            + 'static,
     ) {
         let Some(opts) = self.quorum.as_ref().map(|q| q.log_opts) else {
             return;
         };
-        if let Some(log) = self.log.take() {
-            if let Err(e) = log.close() {
-                tracing::error!("closing the txn log failed: {e}");
-            }
-        }
+        let old_log = self.log.take();
         self.in_flight.clear();
-        if let Err(e) = change(&self.shared.config, opts) {
-            tracing::error!("changing the txn log failed: {e}");
-        }
-        match TxnLog::open(self.shared.config.log_dir(), opts) {
-            Ok(log) => {
-                self.durable = log.durable();
-                self.log_failure = log.failure();
-                self.log = Some(log);
+        let (durable_tx, durable_rx) = watch::channel(*self.durable.borrow());
+        let (failure_tx, failure_rx) = watch::channel(None);
+        self.durable = durable_rx;
+        self.log_failure = failure_rx;
+        let config = self.shared.config.clone();
+        let result = Arc::new(Mutex::new(None));
+        let done = Arc::new(Notify::new());
+        let (result_in, done_in) = (Arc::clone(&result), Arc::clone(&done));
+        let handle = tokio::task::spawn_blocking(move || {
+            let outcome = (|| {
+                if let Some(log) = old_log {
+                    log.close()
+                        .map_err(|e| format!("closing the txn log: {e}"))?;
+                }
+                let db = change(&config, opts)?;
+                let log = TxnLog::open(config.log_dir(), opts)
+                    .map_err(|e| format!("reopening the txn log: {e}"))?;
+                Ok(JobDone { log, db })
+            })();
+            if let Ok(mut slot) = result_in.lock() {
+                *slot = Some(outcome);
             }
-            Err(e) => tracing::error!("reopening the txn log failed: {e}"),
+            done_in.notify_one();
+        });
+        if let Some(q) = self.quorum.as_mut() {
+            q.disk_job = Some(DiskJob {
+                what,
+                result,
+                done,
+                handle,
+                staged,
+                _durable: durable_tx,
+                _failure: failure_tx,
+            });
         }
     }
 
@@ -691,7 +793,8 @@ impl Pipeline {
         let Some(q) = self.quorum.as_mut() else {
             return;
         };
-        let serving = q.peer.is_serving();
+        // Not while outputs wait for the files: the tree may be behind.
+        let serving = q.peer.is_serving() && q.disk_job.is_none() && q.deferred.is_empty();
         let was = q.serving;
         q.serving = serving;
         q.publish_status();
