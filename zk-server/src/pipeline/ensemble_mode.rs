@@ -366,6 +366,8 @@ impl Pipeline {
                     "files changed"
                 );
             }
+            // As before the job moved off the writer task: logged. This is
+            // where a fail-stop on durability errors belongs.
             Some(Err(e)) => tracing::error!(what = job.what, "changing the files failed: {e}"),
             None => tracing::error!(what = job.what, "the disk job ended without a result"),
         }
@@ -432,9 +434,15 @@ impl Pipeline {
             Output::Apply(entry) => self.apply_committed(entry),
             Output::RoleChanged { role } => {
                 tracing::info!(?role, "quorum role changed");
-                if let Some(q) = self.quorum.as_mut().filter(|_| role != Role::Leading) {
-                    q.snap_out.clear();
-                    q.staged = None;
+                if let Some(q) = self.quorum.as_mut() {
+                    // Streams belong to leading, a staged SNAP to a sync
+                    // that an election ends.
+                    if role != Role::Leading {
+                        q.snap_out.clear();
+                    }
+                    if role == Role::Looking {
+                        q.staged = None;
+                    }
                 }
             }
             Output::LeaderEstablished { epoch } => tracing::info!(epoch, "leading"),
