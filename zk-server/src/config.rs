@@ -114,6 +114,11 @@ pub struct ServerConfig {
     /// `zookeeper.commitLogCount`: how many of the newest txns a leader
     /// keeps for DIFF; older learners get SNAP. `None`: 500, as Apache.
     pub commit_log_count: Option<usize>,
+    /// `zookeeper.snapshotSizeFactor`: a leader sends a learner behind its
+    /// in-memory log a DIFF from the txn log files while they are smaller
+    /// than the snapshot times this (0 always sends SNAP), in thousandths.
+    /// `None`: 0.33.
+    pub snapshot_size_factor_permille: Option<u64>,
     /// `server.N` lines; non-empty means ensemble mode.
     pub peers: Vec<PeerSpec>,
     /// This server's id in the ensemble; `None` reads `<dataDir>/myid`.
@@ -152,6 +157,7 @@ impl Default for ServerConfig {
             init_limit: None,
             sync_limit: None,
             commit_log_count: None,
+            snapshot_size_factor_permille: None,
             peers: Vec::new(),
             my_id: None,
             peer_type: None,
@@ -337,6 +343,14 @@ fn apply_key(config: &mut ServerConfig, key: &str, value: &str) -> Result<KeyOut
         }
         "autopurge.purgeInterval" => config.autopurge_purge_interval_hours = parse_num(value)?,
         "commitLogCount" => config.commit_log_count = Some(parse_positive(value)?),
+        "snapshotSizeFactor" => {
+            let factor: f64 = value
+                .parse()
+                .ok()
+                .filter(|f: &f64| f.is_finite() && *f >= 0.0)
+                .ok_or("not a non-negative number")?;
+            config.snapshot_size_factor_permille = Some((factor * 1000.0).round() as u64);
+        }
         "4lw.commands.whitelist" => {
             config.four_letter_whitelist = FourLetterWhitelist::parse(value)
         }

@@ -347,6 +347,8 @@ impl Pipeline {
                 return self.stop_failed().await;
             }
             let expiry = self.next_expiry_sleep();
+            let snapshots_ready = self.snapshots_ready();
+            let disk_job_done = self.disk_job_done();
             tokio::select! {
                 msg = inbound.recv() => match msg {
                     Some(Inbound::Shutdown { done }) => {
@@ -355,6 +357,7 @@ impl Pipeline {
                         return;
                     }
                     Some(Inbound::Kill { done }) => {
+                        self.wait_disk_job().await;
                         self.stop_snapshots().await;
                         self.close_log().await;
                         let _ = done.send(());
@@ -384,6 +387,8 @@ impl Pipeline {
                 Some(slot) = snapshots::next_slot(self.snaps.slices()) => {
                     self.snapshot_slice(slot);
                 }
+                _ = snapshots_ready => self.pump_snapshots(),
+                _ = disk_job_done => self.finish_disk_job(),
                 _ = self.log_failure.changed() => {
                     if self.log_failure.borrow().is_some() {
                         self.txn_log_failed();
@@ -1070,6 +1075,7 @@ impl Pipeline {
     /// Clean stop: wait (bounded) for what is logged to become durable and
     /// applied, answer it, write a final snapshot, close the log.
     async fn shutdown(&mut self) {
+        self.wait_disk_job().await;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
         if self.quorum.is_some() {
             // Proposals commit on a quorum, not on our fsync alone.

@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::ServerConfig;
 use crate::db::{Database, DbConfig};
 use crate::ensemble::driver::Driver;
+use crate::ensemble::snapsync::{self, Staging};
 use crate::ensemble::transport::{self, FaultSwitch};
 use crate::ensemble::{disk, epochs::EpochFiles, EnsembleError, Membership, QuorumStatus};
 use crate::fail_stop::FailStop;
@@ -118,8 +119,19 @@ impl Server {
         let (driver, quorum) = match membership {
             Some(m) => {
                 let applied = db.last_processed_zxid();
-                let (driver, status, faults) =
-                    start_quorum(&shared.config, m, log_opts, applied, cancel.clone()).await?;
+                let staging = Staging {
+                    snap_dir: shared.config.data_dir.clone(),
+                    db_config: db.config().clone(),
+                };
+                let (driver, status, faults) = start_quorum(
+                    &shared.config,
+                    m,
+                    log_opts,
+                    applied,
+                    staging,
+                    cancel.clone(),
+                )
+                .await?;
                 (Some(Box::new(driver)), Some((status, faults)))
             }
             None => (None, None),
@@ -238,6 +250,7 @@ async fn start_quorum(
     membership: Membership,
     log_opts: LogOptions,
     applied_zxid: i64,
+    staging: Staging,
     cancel: CancellationToken,
 ) -> Result<(Driver, watch::Receiver<QuorumStatus>, FaultSwitch), ServerError> {
     let my_id = membership.my_id;
@@ -247,10 +260,12 @@ async fn start_quorum(
     let election = bind_addr(mine.election)?;
     let quorum = bind_addr(mine.quorum)?;
     let (data_dir, log_dir) = (config.data_dir.clone(), config.log_dir().to_path_buf());
-    let durable =
-        tokio::task::spawn_blocking(move || disk::durable_state(&data_dir, &log_dir, applied_zxid))
-            .await
-            .map_err(|e| ServerError::Task(e.to_string()))??;
+    let keep = membership.peer_config.commit_log_count;
+    let durable = tokio::task::spawn_blocking(move || {
+        disk::durable_state(&data_dir, &log_dir, applied_zxid, keep)
+    })
+    .await
+    .map_err(|e| ServerError::Task(e.to_string()))??;
     tracing::info!(
         my_id,
         accepted_epoch = durable.accepted_epoch,
@@ -258,7 +273,9 @@ async fn start_quorum(
         last_zxid = format_args!("0x{:x}", durable.last_logged_zxid()),
         "joining the ensemble"
     );
-    let (links, inbound) = transport::start(my_id, election, quorum, &membership.addrs, cancel);
+    snapsync::remove_stale_staging(&config.data_dir);
+    let (links, inbound) =
+        transport::start(my_id, election, quorum, &membership.addrs, staging, cancel);
     let faults = links.fault_switch();
     let (status_tx, status_rx) = watch::channel(QuorumStatus::looking(my_id));
     let peer = Peer::new(membership.peer_config, durable, 0, rand::random());

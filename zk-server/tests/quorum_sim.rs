@@ -47,6 +47,10 @@ struct SimOptions {
     /// Per tick and connected pair: chance the link breaks and reconnects
     /// (both ends get a link-down notice).
     flap: f64,
+    /// The state size each node reports to its core, as a multiple of the
+    /// bytes it applied (0: unknown, so learners behind the in-memory log
+    /// always get SNAP; larger values let more of them DIFF from disk).
+    state_size_factor: u64,
 }
 
 impl SimOptions {
@@ -60,6 +64,7 @@ impl SimOptions {
             commit_log_count: 500,
             notice: 1.0,
             flap: 0.0,
+            state_size_factor: 0,
         }
     }
 }
@@ -119,6 +124,8 @@ struct Node {
     applied: Vec<LogEntry>,
     truncations: usize,
     snapshots: usize,
+    /// DIFFs this node sent from its log files.
+    disk_diffs: usize,
 }
 
 #[derive(Debug)]
@@ -165,6 +172,8 @@ struct Sim {
     /// Writes their leader applied: the client got (or could get) an answer.
     acked: BTreeMap<Zxid, Bytes>,
     writes: u64,
+    /// SNAP states sent, by (learner, zxid).
+    snap_states: BTreeMap<(ServerId, Zxid), Bytes>,
     trace: bool,
     trace_all: bool,
 }
@@ -203,6 +212,7 @@ impl Sim {
             proposed: BTreeMap::new(),
             acked: BTreeMap::new(),
             writes: 0,
+            snap_states: BTreeMap::new(),
             trace: std::env::var("ZK_SIM_TRACE").is_ok(),
             trace_all: std::env::var("ZK_SIM_TRACE").is_ok_and(|v| v == "all"),
         };
@@ -219,6 +229,7 @@ impl Sim {
                     applied: Vec::new(),
                     truncations: 0,
                     snapshots: 0,
+                    disk_diffs: 0,
                 },
             );
             sim.group.insert(id, 0);
@@ -258,6 +269,7 @@ impl Sim {
             snapshot_zxid,
             log: node.disk.log[..node.disk.durable_len].to_vec(),
             applied_zxid: snapshot_zxid,
+            ..DurableState::default()
         };
         node.peer = Some(Peer::new(cfg, durable, now, seed));
         self.log(|| format!("node {id} starts"));
@@ -453,6 +465,12 @@ impl Sim {
             Event::Tick { node } => {
                 self.schedule(TICK_EVERY_MS, Event::Tick { node });
                 self.tick_links(node);
+                let factor = self.opts.state_size_factor;
+                let n = self.node(node)?;
+                let applied: usize = n.applied.iter().map(|e| e.payload.len()).sum();
+                if let Some(peer) = n.peer.as_mut() {
+                    peer.set_state_size(applied as u64 * factor);
+                }
                 let now = self.now;
                 self.step(node, Input::Tick { now_ms: now })
             }
@@ -573,19 +591,69 @@ impl Sim {
                         "SNAP announced at {zxid:#x} but the state is at {at:#x}"
                     ));
                 }
+                // The state travels beside the core (the real server
+                // streams it after the SNAP packet): the learner's install
+                // finds it by zxid. States at one zxid are one committed
+                // prefix, so whichever copy it finds is the same.
                 let state = encode_state(&node.applied);
+                self.snap_states.insert((to, zxid), state);
                 let msg = Message::ToLearner {
                     session,
-                    msg: LeaderMsg::Snap {
-                        zxid,
-                        state,
-                        commit_upto,
-                    },
+                    msg: LeaderMsg::Snap { zxid, commit_upto },
                 };
                 self.transmit(id, to, msg);
             }
-            Output::InstallSnapshot { zxid, state, log } => {
-                let entries = decode_state(&state)?;
+            Output::SendLoggedDiff {
+                to,
+                session,
+                from,
+                upto,
+                commit_upto,
+                snap_zxid,
+            } => {
+                // The files: the snapshot point and the log after it.
+                let node = self.node(id)?;
+                let floor = node.disk.snapshot.as_ref().map_or(0, |(z, _)| *z);
+                let log = &node.disk.log[..node.disk.durable_len];
+                let held = from == floor || log.iter().any(|e| e.zxid == from);
+                let txns: Vec<LogEntry> = log
+                    .iter()
+                    .filter(|e| e.zxid > from && e.zxid <= upto)
+                    .cloned()
+                    .collect();
+                if !held || txns.last().map(|e| e.zxid) != Some(upto) {
+                    return Err(format!(
+                        "DIFF from disk (0x{from:x}, 0x{upto:x}] asked of a log it is not in"
+                    ));
+                }
+                let _ = snap_zxid;
+                self.node(id)?.disk_diffs += 1;
+                let header = LeaderMsg::Diff { commit_upto };
+                self.transmit(
+                    id,
+                    to,
+                    Message::ToLearner {
+                        session,
+                        msg: header,
+                    },
+                );
+                let mut prev = from;
+                for entry in txns {
+                    let zxid = entry.zxid;
+                    let msg = LeaderMsg::Proposal {
+                        entry,
+                        prev: Some(prev),
+                    };
+                    self.transmit(id, to, Message::ToLearner { session, msg });
+                    prev = zxid;
+                }
+            }
+            Output::InstallSnapshot { zxid, log } => {
+                let state = self
+                    .snap_states
+                    .get(&(id, zxid))
+                    .ok_or_else(|| format!("no SNAP state at {zxid:#x} was sent to {id}"))?;
+                let entries = decode_state(state)?;
                 if entries.last().map_or(0, |e| e.zxid) != zxid {
                     return Err(format!("SNAP state does not end at {zxid:#x}"));
                 }
@@ -776,6 +844,7 @@ fn random_options(rng: &mut StdRng) -> SimOptions {
         commit_log_count: rng.gen_range(3..30),
         notice: rng.gen_range(0.3..=1.0),
         flap: rng.gen_range(0.0..0.003),
+        state_size_factor: [0, 1, 4, 20][rng.gen_range(0..4)],
     }
 }
 
@@ -798,6 +867,7 @@ struct RunStats {
     epochs: usize,
     truncations: usize,
     snapshots: usize,
+    disk_diffs: usize,
 }
 
 impl RunStats {
@@ -806,6 +876,7 @@ impl RunStats {
         self.epochs += o.epochs;
         self.truncations += o.truncations;
         self.snapshots += o.snapshots;
+        self.disk_diffs += o.disk_diffs;
         self
     }
 }
@@ -844,6 +915,7 @@ fn run_seed(seed: u64, steps: usize) -> SimResult<RunStats> {
         epochs: sim.leader_of_epoch.len(),
         truncations: sim.nodes.values().map(|n| n.truncations).sum(),
         snapshots: sim.nodes.values().map(|n| n.snapshots).sum(),
+        disk_diffs: sim.nodes.values().map(|n| n.disk_diffs).sum(),
     })
 }
 
@@ -1129,6 +1201,35 @@ fn follower_down_for_long_gets_a_snapshot() {
     assert!(
         sim.nodes[&follower].snapshots >= 1,
         "12 txns behind with a DIFF window of 5 means SNAP"
+    );
+}
+
+#[test]
+fn follower_behind_the_in_memory_log_gets_a_diff_from_the_log_files_while_they_are_small() {
+    let mut opts = SimOptions::quiet(3, 0);
+    opts.commit_log_count = 5;
+    // The state is reported far larger than the 12 txns it missed.
+    opts.state_size_factor = 20;
+    let (mut sim, leader) = settled(opts);
+    sim.commit_everywhere(leader);
+    let follower = (1..=3).find(|&i| i != leader).unwrap();
+    sim.crash(follower).unwrap();
+    for _ in 0..12 {
+        sim.commit_everywhere(leader);
+    }
+    sim.run_for(2 * TICK_EVERY_MS).unwrap();
+    sim.restart(follower).unwrap();
+    let latest = sim.commit_everywhere(leader);
+    assert!(sim.applied_on(follower, latest));
+    assert_eq!(sim.nodes[&follower].snapshots, 0, "no SNAP");
+    assert!(
+        sim.nodes[&leader].disk_diffs >= 1,
+        "12 txns behind a window of 5 come from the leader's log files"
+    );
+    let peer = sim.nodes[&leader].peer.as_ref().unwrap();
+    assert!(
+        peer.log_len() <= 10,
+        "the leader keeps at most twice the window in memory"
     );
 }
 

@@ -95,6 +95,11 @@ impl AclInterner {
         list
     }
 
+    /// Every list stored (swept ones aside).
+    pub fn lists(&self) -> impl Iterator<Item = &AclList> {
+        self.lists.values().flatten()
+    }
+
     /// Distinct lists currently stored.
     pub fn len(&self) -> usize {
         self.len

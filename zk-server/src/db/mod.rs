@@ -32,6 +32,7 @@ use zk_proto::{ErrorCode, Id, Response, WatcherEvent};
 pub use acl_list::{AclInterner, AclList};
 pub use prep::Outstanding;
 pub use session::{password, SessionIdGenerator, SessionTracker};
+pub use snapshot::{SnapshotLoader, SnapshotStream};
 pub use tree::DataTree;
 pub use watch::{WatchManager, WatchSummary};
 

@@ -117,17 +117,14 @@ impl Children {
     }
 
     /// The first child after `after` in name order (the first of all for
-    /// `None`). `after` need not be a child any more, so a walk can resume
-    /// from it while the set changes (db/fuzzy.rs).
+    /// `None`). `after` need not be a child any more, so a walk cut into
+    /// slices can resume from it while the set changes (db/fuzzy.rs,
+    /// db/snapshot.rs).
     pub fn first_after(&self, after: Option<&str>) -> Option<&NodePath> {
-        use std::ops::Bound;
+        use std::ops::Bound::{Excluded, Unbounded};
         let set = self.0.as_ref()?;
-        match after {
-            None => set.iter().next(),
-            Some(after) => set
-                .range::<str, _>((Bound::Excluded(after), Bound::Unbounded))
-                .next(),
-        }
+        let lower = after.map_or(Unbounded, Excluded);
+        set.range::<str, _>((lower, Unbounded)).next()
     }
 
     fn insert(&mut self, child_path: NodePath) -> bool {
@@ -295,6 +292,12 @@ impl DataTree {
     }
 
     /// Distinct ACL lists held (Apache's ACL cache size).
+    /// Every distinct ACL list the tree holds (and perhaps a few no node
+    /// uses any more), for a snapshot's ACL cache.
+    pub fn acl_lists(&self) -> impl Iterator<Item = &AclList> {
+        self.acls.lists()
+    }
+
     pub fn acl_list_count(&self) -> usize {
         self.acls.len()
     }

@@ -4,10 +4,15 @@
 //! election Notification); around them sits our own small envelope, one
 //! tag byte and the fields the Apache stream leaves implicit: the learner
 //! session (Apache: the TCP connection), the core's gap checks (`prev`,
-//! NEWLEADER's `last_zxid`), the commit point of TRUNC and SNAP, and SNAP's
-//! state (the leader's serialized data tree, `Database::serialize_snapshot`
-//! bytes, as Apache streams its tree after the packet). The driver's own
-//! traffic (forwarded requests, session touches, sync) has tags of its own.
+//! NEWLEADER's `last_zxid`) and the commit point of TRUNC and SNAP. The
+//! driver's own traffic (forwarded requests, session touches, sync) has
+//! tags of its own.
+//!
+//! SNAP travels as Apache 3.8 sends it on the quorum stream: the SNAP
+//! packet, then the snapshot body (sessions, ACL cache, nodes, `"/"`, the
+//! bytes of `db::snapshot`) in pieces ([`PeerMsg::SnapChunk`]), then the
+//! signature string `"BenWasHere"` ([`PeerMsg::SnapEnd`]). Each piece is a
+//! message of its own, so no message grows with the tree.
 
 use bytes::{BufMut, Bytes, BytesMut};
 use zk_proto::quorum::{self as wire_rec, QuorumPacket};
@@ -37,7 +42,18 @@ pub enum PeerMsg {
     /// Leader → learner: the answer; the learner answers its client once it
     /// applied up to `zxid`.
     SyncReply { token: u64, zxid: Zxid },
+    /// Leader → learner, after a SNAP packet: the next piece of the body.
+    SnapChunk(Bytes),
+    /// Leader → learner: the body is complete (`complete`, with Apache's
+    /// signature), or abandoned (the leader started over, e.g. for a new
+    /// connection attempt of the learner).
+    SnapEnd { complete: bool },
 }
+
+/// What Apache writes after a streamed snapshot (`Leader` / `Learner`).
+pub const SNAP_SIGNATURE: &str = "BenWasHere";
+/// What we write instead when a stream is abandoned.
+const SNAP_ABANDONED: &str = "abandoned";
 
 /// Why a received message did not decode.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +74,8 @@ const TAG_CREATE_SESSION: u8 = 4;
 const TAG_TOUCH: u8 = 5;
 const TAG_SYNC_REQUEST: u8 = 6;
 const TAG_SYNC_REPLY: u8 = 7;
+const TAG_SNAP_CHUNK: u8 = 8;
+const TAG_SNAP_END: u8 = 9;
 
 /// `None` travels as `i64::MIN` (no zxid is negative).
 const NO_ZXID: i64 = i64::MIN;
@@ -88,9 +106,20 @@ pub fn encode(my_id: ServerId, msg: &PeerMsg) -> Bytes {
             buf.put_u64(*session);
             encode_leader_extras(msg, &mut buf);
             wire::leader_msg_to_packet(msg).encode(&mut buf);
-            if let LeaderMsg::Snap { state, .. } = msg {
-                state.encode(&mut buf);
-            }
+        }
+        PeerMsg::SnapChunk(bytes) => {
+            buf.reserve(1 + bytes.len());
+            buf.put_u8(TAG_SNAP_CHUNK);
+            buf.extend_from_slice(bytes);
+        }
+        PeerMsg::SnapEnd { complete } => {
+            buf.put_u8(TAG_SNAP_END);
+            let signature = if *complete {
+                SNAP_SIGNATURE
+            } else {
+                SNAP_ABANDONED
+            };
+            signature.to_string().encode(&mut buf);
         }
         PeerMsg::Forward {
             session,
@@ -176,13 +205,10 @@ pub fn decode(bytes: Bytes) -> Result<PeerMsg, CodecError> {
                         *commit_upto = c;
                     }
                 }
-                LeaderMsg::Snap {
-                    state, commit_upto, ..
-                } => {
+                LeaderMsg::Snap { commit_upto, .. } => {
                     if let Some(c) = commit {
                         *commit_upto = c;
                     }
-                    *state = Bytes::decode(&mut r)?;
                 }
                 _ => {}
             }
@@ -216,6 +242,10 @@ pub fn decode(bytes: Bytes) -> Result<PeerMsg, CodecError> {
         TAG_SYNC_REPLY => PeerMsg::SyncReply {
             token: r.read_i64()? as u64,
             zxid: r.read_i64()?,
+        },
+        TAG_SNAP_CHUNK => PeerMsg::SnapChunk(r.take_rest()),
+        TAG_SNAP_END => PeerMsg::SnapEnd {
+            complete: String::decode(&mut r)? == SNAP_SIGNATURE,
         },
         other => return Err(CodecError::UnknownTag(other)),
     })
@@ -266,7 +296,6 @@ mod tests {
             },
             LeaderMsg::Snap {
                 zxid: make_zxid(2, 3),
-                state: Bytes::from_static(b"serialized tree"),
                 commit_upto: make_zxid(2, 5),
             },
             LeaderMsg::UpToDate,
@@ -326,6 +355,9 @@ mod tests {
                 token: 8,
                 zxid: make_zxid(3, 1),
             },
+            PeerMsg::SnapChunk(Bytes::from_static(b"part of a tree")),
+            PeerMsg::SnapEnd { complete: true },
+            PeerMsg::SnapEnd { complete: false },
         ];
         for msg in msgs {
             assert_eq!(round_trip(msg.clone()), msg);

@@ -6,6 +6,7 @@
 //! there, while older ones may be gone. A learner behind that point gets
 //! SNAP (the leader's serialized tree) instead of a DIFF.
 
+use std::collections::VecDeque;
 use std::fs;
 use std::io;
 use std::path::Path;
@@ -14,7 +15,7 @@ use zk_proto::disk::parse_zxid_file_name;
 use zk_proto::Jute;
 
 use super::epochs::EpochFiles;
-use crate::quorum::{zxid_epoch, DurableState, EpochKind, LogEntry, Zxid};
+use crate::quorum::{zxid_epoch, DurableState, EpochKind, LogEntry, LogHistory, Zxid};
 use crate::storage::{self, StorageError, TxnLogReader};
 
 /// Why the ensemble's files could not be read or changed.
@@ -74,25 +75,47 @@ pub fn oldest_snapshot_zxid(data_dir: &Path) -> Result<Zxid, DiskError> {
 }
 
 /// The epochs, snapshot point and log a peer restarts from, with the
-/// database recovered at `applied_zxid`. A missing currentEpoch is the
-/// epoch of the last logged txn (a data dir from a standalone run); a
-/// missing acceptedEpoch is the currentEpoch.
+/// database recovered at `applied_zxid`. The logs are read once, front to
+/// back: only the newest `keep` txns (and any not applied) stay in memory,
+/// the rest leaves its trace in the [`LogHistory`]. A missing currentEpoch
+/// is the epoch of the last logged txn (a data dir from a standalone run);
+/// a missing acceptedEpoch is the currentEpoch.
 pub fn durable_state(
     data_dir: &Path,
     log_dir: &Path,
     applied_zxid: Zxid,
+    keep: usize,
 ) -> Result<DurableState, DiskError> {
     // The log may start in a file older than the oldest snapshot; the core
     // keeps only what continues it.
     let snapshot_zxid = oldest_snapshot_zxid(data_dir)?.min(applied_zxid);
-    let mut log = read_log(log_dir)?;
-    log.retain(|e| e.zxid > snapshot_zxid);
+    let mut history = LogHistory::default();
+    if snapshot_zxid > 0 {
+        history.record(snapshot_zxid, 0);
+    }
+    let mut tail: VecDeque<LogEntry> = VecDeque::new();
+    let mut log_start = snapshot_zxid;
+    for entry in TxnLogReader::open(log_dir, snapshot_zxid)? {
+        let entry = entry?;
+        let zxid = entry.header.zxid;
+        if zxid <= snapshot_zxid {
+            continue;
+        }
+        let payload = entry.to_bytes();
+        history.record(zxid, payload.len());
+        tail.push_back(LogEntry { zxid, payload });
+        while tail.len() > keep && tail.front().is_some_and(|e| e.zxid <= applied_zxid) {
+            if let Some(e) = tail.pop_front() {
+                log_start = e.zxid;
+            }
+        }
+    }
     let epochs = EpochFiles::new(data_dir);
-    let last_epoch = log.last().map_or(0, |e| zxid_epoch(e.zxid));
+    let last = tail.back().map_or(log_start, |e| e.zxid);
     let current = epochs
         .read(EpochKind::Current)
         .map_err(io_err("reading currentEpoch"))?
-        .unwrap_or(last_epoch);
+        .unwrap_or(zxid_epoch(last));
     let accepted = epochs
         .read(EpochKind::Accepted)
         .map_err(io_err("reading acceptedEpoch"))?
@@ -101,7 +124,9 @@ pub fn durable_state(
         accepted_epoch: accepted,
         current_epoch: current,
         snapshot_zxid,
-        log,
+        log: tail.into(),
+        log_start,
+        history,
         applied_zxid,
     })
 }
@@ -142,19 +167,25 @@ pub fn truncate(data_dir: &Path, log_dir: &Path, to: Zxid) -> Result<(), DiskErr
     remove_files_after(data_dir, "snapshot", to).map_err(io_err("removing snapshots"))
 }
 
-/// SNAP: the leader's serialized tree as of `zxid` and the txns after it
-/// replace every log and snapshot; all of it is on disk (fsynced) before
-/// this returns. The new snapshot is written first, so a crash in between
-/// leaves it as the newest state to recover from.
+/// SNAP: the leader's snapshot as of `zxid` (a complete, fsynced snapshot
+/// file staged under a temporary name, see `snapsync`) and the txns after
+/// it replace every log and snapshot; all of it is on disk (fsynced)
+/// before this returns. The snapshot is renamed into place first, so a
+/// crash in between leaves it as the newest state to recover from.
 pub fn install(
     data_dir: &Path,
     log_dir: &Path,
     zxid: Zxid,
-    state: &[u8],
+    staged: &Path,
     log: &[LogEntry],
     opts: storage::LogOptions,
 ) -> Result<(), DiskError> {
-    storage::write_snapshot(data_dir, zxid, state).map_err(io_err("writing the snapshot"))?;
+    let v2 = storage::version_dir(data_dir);
+    let target = v2.join(zk_proto::disk::zxid_file_name("snapshot", zxid));
+    fs::rename(staged, &target).map_err(io_err("placing the snapshot"))?;
+    fs::File::open(&v2)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err("syncing the snapshot directory"))?;
     remove_files_after(log_dir, "log", -1).map_err(io_err("removing txn logs"))?;
     remove_snapshots_except(data_dir, zxid).map_err(io_err("removing snapshots"))?;
     write_log(log_dir, log, opts)
@@ -233,7 +264,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         write_log(dir.path(), &[entry(1), entry(2)], opts()).unwrap();
         storage::write_snapshot(dir.path(), 1, b"old").unwrap();
-        install(dir.path(), dir.path(), 7, b"tree", &[entry(8)], opts()).unwrap();
+        let written = storage::write_snapshot(dir.path(), 7, b"tree").unwrap();
+        let staged = written.with_file_name(".snapshot.7.recv");
+        fs::rename(&written, &staged).unwrap();
+        install(dir.path(), dir.path(), 7, &staged, &[entry(8)], opts()).unwrap();
         assert_eq!(read_log(dir.path()).unwrap(), vec![entry(8)]);
         assert_eq!(oldest_snapshot_zxid(dir.path()).unwrap(), 7);
         let v2 = storage::version_dir(dir.path());
@@ -246,10 +280,33 @@ mod tests {
         write_log(dir.path(), &[entry(1), entry(2), entry(3)], opts()).unwrap();
         storage::write_snapshot(dir.path(), 2, b"").unwrap();
         storage::write_snapshot(dir.path(), 3, b"").unwrap();
-        let state = durable_state(dir.path(), dir.path(), 3).unwrap();
+        let state = durable_state(dir.path(), dir.path(), 3, 500).unwrap();
         assert_eq!(state.snapshot_zxid, 2);
         assert_eq!(state.log, vec![entry(3)]);
         assert_eq!(state.applied_zxid, 3);
+    }
+
+    #[test]
+    fn durable_state_keeps_only_the_newest_txns_in_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries: Vec<LogEntry> = (1..=50).map(entry).collect();
+        write_log(dir.path(), &entries, opts()).unwrap();
+        let state = durable_state(dir.path(), dir.path(), 50, 10).unwrap();
+        assert_eq!(state.log, entries[40..].to_vec());
+        assert_eq!(state.log_start, 40);
+        assert!(
+            state.history.holds(7),
+            "older txns are known to be in the files"
+        );
+    }
+
+    #[test]
+    fn durable_state_keeps_txns_not_yet_applied_whatever_the_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let entries: Vec<LogEntry> = (1..=50).map(entry).collect();
+        write_log(dir.path(), &entries, opts()).unwrap();
+        let state = durable_state(dir.path(), dir.path(), 30, 10).unwrap();
+        assert_eq!(state.log.first().map(|e| e.zxid), Some(31));
     }
 
     #[test]

@@ -2,17 +2,21 @@
 //! quorum core, the peer links, and the learner's bookkeeping of requests
 //! it forwarded to the leader.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinHandle;
 
+use super::codec::PeerMsg;
 use super::epochs::EpochFiles;
+use super::snapsync::{OutgoingSnap, StagedSnapshot};
 use super::transport::{Links, Received};
 use super::QuorumStatus;
-use crate::db::{ConnId, SessionId};
-use crate::quorum::{Peer, Role, ServerId};
-use crate::storage::LogOptions;
+use crate::db::{ConnId, Database, SessionId};
+use crate::quorum::{Output, Peer, Role, ServerId};
+use crate::storage::{LogFailure, LogOptions, TxnLog};
 
 /// A client request a learner forwarded and answers once the txn it made
 /// is applied here.
@@ -61,7 +65,49 @@ pub(crate) struct Driver {
     pub touched: HashMap<SessionId, i32>,
     /// Learner: outstanding syncs by token.
     pub syncs: HashMap<u64, PendingSync>,
+    /// Leader: SNAPs being streamed, by learner.
+    pub snap_out: BTreeMap<ServerId, OutgoingSnap>,
+    /// Learner: the snapshot of the current SNAP sync, staged until the
+    /// core installs it at NEWLEADER.
+    pub staged: Option<Box<StagedSnapshot>>,
+    /// Outputs of the core waiting for a [`DiskJob`] to finish (the core's
+    /// outputs run strictly in order).
+    pub deferred: VecDeque<Output>,
+    /// A TRUNC or SNAP install running on a blocking task.
+    pub disk_job: Option<DiskJob>,
     next_token: u64,
+}
+
+/// What a [`DiskJob`] hands back: the reopened log, and the database the
+/// files now hold (a TRUNC reloads it; an install brings its own).
+pub(crate) struct JobDone {
+    pub log: TxnLog,
+    pub db: Option<Database>,
+}
+
+/// A change to the files (TRUNC, SNAP install) that must be complete
+/// before the core's next output runs, done on a blocking task so the
+/// writer task keeps answering pings and reading the links meanwhile.
+pub(crate) struct DiskJob {
+    pub what: &'static str,
+    /// Set once the task is done, with `done` notified.
+    pub result: Arc<Mutex<Option<Result<JobDone, crate::fail_stop::FailStop>>>>,
+    pub done: Arc<Notify>,
+    pub handle: JoinHandle<()>,
+    /// A staged SNAP whose database replaces ours when the files are done.
+    pub staged: Option<Box<StagedSnapshot>>,
+    /// Stand-ins for the closed log's notices, kept open so the pipeline
+    /// does not take the closed log for a failed one.
+    pub _durable: watch::Sender<i64>,
+    pub _failure: watch::Sender<Option<LogFailure>>,
+}
+
+impl std::fmt::Debug for DiskJob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiskJob")
+            .field("what", &self.what)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Driver {
@@ -85,7 +131,22 @@ impl Driver {
             creating: HashMap::new(),
             touched: HashMap::new(),
             syncs: HashMap::new(),
+            snap_out: BTreeMap::new(),
+            staged: None,
+            deferred: VecDeque::new(),
+            disk_job: None,
             next_token: 1,
+        }
+    }
+
+    /// Sends `msg` to `to`, after the snapshot being streamed to it if
+    /// there is one (the core's messages must follow the state they build
+    /// on).
+    pub fn send(&mut self, to: ServerId, msg: PeerMsg) {
+        let election = matches!(msg, PeerMsg::Core(crate::quorum::Message::Notification(_)));
+        match self.snap_out.get_mut(&to) {
+            Some(out) if !election => out.defer(msg),
+            _ => self.links.send(to, &msg),
         }
     }
 

@@ -108,6 +108,9 @@ impl Membership {
         if let Some(count) = config.commit_log_count {
             peer_config.commit_log_count = count;
         }
+        if let Some(factor) = config.snapshot_size_factor_permille {
+            peer_config.snapshot_size_factor_permille = factor;
+        }
         // Resends back off up to 60 s in Apache; with short test ticks a
         // rejoining peer should not wait that long to be heard.
         peer_config.max_notification_interval_ms = (20 * tick).clamp(1_000, 60_000);

@@ -5,7 +5,8 @@
 //! task: `Persist` appends to the txn log (its durability notices come back
 //! as `LogDurable`), `PersistEpoch` writes the epoch files ([`epochs`]),
 //! `Truncate` / `InstallSnapshot` change the files ([`disk`]) and reload the
-//! database, `SendSnapshot` serializes the tree for a learner's SNAP,
+//! database, `SendSnapshot` / `SendLoggedDiff` stream a SNAP or a DIFF
+//! from the log files to a learner ([`snapsync`]),
 //! `Apply` applies in zxid order and answers clients. Peer links
 //! ([`transport`], [`codec`]) carry core messages in and out, and the
 //! driver's own traffic: learners forward writes, new sessions, session
@@ -14,13 +15,14 @@
 //! their losses), rather than leave them waiting.
 //!
 //! Modules: `membership` (server.N lines, myid), `epochs`, `disk`, `codec`,
-//! `transport`.
+//! `transport`, `snapsync`.
 
 pub mod codec;
 pub mod disk;
 pub(crate) mod driver;
 pub mod epochs;
 mod membership;
+pub mod snapsync;
 pub mod transport;
 
 pub use membership::{read_my_id, EnsembleError, Membership};

@@ -16,9 +16,12 @@
 //!   clients are closed once, not again and again while it waits for
 //!   syncLimit to expire.
 
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::BytesMut;
+use futures::future::BoxFuture;
+use tokio::sync::{watch, Notify};
 use zk_proto::{ErrorCode, Jute, OpCode, Reader, RequestFrame, Response, SyncResponse, TxnEntry};
 
 use super::{Clock, InFlight, Origin, Pipeline, Queued, SyncWait};
@@ -26,12 +29,36 @@ use crate::admin::Metric;
 use crate::db::{ConnId, Database, RequestContext, SessionId};
 use crate::ensemble::codec::PeerMsg;
 use crate::ensemble::disk;
-use crate::ensemble::driver::{Creating, Driver, Forwarded, PendingSync};
+use crate::ensemble::driver::{Creating, DiskJob, Driver, Forwarded, JobDone, PendingSync};
 use crate::ensemble::epochs::EpochFiles;
+use crate::ensemble::snapsync::{OutgoingSnap, StagedSnapshot, Step, LINK_BUDGET, SLICE};
 use crate::ensemble::transport::{PeerEvent, Received};
 use crate::fail_stop::FailStop;
-use crate::quorum::{Input, LogEntry, Output, ServerId};
+use crate::quorum::{Input, LeaderMsg, LogEntry, Message, Output, Role, ServerId};
 use crate::storage::TxnLog;
+
+/// A DIFF from the log files the core asked for (`Output::SendLoggedDiff`).
+#[derive(Debug, Clone, Copy)]
+struct LoggedDiff {
+    session: u64,
+    from: i64,
+    upto: i64,
+    commit_upto: i64,
+    snap_zxid: i64,
+}
+
+/// Ends the stream running to `to`, if any (a new connection attempt of
+/// the same learner): the learner's reader drops an unfinished SNAP on the
+/// abandon marker; what the old stream held back follows, for the old
+/// attempt (the learner ignores it).
+fn abandon_stream(q: &mut Driver, to: ServerId) {
+    if let Some(old) = q.snap_out.remove(&to) {
+        q.links.send(to, &PeerMsg::SnapEnd { complete: false });
+        for msg in old.into_backlog() {
+            q.links.send(to, &msg);
+        }
+    }
+}
 
 /// The next message from a peer; pending forever in standalone mode.
 pub(super) async fn next_peer_msg(quorum: &mut Option<Box<Driver>>) -> Option<Received> {
@@ -108,6 +135,13 @@ impl Pipeline {
 
     pub(super) fn quorum_tick(&mut self) {
         let now_ms = self.clock.mono_ms();
+        if let Some(q) = self.quorum.as_mut() {
+            // About what a snapshot of the tree takes: paths and data, plus
+            // each node's stat, ACL reference and length prefixes.
+            let tree = self.db.tree();
+            let size = tree.approximate_data_size().max(0) as u64 + tree.len() as u64 * 90;
+            q.peer.set_state_size(size);
+        }
         self.step(Input::Tick { now_ms });
         let Some(q) = self.quorum.as_mut() else {
             return;
@@ -156,8 +190,22 @@ impl Pipeline {
     pub(super) fn on_peer_msg(&mut self, from: ServerId, event: PeerEvent) {
         match event {
             PeerEvent::Message(msg) => self.on_peer_message(from, msg),
+            PeerEvent::Snapshot { msg, staged } => self.on_snapshot_received(from, msg, staged),
             PeerEvent::LinkDown => self.on_link_down(from),
         }
+    }
+
+    /// Learner: a SNAP whose snapshot is staged. It is kept for the
+    /// install at NEWLEADER if it belongs to the current connection attempt
+    /// (the core ignores it otherwise, and dropping it removes the file).
+    fn on_snapshot_received(&mut self, from: ServerId, msg: Message, staged: Box<StagedSnapshot>) {
+        let Some(q) = self.quorum.as_mut() else {
+            return;
+        };
+        if q.peer.learner_session() == Some(staged.session) {
+            q.staged = Some(staged);
+        }
+        self.step(Input::Message { from, msg });
     }
 
     /// The quorum link to `peer` is down (or could not be set up).
@@ -167,6 +215,13 @@ impl Pipeline {
         };
         let leader_link = q.leader() == Some(peer);
         tracing::debug!(peer, "peer link down");
+        if let Some(q) = self.quorum.as_mut() {
+            // Part of the stream is lost with the link: the learner syncs
+            // again over a new connection.
+            if q.snap_out.remove(&peer).is_some() {
+                tracing::info!(peer, "SNAP stream abandoned: the link went down");
+            }
+        }
         self.step(Input::PeerDisconnected { peer });
         if leader_link {
             tracing::info!(peer, "the link to the leader closed: looking for a leader");
@@ -217,12 +272,14 @@ impl Pipeline {
                 }
             }
             PeerMsg::SyncRequest { token } if leader => {
-                if let Some(q) = self.quorum.as_ref() {
+                if let Some(q) = self.quorum.as_mut() {
                     let zxid = q.peer.last_logged_zxid();
-                    q.links.send(from, &PeerMsg::SyncReply { token, zxid });
+                    q.send(from, PeerMsg::SyncReply { token, zxid });
                 }
             }
             PeerMsg::SyncReply { token, zxid } => self.on_sync_reply(token, zxid),
+            // Only inside a SNAP stream, which the link reader handles.
+            PeerMsg::SnapChunk(_) | PeerMsg::SnapEnd { .. } => {}
             // Leader traffic reaching a member that does not lead (any more).
             PeerMsg::Forward { .. }
             | PeerMsg::CreateSession { .. }
@@ -240,7 +297,8 @@ impl Pipeline {
     // ---- the core's outputs ----------------------------------------------
 
     /// Executes everything the core asked for, in order, until it asks for
-    /// nothing more; then publishes whether we serve.
+    /// nothing more or a disk job must finish first (the rest waits in
+    /// `deferred`); then publishes whether we serve.
     ///
     /// A durability error stops the member (fail_stop.rs) at the output
     /// that failed: the ones after it (an ACKEPOCH after its epoch file, an
@@ -250,17 +308,19 @@ impl Pipeline {
             if self.shared.health.is_failed() {
                 return;
             }
-            let outputs = match self.quorum.as_mut() {
-                Some(q) => q.peer.take_outputs(),
-                None => return,
+            let Some(q) = self.quorum.as_mut() else {
+                return;
             };
-            if outputs.is_empty() {
+            let fresh = q.peer.take_outputs();
+            q.deferred.extend(fresh);
+            if q.disk_job.is_some() {
                 break;
             }
-            for output in outputs {
-                if let Err(why) = self.execute(output) {
-                    return self.fail(why);
-                }
+            let Some(next) = q.deferred.pop_front() else {
+                break;
+            };
+            if let Err(why) = self.execute(next) {
+                return self.fail(why);
             }
         }
         if let Err(why) = self.update_serving() {
@@ -268,11 +328,90 @@ impl Pipeline {
         }
     }
 
+    /// Resolves when the running disk job is done; never without one.
+    pub(super) fn disk_job_done(&self) -> BoxFuture<'static, ()> {
+        match self.quorum.as_ref().and_then(|q| q.disk_job.as_ref()) {
+            Some(job) => {
+                let (done, result) = (Arc::clone(&job.done), Arc::clone(&job.result));
+                Box::pin(async move {
+                    loop {
+                        let notified = done.notified();
+                        if result.lock().is_ok_and(|r| r.is_some()) {
+                            return;
+                        }
+                        notified.await;
+                    }
+                })
+            }
+            None => Box::pin(std::future::pending()),
+        }
+    }
+
+    /// Takes the finished disk job's log and database, then runs the
+    /// outputs that waited for it.
+    pub(super) fn finish_disk_job(&mut self) {
+        let Some(q) = self.quorum.as_mut() else {
+            return;
+        };
+        let finished = q
+            .disk_job
+            .as_ref()
+            .is_some_and(|j| j.result.lock().is_ok_and(|r| r.is_some()));
+        if !finished {
+            return;
+        }
+        let Some(mut job) = q.disk_job.take() else {
+            return;
+        };
+        let result = job.result.lock().ok().and_then(|mut r| r.take());
+        match result {
+            Some(Ok(JobDone { log, db })) => {
+                self.durable = log.durable();
+                self.log_failure = log.failure();
+                self.log = Some(log);
+                if let Some(db) = db {
+                    self.db = db;
+                }
+                if let Some(mut staged) = job.staged.take() {
+                    let empty = Database::new(self.db.config().clone());
+                    self.db = std::mem::replace(&mut staged.db, empty);
+                }
+                tracing::info!(
+                    what = job.what,
+                    zxid = format_args!("0x{:x}", self.db.last_processed_zxid()),
+                    "files changed"
+                );
+            }
+            // The files are in a state we cannot vouch for: stop.
+            Some(Err(why)) => return self.fail(why),
+            None => {
+                return self.fail(FailStop::ReopenLog(format!(
+                    "{}: the disk job ended without a result",
+                    job.what
+                )))
+            }
+        }
+        self.last_zxid = self.db.last_processed_zxid();
+        self.run_quorum_outputs();
+    }
+
+    /// Kill / shutdown: lets a running disk job finish, so nothing touches
+    /// the files after the pipeline stops.
+    pub(super) async fn wait_disk_job(&mut self) {
+        let job = self.quorum.as_mut().and_then(|q| q.disk_job.take());
+        if let Some(job) = job {
+            let _ = job.handle.await;
+            if let Some(Ok(done)) = job.result.lock().ok().and_then(|mut r| r.take()) {
+                self.log = Some(done.log);
+            }
+        }
+    }
+
     fn execute(&mut self, output: Output) -> Result<(), FailStop> {
         match output {
             Output::Send { to, msg } => {
-                if let Some(q) = self.quorum.as_ref() {
-                    q.links.send(to, &PeerMsg::Core(msg));
+                if let Some(q) = self.quorum.as_mut() {
+                    q.send(to, PeerMsg::Core(msg));
                 }
             }
             Output::Persist(entry) => match &self.log {
@@ -297,11 +436,38 @@ impl Pipeline {
                 zxid,
                 commit_upto,
             } => self.send_snapshot(to, session, zxid, commit_upto),
-            Output::InstallSnapshot { zxid, state, log } => {
-                self.install_snapshot(zxid, state, &log)?
-            }
+            Output::SendLoggedDiff {
+                to,
+                session,
+                from,
+                upto,
+                commit_upto,
+                snap_zxid,
+            } => self.send_logged_diff(
+                to,
+                LoggedDiff {
+                    session,
+                    from,
+                    upto,
+                    commit_upto,
+                    snap_zxid,
+                },
+            ),
+            Output::InstallSnapshot { zxid, log } => self.install_snapshot(zxid, &log)?,
             Output::Apply(entry) => self.apply_committed(entry)?,
-            Output::RoleChanged { role } => tracing::info!(?role, "quorum role changed"),
+            Output::RoleChanged { role } => {
+                tracing::info!(?role, "quorum role changed");
+                if let Some(q) = self.quorum.as_mut() {
+                    // Streams belong to leading, a staged SNAP to a sync
+                    // that an election ends.
+                    if role != Role::Leading {
+                        q.snap_out.clear();
+                    }
+                    if role == Role::Looking {
+                        q.staged = None;
+                    }
+                }
+            }
             Output::LeaderEstablished { epoch } => tracing::info!(epoch, "leading"),
             Output::Proposed { zxid } => {
                 if self.in_flight.back().map(|f| f.entry.header.zxid) != Some(zxid) {
@@ -398,20 +564,24 @@ impl Pipeline {
     /// TRUNC: cut the log, then rebuild the database from what is left.
     fn truncate_log(&mut self, to: i64) -> Result<(), FailStop> {
         tracing::info!("truncating the txn log to 0x{to:x}");
-        self.reopen_log(|config, _| {
-            disk::truncate(&config.data_dir, config.log_dir(), to).map_err(|e| FailStop::Truncate {
-                zxid: to,
-                error: e.to_string(),
-            })
-        })?;
-        self.db = crate::server::load_database(&self.shared.config)
-            .map_err(|e| FailStop::Reload(e.to_string()))?;
-        self.last_zxid = self.db.last_processed_zxid();
+        self.start_disk_job("TRUNC", None, move |config, _| {
+            disk::truncate(&config.data_dir, config.log_dir(), to).map_err(|e| {
+                FailStop::Truncate {
+                    zxid: to,
+                    error: e.to_string(),
+                }
+            })?;
+            crate::server::load_database(config)
+                .map(Some)
+                .map_err(|e| FailStop::Reload(e.to_string()))
+        });
         Ok(())
     }
 
-    /// Leader: SNAP carries our data tree. The single writer task applies
-    /// in order, so the tree is exactly at the core's applied zxid here.
+    /// Leader: SNAP streams our data tree. The single writer task applies
+    /// in order, so the tree is exactly at the core's applied zxid here,
+    /// which is where the learner's replay starts; the walk then goes on in
+    /// slices between other work ([`Pipeline::pump_snapshots`]).
     fn send_snapshot(&mut self, to: ServerId, session: u64, zxid: i64, commit_upto: i64) {
         let at = self.db.last_processed_zxid();
         if at != zxid {
@@ -422,89 +592,256 @@ impl Pipeline {
             );
             return;
         }
-        let mut body = BytesMut::new();
-        self.db.serialize_snapshot(&mut body);
-        tracing::info!(to, bytes = body.len(), "sending SNAP at 0x{zxid:x}");
-        let msg = crate::quorum::Message::ToLearner {
+        let Some(q) = self.quorum.as_mut() else {
+            return;
+        };
+        abandon_stream(q, to);
+        let msg = Message::ToLearner {
             session,
-            msg: crate::quorum::LeaderMsg::Snap {
-                zxid,
-                state: body.freeze(),
-                commit_upto,
+            msg: LeaderMsg::Snap { zxid, commit_upto },
+        };
+        q.links.send(to, &PeerMsg::Core(msg));
+        tracing::info!(
+            to,
+            nodes = self.db.tree().len(),
+            "streaming SNAP at 0x{zxid:x}"
+        );
+        q.snap_out
+            .insert(to, OutgoingSnap::tree(to, session, &self.db));
+        self.pump_snapshots();
+    }
+
+    /// Leader: DIFF with the txns in `(from, upto]` read from the log files
+    /// on a blocking thread, or SNAP if the files cannot hold them (the
+    /// first file the reader would open starts after the txn that follows
+    /// `from`: purged).
+    fn send_logged_diff(&mut self, to: ServerId, d: LoggedDiff) {
+        let log_dir = self.shared.config.log_dir().to_path_buf();
+        let first = crate::storage::TxnLogReader::first_file_zxid(&log_dir, d.from);
+        let held = match first {
+            Ok(Some(start)) => start <= d.from || crate::quorum::sync::follows(d.from, start),
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!("listing the txn logs failed: {e}");
+                false
+            }
+        };
+        if !held {
+            tracing::info!(
+                to,
+                "the logs no longer reach back to 0x{:x}: SNAP instead",
+                d.from
+            );
+            if let Some(q) = self.quorum.as_mut() {
+                q.peer.raise_disk_floor(d.from);
+            }
+            self.send_snapshot(to, d.session, d.snap_zxid, d.commit_upto);
+            return;
+        }
+        let Some(q) = self.quorum.as_mut() else {
+            return;
+        };
+        abandon_stream(q, to);
+        let msg = Message::ToLearner {
+            session: d.session,
+            msg: LeaderMsg::Diff {
+                commit_upto: d.commit_upto,
             },
         };
-        if let Some(q) = self.quorum.as_ref() {
-            q.links.send(to, &PeerMsg::Core(msg));
+        q.links.send(to, &PeerMsg::Core(msg));
+        tracing::info!(
+            to,
+            "DIFF from the txn logs: 0x{:x} to 0x{:x}",
+            d.from,
+            d.upto
+        );
+        let out = OutgoingSnap::logged(to, d.session, log_dir, d.from, d.upto);
+        q.snap_out.insert(to, out);
+        self.pump_snapshots();
+    }
+
+    /// Resolves when a stream may go on (its link drained below the budget
+    /// and, for a DIFF from the files, its reader has txns ready); never
+    /// while none runs. Owns what it waits on, so the pipeline's select can
+    /// hold it next to its other branches.
+    pub(super) fn snapshots_ready(&mut self) -> BoxFuture<'static, ()> {
+        let Some(q) = self.quorum.as_mut().filter(|q| !q.snap_out.is_empty()) else {
+            return Box::pin(std::future::pending());
+        };
+        let mut waits: Vec<BoxFuture<'static, ()>> = Vec::new();
+        for (id, out) in q.snap_out.iter_mut() {
+            let load = q.links.load(*id);
+            if let Some(load) = load.filter(|l| l.queued() >= LINK_BUDGET) {
+                waits.push(Box::pin(async move { load.below(LINK_BUDGET).await }));
+            } else if out.has_work() {
+                return Box::pin(std::future::ready(()));
+            } else if let Some(ready) = out.reader_ready() {
+                waits.push(Box::pin(async move { ready.notified().await }));
+            }
+        }
+        if waits.is_empty() {
+            return Box::pin(std::future::ready(()));
+        }
+        Box::pin(async move {
+            futures::future::select_all(waits).await;
+        })
+    }
+
+    /// One slice of every stream whose link has room: pieces until the
+    /// link holds [`LINK_BUDGET`] bytes, [`SLICE`] bytes were written or
+    /// the log reader is behind, then back to clients. A finished stream is
+    /// followed by its closing message and the messages held back
+    /// meanwhile; a failed one (the log files did not hold the txns) makes
+    /// the leader forget the learner, which syncs again (by SNAP: the
+    /// failed range is no longer offered from the files).
+    pub(super) fn pump_snapshots(&mut self) {
+        let Some(q) = self.quorum.as_mut() else {
+            return;
+        };
+        let ids: Vec<ServerId> = q.snap_out.keys().copied().collect();
+        let mut failed = Vec::new();
+        for id in ids {
+            let load = q.links.load(id);
+            let mut written = 0;
+            while written < SLICE && load.as_ref().is_none_or(|l| l.queued() < LINK_BUDGET) {
+                let Some(out) = q.snap_out.get_mut(&id) else {
+                    break;
+                };
+                match out.step(&self.db) {
+                    Step::Send(msg) => {
+                        if let PeerMsg::SnapChunk(chunk) = &msg {
+                            written += chunk.len();
+                        } else {
+                            written += 128;
+                        }
+                        q.links.send(id, &msg);
+                    }
+                    Step::Wait => break,
+                    Step::Finished(closing) => {
+                        if let Some(msg) = closing {
+                            q.links.send(id, &msg);
+                        }
+                        if let Some(out) = q.snap_out.remove(&id) {
+                            tracing::info!(to = id, "sync stream sent");
+                            for msg in out.into_backlog() {
+                                q.links.send(id, &msg);
+                            }
+                        }
+                        break;
+                    }
+                    Step::Failed(why) => {
+                        tracing::warn!(to = id, "DIFF from the txn logs failed: {why}");
+                        q.snap_out.remove(&id);
+                        failed.push(id);
+                        break;
+                    }
+                }
+            }
+        }
+        for peer in failed {
+            if let Some(q) = self.quorum.as_mut() {
+                let floor = q.peer.log_start();
+                q.peer.raise_disk_floor(floor);
+            }
+            self.step(Input::PeerDisconnected { peer });
         }
     }
 
-    /// SNAP: the leader's data tree as of `zxid` and its txns after it
-    /// replace ours and every file.
-    ///
-    /// The tree is decoded before any file is touched: a SNAP that does not
-    /// decode (only a leader bug gets here) stops this member with its
-    /// files as they were, instead of installing bytes it cannot read.
-    fn install_snapshot(
-        &mut self,
-        zxid: i64,
-        state: bytes::Bytes,
-        log: &[LogEntry],
-    ) -> Result<(), FailStop> {
+    /// SNAP: the leader's snapshot as of `zxid` (staged, and decoded piece
+    /// by piece, as it arrived) and its txns after it replace ours and every
+    /// file. No staged snapshot at that zxid (it did not decode, or never
+    /// came whole) stops this member with its files as they were.
+    fn install_snapshot(&mut self, zxid: i64, log: &[LogEntry]) -> Result<(), FailStop> {
+        let staged = self.quorum.as_mut().and_then(|q| q.staged.take());
+        let Some(mut staged) = staged.filter(|s| s.zxid == zxid) else {
+            return Err(FailStop::UndecodableSnapshot {
+                zxid,
+                error: "no complete staged snapshot at that zxid".into(),
+            });
+        };
         tracing::info!(
-            bytes = state.len(),
             txns = log.len(),
             "installing the leader's snapshot at 0x{zxid:x}"
         );
-        let mut r = Reader::new(state.clone());
-        let db = Database::deserialize_snapshot(self.db.config().clone(), &mut r, zxid).map_err(
-            |e| FailStop::UndecodableSnapshot {
+        let Some(path) = staged.take_path() else {
+            return Err(FailStop::InstallSnapshot {
                 zxid,
-                error: e.to_string(),
-            },
-        )?;
-        self.reopen_log(move |config, opts| {
-            disk::install(&config.data_dir, config.log_dir(), zxid, &state, log, opts).map_err(
-                |e| FailStop::InstallSnapshot {
+                error: "the staged snapshot has no file".into(),
+            });
+        };
+        let log = log.to_vec();
+        self.start_disk_job("SNAP install", Some(staged), move |config, opts| {
+            disk::install(&config.data_dir, config.log_dir(), zxid, &path, &log, opts)
+                .map(|()| None)
+                .map_err(|e| FailStop::InstallSnapshot {
                     zxid,
                     error: e.to_string(),
-                },
-            )
-        })?;
-        self.db = db;
-        self.last_zxid = self.db.last_processed_zxid();
+                })
+        });
         Ok(())
     }
 
-    /// Closes the log (everything queued becomes durable), runs `change` on
-    /// the files, and opens the log again. Both outputs must be durable
-    /// before the core's next output runs, hence the blocking close.
-    ///
-    /// Any failure stops the member: a log that did not close cleanly may
-    /// have lost queued txns the core counts as logged, and files half
-    /// changed are not a state to serve from.
-    fn reopen_log(
+    /// On a blocking task: closes the log (everything queued becomes
+    /// durable), runs `change` on the files (which may reload the
+    /// database), and opens the log again. The core's later outputs wait
+    /// for it ([`Pipeline::finish_disk_job`]); everything else (pings, the
+    /// links, ticks) goes on meanwhile. Only a learner that is syncing gets
+    /// here, so no client is being served. Any failure stops the member
+    /// (fail_stop.rs): a log that did not close cleanly may have lost
+    /// queued txns the core counts as logged, and files half changed are
+    /// not a state to serve from.
+    fn start_disk_job(
         &mut self,
+        what: &'static str,
+        staged: Option<Box<StagedSnapshot>>,
         change: impl FnOnce(
-            &crate::config::ServerConfig,
-            crate::storage::LogOptions,
-        ) -> Result<(), FailStop>,
-    ) -> Result<(), FailStop> {
+                &crate::config::ServerConfig,
+                crate::storage::LogOptions,
+            ) -> Result<Option<Database>, FailStop>
+            + Send
+            + 'static,
+    ) {
         let Some(opts) = self.quorum.as_ref().map(|q| q.log_opts) else {
-            return Ok(());
+            return;
         };
         // A snapshot of the history about to change must not land after.
         self.abandon_snapshot();
-        if let Some(log) = self.log.take() {
-            log.close().map_err(|e| FailStop::TxnLog(e.to_string()))?;
-        }
+        let old_log = self.log.take();
         self.in_flight.clear();
-        change(&self.shared.config, opts)?;
-        let log = TxnLog::open(self.shared.config.log_dir(), opts)
-            .map_err(|e| FailStop::ReopenLog(e.to_string()))?;
-        self.durable = log.durable();
-        self.log_failure = log.failure();
-        self.log = Some(log);
-        Ok(())
+        let (durable_tx, durable_rx) = watch::channel(*self.durable.borrow());
+        let (failure_tx, failure_rx) = watch::channel(None);
+        self.durable = durable_rx;
+        self.log_failure = failure_rx;
+        let config = self.shared.config.clone();
+        let result = Arc::new(Mutex::new(None));
+        let done = Arc::new(Notify::new());
+        let (result_in, done_in) = (Arc::clone(&result), Arc::clone(&done));
+        let handle = tokio::task::spawn_blocking(move || {
+            let outcome = (|| {
+                if let Some(log) = old_log {
+                    log.close().map_err(|e| FailStop::TxnLog(e.to_string()))?;
+                }
+                let db = change(&config, opts)?;
+                let log = TxnLog::open(config.log_dir(), opts)
+                    .map_err(|e| FailStop::ReopenLog(e.to_string()))?;
+                Ok(JobDone { log, db })
+            })();
+            if let Ok(mut slot) = result_in.lock() {
+                *slot = Some(outcome);
+            }
+            done_in.notify_one();
+        });
+        if let Some(q) = self.quorum.as_mut() {
+            q.disk_job = Some(DiskJob {
+                what,
+                result,
+                done,
+                handle,
+                staged,
+                _durable: durable_tx,
+                _failure: failure_tx,
+            });
+        }
     }
 
     /// Starts or stops serving clients as the core's role allows.
@@ -512,7 +849,8 @@ impl Pipeline {
         let Some(q) = self.quorum.as_mut() else {
             return Ok(());
         };
-        let serving = q.peer.is_serving();
+        // Not while outputs wait for the files: the tree may be behind.
+        let serving = q.peer.is_serving() && q.disk_job.is_none() && q.deferred.is_empty();
         let was = q.serving;
         q.serving = serving;
         q.publish_status();

@@ -335,7 +335,6 @@ impl Peer {
     /// Sends learner `id` what it lacks of our log, then NEWLEADER, and adds
     /// it to the forwarding set (ZAB.md §5.3).
     fn sync_learner(&mut self, id: ServerId) {
-        let window = self.cfg.commit_log_count;
         let last_logged = self.last_logged_zxid();
         let Some(l) = self.leading() else {
             return;
@@ -359,7 +358,8 @@ impl Peer {
         let session = h.session;
         // Observers only ever see committed txns.
         let limit = if h.observer { commit_upto } else { last_logged };
-        let (header, start, base) = match plan_sync(&self.log, self.base_zxid, last_zxid, window) {
+        let plan = plan_sync(&self.log, self.base_zxid, last_zxid, &self.disk_view());
+        let (header, start, base) = match plan {
             SyncPlan::Diff { from_index } => (
                 Output::Send {
                     to: id,
@@ -381,6 +381,18 @@ impl Peer {
                 },
                 from_index,
                 to,
+            ),
+            SyncPlan::DiffFromDisk { upto, from_index } => (
+                Output::SendLoggedDiff {
+                    to: id,
+                    session,
+                    from: last_zxid,
+                    upto,
+                    commit_upto,
+                    snap_zxid: self.applied_zxid,
+                },
+                from_index,
+                upto,
             ),
             SyncPlan::Snap => {
                 // Our state is at `applied_zxid` (committed, or our own

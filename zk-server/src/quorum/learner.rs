@@ -45,15 +45,15 @@ pub(crate) struct Learning {
     commit_mark: Zxid,
     /// The leader's last proposal as of the previous ping, if we lacked it.
     behind_since: Option<Zxid>,
-    /// A SNAP sync in progress: the leader's state and the txns after it,
-    /// held in memory until NEWLEADER and then installed at once.
+    /// A SNAP sync in progress: the point of the leader's state (which the
+    /// driver holds) and the txns after it, held until NEWLEADER and then
+    /// installed at once.
     pending_snap: Option<PendingSnap>,
 }
 
 #[derive(Debug)]
 struct PendingSnap {
     zxid: Zxid,
-    state: bytes::Bytes,
     log: Vec<LogEntry>,
 }
 
@@ -83,6 +83,11 @@ impl Learning {
     /// UPTODATE received: the learner serves clients.
     pub(super) fn is_broadcasting(&self) -> bool {
         self.phase == Phase::Broadcast
+    }
+
+    /// The current connection attempt.
+    pub(super) fn session(&self) -> u64 {
+        self.session
     }
 
     fn has_acked_newleader(&self) -> bool {
@@ -155,18 +160,10 @@ impl Peer {
                 self.truncate_log(to);
                 self.begin_sync(SyncKind::Trunc, commit_upto);
             }
-            (
-                Phase::AwaitSync,
-                LeaderMsg::Snap {
-                    zxid,
-                    state,
-                    commit_upto,
-                },
-            ) => {
+            (Phase::AwaitSync, LeaderMsg::Snap { zxid, commit_upto }) => {
                 if let Some(l) = self.learning() {
                     l.pending_snap = Some(PendingSnap {
                         zxid,
-                        state,
                         log: Vec::new(),
                     });
                 }
@@ -249,6 +246,7 @@ impl Peer {
 
     fn truncate_log(&mut self, to: Zxid) {
         self.log.retain(|e| e.zxid <= to);
+        self.history.truncate(to);
         // Only uncommitted txns are ever truncated, and a snapshot holds
         // committed ones, so `to` is not below the base in practice; if it
         // were, the driver rebuilds its state from disk up to `to`.
@@ -268,11 +266,17 @@ impl Peer {
         };
         self.log = snap.log.clone();
         self.base_zxid = snap.zxid;
+        // The files now start with the snapshot, followed by the log.
+        self.disk_floor = snap.zxid;
+        self.history = super::history::LogHistory::default();
+        self.history.record(snap.zxid, 0);
+        for e in &snap.log {
+            self.history.record(e.zxid, e.payload.len());
+        }
         self.durable_zxid = self.last_logged_zxid();
         self.applied_zxid = snap.zxid;
         self.emit(Output::InstallSnapshot {
             zxid: snap.zxid,
-            state: snap.state,
             log: snap.log,
         });
     }

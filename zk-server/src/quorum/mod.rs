@@ -11,19 +11,25 @@
 //!
 //! Modules: `types` (the vocabulary), `election` (Fast Leader Election),
 //! `leader` (discovery, sync, broadcast), `learner` (followers and
-//! observers), `sync` (DIFF / TRUNC / SNAP decisions), `peer` (the state
+//! observers), `sync` (DIFF / TRUNC / SNAP decisions), `history` (what
+//! the log files hold beyond the window), `peer` (the state
 //! machine tying them together), `wire` (core messages as Apache's
 //! QuorumPacket and Notification records).
 //!
-//! State and log: the core's log is the txns after a snapshot point
-//! ([`DurableState::snapshot_zxid`]; 0 for the whole history), and the
-//! driver's state machine starts at [`DurableState::applied_zxid`]; the
-//! core emits `Apply` only for what follows. A learner behind the snapshot
-//! point or the DIFF window (`commit_log_count`) gets SNAP: the leader's
-//! driver sends its state at the core's applied zxid
-//! ([`Output::SendSnapshot`], opaque bytes to the core) followed by the
-//! later txns; the learner installs both at NEWLEADER in one durable step
-//! ([`Output::InstallSnapshot`]).
+//! State and log: the core's log is a window of the newest txns
+//! (`commit_log_count`, plus anything not yet applied and durable) after
+//! [`Peer::log_start`]; older ones are in the driver's files, which hold
+//! everything after the disk floor ([`DurableState::snapshot_zxid`]), and
+//! the core keeps only their shape ([`LogHistory`]). The driver's state
+//! machine starts at [`DurableState::applied_zxid`]; the core emits
+//! `Apply` only for what follows. A learner within the window gets DIFF
+//! (or TRUNC); one behind it gets a DIFF read from the files
+//! ([`Output::SendLoggedDiff`], a range, no bytes) when Apache's size rule
+//! allows, else SNAP: the leader's driver sends its state at the core's
+//! applied zxid ([`Output::SendSnapshot`]; the core carries only the SNAP
+//! marker, never the bytes of the state) followed by the later txns; the
+//! learner's driver stages the state as it arrives and installs it with
+//! the txns at NEWLEADER in one durable step ([`Output::InstallSnapshot`]).
 //!
 //! In the server (`crate::ensemble`, `crate::pipeline`), the pipeline task
 //! owns the peer and runs every output in order next to the database and
@@ -32,6 +38,7 @@
 //! the database. See DESIGN.md, "Ensemble mode".
 
 mod election;
+pub mod history;
 mod leader;
 mod learner;
 mod peer;

@@ -5,9 +5,10 @@
 use bytes::Bytes;
 
 use super::election::Election;
+use super::history::LogHistory;
 use super::leader::Leading;
 use super::learner::Learning;
-use super::sync::find;
+use super::sync::{find, DiskView};
 use super::types::*;
 
 /// The state of the current role.
@@ -26,10 +27,18 @@ pub struct Peer {
     pub(super) accepted_epoch: Epoch,
     pub(super) current_epoch: Epoch,
     /// Every txn after `base_zxid` handed to the driver for logging,
-    /// durable or not.
+    /// durable or not: a window of the newest `commit_log_count` (up to
+    /// twice that between trims) plus whatever is not applied and durable
+    /// yet. Older txns are in the files only.
     pub(super) log: Vec<LogEntry>,
-    /// The snapshot the log continues (0: the log is the whole history).
+    /// The zxid the in-memory log continues.
     pub(super) base_zxid: Zxid,
+    /// The files hold every txn after this zxid (the oldest snapshot).
+    pub(super) disk_floor: Zxid,
+    /// The shape of everything logged (see `history`).
+    pub(super) history: LogHistory,
+    /// The size of the state in bytes, as the driver last reported it.
+    state_size: u64,
     /// As a learner: how each sync went.
     pub(super) sync_counts: SyncCounts,
     /// Highest zxid the driver reported durable.
@@ -54,7 +63,17 @@ impl Peer {
     /// The peer starts LOOKING; its first notifications are already queued.
     pub fn new(cfg: PeerConfig, durable: DurableState, now_ms: u64, seed: u64) -> Self {
         let last = durable.last_logged_zxid();
-        let applied = durable.applied_zxid.clamp(durable.snapshot_zxid, last);
+        let base = durable.base();
+        let applied = durable.applied_zxid.clamp(base, last);
+        let mut history = durable.history;
+        if history == LogHistory::default() {
+            if durable.snapshot_zxid > 0 {
+                history.record(durable.snapshot_zxid, 0);
+            }
+            for e in &durable.log {
+                history.record(e.zxid, e.payload.len());
+            }
+        }
         let mut peer = Peer {
             current_vote: Notification {
                 state: ServerState::Looking,
@@ -65,7 +84,10 @@ impl Peer {
             accepted_epoch: durable.accepted_epoch,
             current_epoch: durable.current_epoch,
             log: durable.log,
-            base_zxid: durable.snapshot_zxid,
+            base_zxid: base,
+            disk_floor: durable.snapshot_zxid,
+            history,
+            state_size: 0,
             sync_counts: SyncCounts::default(),
             durable_zxid: last,
             applied_zxid: applied,
@@ -94,6 +116,7 @@ impl Peer {
             Input::LogDurable { zxid } => {
                 self.durable_zxid = self.durable_zxid.max(zxid.min(self.last_logged_zxid()));
                 self.on_durable();
+                self.trim_log();
                 Ok(())
             }
             Input::ClientWrite { payload } => self.client_write(payload),
@@ -151,6 +174,15 @@ impl Peer {
         }
     }
 
+    /// On a learner: the id of its current connection attempt to the
+    /// leader (messages of other attempts are ignored).
+    pub fn learner_session(&self) -> Option<u64> {
+        match &self.role {
+            RoleState::Learning(l) => Some(l.session()),
+            _ => None,
+        }
+    }
+
     /// On a leader: (learners connected, learners synced).
     pub fn learner_counts(&self) -> Option<(usize, usize)> {
         match &self.role {
@@ -180,9 +212,46 @@ impl Peer {
         self.log.last().map_or(self.base_zxid, |e| e.zxid)
     }
 
-    /// The snapshot the in-memory log continues (0: whole history).
-    pub fn snapshot_zxid(&self) -> Zxid {
+    /// The zxid the in-memory log continues.
+    pub fn log_start(&self) -> Zxid {
         self.base_zxid
+    }
+
+    /// Txns held in memory.
+    pub fn log_len(&self) -> usize {
+        self.log.len()
+    }
+
+    /// The files hold every txn after this zxid.
+    pub fn disk_floor(&self) -> Zxid {
+        self.disk_floor
+    }
+
+    /// The size of the state (in bytes, about what a snapshot of it takes),
+    /// for the DIFF-from-files rule. Until it is known (0), learners behind
+    /// the in-memory log get SNAP.
+    pub fn set_state_size(&mut self, bytes: u64) {
+        self.state_size = bytes;
+    }
+
+    /// The files no longer hold what follows `zxid` (a DIFF from them
+    /// failed, or older logs were purged): learners behind it get SNAP.
+    pub fn raise_disk_floor(&mut self, zxid: Zxid) {
+        self.disk_floor = self.disk_floor.max(zxid);
+    }
+
+    /// The log files as a DIFF source.
+    pub(super) fn disk_view(&self) -> DiskView<'_> {
+        DiskView {
+            floor: self.disk_floor,
+            history: &self.history,
+            max_bytes: self.max_diff_bytes(),
+        }
+    }
+
+    fn max_diff_bytes(&self) -> u64 {
+        let factor = u128::from(self.cfg.snapshot_size_factor_permille);
+        u64::try_from(u128::from(self.state_size) * factor / 1000).unwrap_or(u64::MAX)
     }
 
     /// How this peer, as a learner, was synchronised since it started.
@@ -264,6 +333,7 @@ impl Peer {
 
     /// Appends a txn to the log and asks the driver to persist it.
     pub(super) fn append(&mut self, entry: LogEntry) {
+        self.history.record(entry.zxid, entry.payload.len());
         self.log.push(entry.clone());
         self.emit(Output::Persist(entry));
     }
@@ -271,7 +341,34 @@ impl Peer {
     /// True when the log holds `zxid` (0, the empty prefix, and the
     /// snapshot point always).
     pub(super) fn has_logged(&self, zxid: Zxid) -> bool {
-        zxid == 0 || zxid == self.base_zxid || find(&self.log, zxid).is_ok()
+        zxid == 0
+            || zxid == self.base_zxid
+            || find(&self.log, zxid).is_ok()
+            || (zxid < self.base_zxid && self.history.holds(zxid))
+    }
+
+    /// Keeps the in-memory log to its window (commitLogCount): drops the
+    /// oldest txns that are applied and durable (the files have them) once
+    /// it holds twice the window, so trimming costs O(1) per txn.
+    pub(super) fn trim_log(&mut self) {
+        let window = self.cfg.commit_log_count.max(1);
+        if self.log.len() <= window.saturating_mul(2) {
+            return;
+        }
+        let done = self.applied_zxid.min(self.durable_zxid);
+        let excess = self.log.len() - window;
+        let cut = self.log[..excess]
+            .iter()
+            .take_while(|e| e.zxid <= done)
+            .count();
+        if cut > 0 {
+            self.base_zxid = self.log[cut - 1].zxid;
+            self.log.drain(..cut);
+        }
+        if self.state_size > 0 {
+            let max = self.max_diff_bytes();
+            self.history.prune(max, self.disk_floor);
+        }
     }
 
     /// Delivers every logged txn up to `upto` not yet applied, in order.
@@ -289,6 +386,7 @@ impl Peer {
             self.applied_zxid = entry.zxid;
             self.emit(Output::Apply(entry));
         }
+        self.trim_log();
     }
 
     pub(super) fn persist_epoch(&mut self, kind: EpochKind, epoch: Epoch) {
@@ -348,6 +446,53 @@ mod tests {
         assert!(out
             .iter()
             .any(|o| matches!(o, Output::Apply(e) if e.zxid == zxid)));
+    }
+
+    #[test]
+    fn the_in_memory_log_stays_within_twice_the_window_however_many_txns_commit() {
+        let mut cfg = PeerConfig::new(1, BTreeSet::from([1]), BTreeSet::new());
+        cfg.commit_log_count = 50;
+        let mut p = Peer::new(cfg, DurableState::default(), 0, 42);
+        p.step(Input::Tick { now_ms: 1_000 }).unwrap();
+        p.set_state_size(1_000_000);
+        for _ in 0..10_000 {
+            p.step(Input::ClientWrite {
+                payload: Bytes::from_static(b"0123456789"),
+            })
+            .unwrap();
+            let zxid = p.last_logged_zxid();
+            p.step(Input::LogDurable { zxid }).unwrap();
+            p.take_outputs();
+        }
+        assert_eq!(p.applied_zxid(), make_zxid(1, 10_000));
+        assert!(p.log_len() <= 100, "{} txns in memory", p.log_len());
+        assert!(p.log_start() >= make_zxid(1, 9_900));
+        assert!(p.history.samples() <= 20, "{} samples", p.history.samples());
+    }
+
+    #[test]
+    fn txns_not_yet_applied_stay_in_memory_beyond_the_window() {
+        let cfg = |id| {
+            let mut c = PeerConfig::new(id, BTreeSet::from([1, 2, 3]), BTreeSet::new());
+            c.commit_log_count = 5;
+            c
+        };
+        // A peer restarting with 30 logged txns it has not applied.
+        let log: Vec<LogEntry> = (1..=30)
+            .map(|c| LogEntry {
+                zxid: make_zxid(1, c),
+                payload: Bytes::new(),
+            })
+            .collect();
+        let durable = DurableState {
+            accepted_epoch: 1,
+            current_epoch: 1,
+            log,
+            ..DurableState::default()
+        };
+        let mut p = Peer::new(cfg(2), durable, 0, 1);
+        p.trim_log();
+        assert_eq!(p.log_len(), 30);
     }
 
     #[test]

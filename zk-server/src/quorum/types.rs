@@ -6,6 +6,8 @@ use std::collections::BTreeSet;
 
 use bytes::Bytes;
 
+pub use super::history::LogHistory;
+
 pub use zk_proto::quorum::{make_zxid, zxid_counter, zxid_epoch, ServerState};
 
 /// A server id (`server.N` / `myid`).
@@ -90,11 +92,13 @@ pub enum LeaderMsg {
         commit_upto: Zxid,
     },
     /// Replace your state with ours as of `zxid` (committed history only),
-    /// then as DIFF. `state` is opaque to the core: the real server sends
-    /// its serialized data tree, the simulator its applied txns.
+    /// then as DIFF. The state itself is not in the message: the drivers
+    /// carry it beside the core (the real server streams its data tree on
+    /// the link right after this packet and hands the learner's core this
+    /// message once the stream is staged on disk; the simulator keeps the
+    /// applied txns), so the core only ever sees the marker.
     Snap {
         zxid: Zxid,
-        state: Bytes,
         commit_upto: Zxid,
     },
     /// A txn to log. `prev` is the zxid the learner's log must end with
@@ -209,25 +213,44 @@ pub enum Output {
         to: Zxid,
     },
     /// Leader: send learner `to` (connection `session`) a
-    /// [`LeaderMsg::Snap`] of the state this driver holds at this point of
+    /// [`LeaderMsg::Snap`] and the state this driver holds at this point of
     /// the output stream, which is the state as of `zxid` (every `Apply`
     /// before this output, or what the driver restored, see
-    /// [`DurableState::applied_zxid`]).
+    /// [`DurableState::applied_zxid`]). Whatever the core sends `to` after
+    /// this output must reach it after the state. The state may be fuzzy
+    /// (taken while later txns apply): the learner replays the txns after
+    /// `zxid` onto it, which the core sends next.
     SendSnapshot {
         to: ServerId,
         session: u64,
         zxid: Zxid,
         commit_upto: Zxid,
     },
-    /// Learner: replace log and state with the leader's `state` as of
-    /// `zxid` followed by `log` (the leader's txns after it, up to
+    /// Leader: send learner `to` (connection `session`) a DIFF header
+    /// (`commit_upto`) and our logged txns in `(from, upto]`, read from the
+    /// log files, as proposals (the first one's `prev` is `from`). If the
+    /// files turn out not to hold them, send a SNAP of the state instead,
+    /// which at this point of the output stream is at `snap_zxid` (as for
+    /// [`Output::SendSnapshot`]). Either way, what the core sends `to`
+    /// after this output must follow it: the in-memory txns after `upto`
+    /// (a learner on SNAP ignores those it already has).
+    SendLoggedDiff {
+        to: ServerId,
+        session: u64,
+        from: Zxid,
+        upto: Zxid,
+        commit_upto: Zxid,
+        snap_zxid: Zxid,
+    },
+    /// Learner: replace log and state with the leader's state as of
+    /// `zxid` (what the driver received with the [`LeaderMsg::Snap`] of
+    /// this session) followed by `log` (the leader's txns after it, up to
     /// NEWLEADER), all durable before the next output runs. Applies
     /// continue after `zxid`. The learner's old files stay untouched until
     /// then, so a crash in the middle of a SNAP sync never leaves it with
     /// less than it had.
     InstallSnapshot {
         zxid: Zxid,
-        state: Bytes,
         log: Vec<LogEntry>,
     },
     /// A committed txn, delivered exactly once per incarnation and in zxid
@@ -272,9 +295,14 @@ pub struct PeerConfig {
     /// First notification resend interval; doubles up to the max.
     pub min_notification_interval_ms: u64,
     pub max_notification_interval_ms: u64,
-    /// How many of the newest txns a leader can DIFF from (commitLogCount);
-    /// older learners get SNAP.
+    /// How many of the newest txns the in-memory log keeps
+    /// (commitLogCount); older learners get a DIFF from the log files or
+    /// SNAP.
     pub commit_log_count: usize,
+    /// `zookeeper.snapshotSizeFactor` in thousandths (Apache: 0.33): a DIFF
+    /// from the log files is sent only while it is smaller than the state
+    /// times this; 0 turns DIFFs from the files off.
+    pub snapshot_size_factor_permille: u64,
 }
 
 impl PeerConfig {
@@ -291,6 +319,7 @@ impl PeerConfig {
             min_notification_interval_ms: 200,
             max_notification_interval_ms: 60_000,
             commit_log_count: 500,
+            snapshot_size_factor_permille: 330,
         }
     }
 
@@ -327,8 +356,15 @@ pub struct DurableState {
     /// only in the driver's state (older logs may be purged). 0 when the log
     /// holds the whole history.
     pub snapshot_zxid: Zxid,
-    /// The durable log after `snapshot_zxid`, in zxid order.
+    /// The newest part of the durable log, in zxid order: every txn after
+    /// `log_start` (or after `snapshot_zxid` when that is later).
     pub log: Vec<LogEntry>,
+    /// The zxid `log` continues; the files hold the txns between
+    /// `snapshot_zxid` and it. 0: `log` is everything after the snapshot.
+    pub log_start: Zxid,
+    /// The shape of the whole logged history, `log` included; when empty,
+    /// the peer builds it from `log`.
+    pub history: LogHistory,
     /// The zxid the driver's state is at when the peer starts: at least
     /// `snapshot_zxid`, at most the last logged zxid (the real server
     /// replays its whole log at start, as Apache does; a txn a leader later
@@ -339,7 +375,12 @@ pub struct DurableState {
 
 impl DurableState {
     pub fn last_logged_zxid(&self) -> Zxid {
-        self.log.last().map_or(self.snapshot_zxid, |e| e.zxid)
+        self.log.last().map_or(self.base(), |e| e.zxid)
+    }
+
+    /// The zxid the in-memory log continues.
+    pub fn base(&self) -> Zxid {
+        self.snapshot_zxid.max(self.log_start)
     }
 }
 

@@ -183,7 +183,6 @@ pub fn leader_msg_from_packet(p: &QuorumPacket) -> Result<LeaderMsg, WireError> 
         },
         PacketType::Snap => LeaderMsg::Snap {
             zxid: p.zxid,
-            state: Bytes::new(),
             commit_upto: p.zxid,
         },
         PacketType::Proposal => LeaderMsg::Proposal {

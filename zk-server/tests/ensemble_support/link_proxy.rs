@@ -1,3 +1,5 @@
+#![allow(dead_code)]
+
 //! A one-way quorum link through which a test can cut the network: a TCP
 //! proxy on 127.0.0.1 that forwards to one member's port and, when cut,
 //! closes every connection it carries and stops listening, so dialers get
@@ -7,11 +9,18 @@
 //! Refusing rather than accepting-then-closing matters: a peer dialer that
 //! sees a connection accepted and then closed redials at once, and would
 //! spin; a refused dial waits its retry delay.
+//!
+//! `stall` is the silent kind of cut (packets dropped, not refused): every
+//! connection stays open and new ones are accepted, but no byte moves
+//! either way until `resume`; then what was held goes through, as TCP
+//! retransmits after a network heals. Nobody sees a connection close.
 
 use std::io;
 use std::net::SocketAddr;
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +37,8 @@ pub struct LinkProxy {
     addr: SocketAddr,
     upstream: SocketAddr,
     running: Option<Running>,
+    /// True while stalled (see the module docs).
+    stalled: watch::Sender<bool>,
 }
 
 impl LinkProxy {
@@ -35,11 +46,25 @@ impl LinkProxy {
     pub fn start(upstream: SocketAddr) -> io::Result<LinkProxy> {
         let listener = listen(SocketAddr::from(([127, 0, 0, 1], 0)))?;
         let addr = listener.local_addr()?;
+        let (stalled, _) = watch::channel(false);
+        let running = spawn_acceptor(listener, upstream, stalled.subscribe());
         Ok(LinkProxy {
             addr,
             upstream,
-            running: Some(spawn_acceptor(listener, upstream)),
+            running: Some(running),
+            stalled,
         })
+    }
+
+    /// Stops moving bytes on every connection, old and new, without
+    /// closing any.
+    pub fn stall(&self) {
+        self.stalled.send_replace(true);
+    }
+
+    /// Moves bytes again, what was held first.
+    pub fn resume(&self) {
+        self.stalled.send_replace(false);
     }
 
     /// Where peers dial to reach `upstream` through this proxy.
@@ -61,7 +86,8 @@ impl LinkProxy {
     pub fn heal(&mut self) -> io::Result<()> {
         if self.running.is_none() {
             let listener = listen(self.addr)?;
-            self.running = Some(spawn_acceptor(listener, self.upstream));
+            let stalled = self.stalled.subscribe();
+            self.running = Some(spawn_acceptor(listener, self.upstream, stalled));
         }
         Ok(())
     }
@@ -84,13 +110,22 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(64)
 }
 
-fn spawn_acceptor(listener: TcpListener, upstream: SocketAddr) -> Running {
+fn spawn_acceptor(
+    listener: TcpListener,
+    upstream: SocketAddr,
+    stalled: watch::Receiver<bool>,
+) -> Running {
     let stop = CancellationToken::new();
-    let acceptor = tokio::spawn(accept_loop(listener, upstream, stop.clone()));
+    let acceptor = tokio::spawn(accept_loop(listener, upstream, stop.clone(), stalled));
     Running { stop, acceptor }
 }
 
-async fn accept_loop(listener: TcpListener, upstream: SocketAddr, stop: CancellationToken) {
+async fn accept_loop(
+    listener: TcpListener,
+    upstream: SocketAddr,
+    stop: CancellationToken,
+    stalled: watch::Receiver<bool>,
+) {
     loop {
         let accepted = tokio::select! {
             _ = stop.cancelled() => return,
@@ -98,14 +133,52 @@ async fn accept_loop(listener: TcpListener, upstream: SocketAddr, stop: Cancella
         };
         // An accept error is transient (e.g. the dialer gave up); keep going.
         if let Ok((inbound, _)) = accepted {
-            tokio::spawn(forward(inbound, upstream, stop.clone()));
+            tokio::spawn(forward(inbound, upstream, stop.clone(), stalled.clone()));
+        }
+    }
+}
+
+/// Waits while the proxy is stalled.
+async fn flowing(stalled: &mut watch::Receiver<bool>) {
+    while *stalled.borrow_and_update() {
+        if stalled.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Copies one direction, holding each chunk while the proxy is stalled.
+async fn pump(
+    mut from: tokio::net::tcp::ReadHalf<'_>,
+    mut to: tokio::net::tcp::WriteHalf<'_>,
+    mut stalled: watch::Receiver<bool>,
+) {
+    let mut buf = vec![0u8; 16 * 1024];
+    loop {
+        flowing(&mut stalled).await;
+        let n = match from.read(&mut buf).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        flowing(&mut stalled).await;
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
         }
     }
 }
 
 /// Pumps bytes both ways until either side closes or the proxy is cut;
 /// dropping both streams then closes both connections.
-async fn forward(mut inbound: TcpStream, upstream: SocketAddr, stop: CancellationToken) {
+async fn forward(
+    mut inbound: TcpStream,
+    upstream: SocketAddr,
+    stop: CancellationToken,
+    mut stalled: watch::Receiver<bool>,
+) {
+    tokio::select! {
+        _ = stop.cancelled() => return,
+        _ = flowing(&mut stalled) => {}
+    }
     let connect = tokio::time::timeout(
         std::time::Duration::from_secs(1),
         TcpStream::connect(upstream),
@@ -120,8 +193,11 @@ async fn forward(mut inbound: TcpStream, upstream: SocketAddr, stop: Cancellatio
     };
     let _ = inbound.set_nodelay(true);
     let _ = outbound.set_nodelay(true);
+    let (in_read, in_write) = inbound.split();
+    let (out_read, out_write) = outbound.split();
     tokio::select! {
         _ = stop.cancelled() => {}
-        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+        _ = pump(in_read, out_write, stalled.clone()) => {}
+        _ = pump(out_read, in_write, stalled) => {}
     }
 }

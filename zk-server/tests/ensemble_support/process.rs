@@ -1,3 +1,5 @@
+#![allow(dead_code)]
+
 //! Real `zk-server` processes for the multi-process ensemble tests: a kill
 //! guard, free ports, and the `srvr` Mode line of a member.
 
@@ -26,6 +28,19 @@ pub fn spawn_server(cfg: &Path) -> Proc {
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn zk-server");
+    Proc(child)
+}
+
+/// Starts `zk-server <cfg>` with its log (info level) written to `log`.
+pub fn spawn_server_logged(cfg: &Path, log: &Path) -> Proc {
+    let out = std::fs::File::create(log).expect("create the server log");
+    let child = Command::new(env!("CARGO_BIN_EXE_zk-server"))
+        .arg(cfg)
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(out)
         .spawn()
         .expect("spawn zk-server");
     Proc(child)

@@ -245,6 +245,18 @@ impl TxnLogReader {
         })
     }
 
+    /// The zxid in the name of the first file a reader from `from_zxid`
+    /// would read (the newest starting at or before it, else the oldest),
+    /// or `None` without log files. Lists the directory only; lets a
+    /// caller tell cheaply whether the files can hold the txns after
+    /// `from_zxid` (they can when this is at most `from_zxid`, or the txn
+    /// right after it).
+    pub fn first_file_zxid(log_dir: &Path, from_zxid: i64) -> Result<Option<i64>, StorageError> {
+        let dir = version_dir(log_dir);
+        let files = list(&dir, LOG_PREFIX).map_err(StorageError::io(&dir))?;
+        Ok(first_file_holding(&files, from_zxid).map(|i| files[i].zxid))
+    }
+
     /// The torn tails met so far.
     pub fn torn_tails(&self) -> &[TornTail] {
         &self.torn
