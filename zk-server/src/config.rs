@@ -20,6 +20,14 @@ pub const DEFAULT_PREALLOC_KIB: u64 = 65_536;
 pub const DEFAULT_SNAP_RETAIN_COUNT: usize = 3;
 pub const DEFAULT_CONTAINER_CHECK_INTERVAL_MS: u64 = 60_000;
 pub const DEFAULT_JUTE_MAX_BUFFER: usize = zk_proto::jute::DEFAULT_MAX_BUFFER;
+/// Apache's `globalOutstandingLimit`.
+pub const DEFAULT_GLOBAL_OUTSTANDING_LIMIT: usize = 1000;
+/// Ours (Apache has no such bound): unsent reply bytes past which a
+/// connection stops being read (docs/PERFORMANCE.md "Back-pressure").
+pub const DEFAULT_CLIENT_MAX_UNSENT_BYTES: usize = 16 << 20;
+/// Ours: a connection whose queued replies make no progress for this long
+/// is closed.
+pub const DEFAULT_CLIENT_STUCK_TIMEOUT_MS: u64 = 30_000;
 
 /// Which four-letter words may run (`4lw.commands.whitelist`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,6 +122,16 @@ pub struct ServerConfig {
     /// `zookeeper.commitLogCount`: how many of the newest txns a leader
     /// keeps for DIFF; older learners get SNAP. `None`: 500, as Apache.
     pub commit_log_count: Option<usize>,
+    /// `globalOutstandingLimit`: requests read and not yet answered,
+    /// server-wide, past which connections with a request in flight stop
+    /// being read. 0 turns the limit off.
+    pub global_outstanding_limit: usize,
+    /// `clientMaxUnsentBytes`: a connection whose replies not yet written
+    /// pass this stops being read until they drain.
+    pub client_max_unsent_bytes: usize,
+    /// `clientStuckTimeoutMs`: a connection with replies to write and no
+    /// byte written for this long is closed.
+    pub client_stuck_timeout_ms: u64,
     /// `server.N` lines; non-empty means ensemble mode.
     pub peers: Vec<PeerSpec>,
     /// This server's id in the ensemble; `None` reads `<dataDir>/myid`.
@@ -147,6 +165,9 @@ impl Default for ServerConfig {
             init_limit: None,
             sync_limit: None,
             commit_log_count: None,
+            global_outstanding_limit: DEFAULT_GLOBAL_OUTSTANDING_LIMIT,
+            client_max_unsent_bytes: DEFAULT_CLIENT_MAX_UNSENT_BYTES,
+            client_stuck_timeout_ms: DEFAULT_CLIENT_STUCK_TIMEOUT_MS,
             peers: Vec::new(),
             my_id: None,
             peer_type: None,
@@ -331,6 +352,9 @@ fn apply_key(config: &mut ServerConfig, key: &str, value: &str) -> Result<KeyOut
         }
         "autopurge.purgeInterval" => config.autopurge_purge_interval_hours = parse_num(value)?,
         "commitLogCount" => config.commit_log_count = Some(parse_positive(value)?),
+        "globalOutstandingLimit" => config.global_outstanding_limit = parse_num(value)?,
+        "clientMaxUnsentBytes" => config.client_max_unsent_bytes = parse_positive(value)?,
+        "clientStuckTimeoutMs" => config.client_stuck_timeout_ms = parse_positive(value)?,
         "4lw.commands.whitelist" => {
             config.four_letter_whitelist = FourLetterWhitelist::parse(value)
         }

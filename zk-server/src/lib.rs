@@ -12,6 +12,7 @@ pub mod storage;
 
 pub mod admin;
 pub mod config;
+pub mod log_limit;
 pub mod net;
 mod pipeline;
 pub mod server;
