@@ -54,9 +54,10 @@ impl RateLimit {
     /// [`RateLimit::allow`] at a given time (for tests).
     pub fn allow_at(&self, now: Instant) -> Option<u64> {
         let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let due = state
-            .last
-            .is_none_or(|last| now.saturating_duration_since(last) >= self.interval);
+        let due = !matches!(
+            state.last,
+            Some(last) if now.saturating_duration_since(last) < self.interval
+        );
         if due {
             state.last = Some(now);
             Some(std::mem::take(&mut state.suppressed))

@@ -496,9 +496,7 @@ impl Pipeline {
                 word,
                 remote,
                 reply,
-            } => {
-                let _ = reply.send(self.four_letter(word, remote));
-            }
+            } => self.answer_four_letter(word, remote, reply),
             Inbound::Shutdown { .. } | Inbound::Kill { .. } => {}
         }
     }

@@ -211,6 +211,7 @@ async fn prepare(proc: &Proc, c: &mut RawClient) -> u64 {
 
 fn assert_bounded(baseline: u64, watch: &Watch) {
     let growth = watch.peak_rss.saturating_sub(baseline);
+    eprintln!("RSS growth {} MB, {watch:?}", growth >> 20);
     assert!(
         growth < RSS_GROWTH_LIMIT,
         "RSS grew by {} MB (baseline {} MB): {watch:?}",
@@ -397,4 +398,65 @@ async fn a_multi_read_past_the_reply_limit_fails_and_the_session_goes_on() {
     // The session is still good.
     let after = c.call(5001, get_data("/small")).await;
     assert!(matches!(after.response, Response::GetData(_)), "{after:?}");
+}
+
+/// Asks a four-letter word and reads the whole answer.
+async fn ask(addr: SocketAddr, word: &str) -> String {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(word.as_bytes()).await.expect("send word");
+    let mut out = String::new();
+    tokio::time::timeout(Duration::from_secs(60), stream.read_to_string(&mut out))
+        .await
+        .expect("four-letter answer timed out")
+        .expect("read answer");
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn big_four_letter_listings_do_not_stall_other_clients() {
+    const WATCHES: i32 = 200_000;
+    let _serial = SERIAL.lock().await;
+    let proc = Proc::start("").await;
+    let mut c = RawClient::session(proc.addr, 30_000).await;
+    prepare(&proc, &mut c).await;
+    // 200k exists watches on absent paths, pipelined.
+    let mut watcher = RawClient::session(proc.addr, 30_000).await;
+    for chunk in 0..WATCHES / 2000 {
+        let mut batch = BytesMut::new();
+        for i in 0..2000 {
+            let xid = chunk * 2000 + i + 1;
+            let request = Request::Exists(ExistsRequest {
+                path: format!("/watched/{xid}"),
+                watch: true,
+            });
+            batch.extend_from_slice(&frame(xid, request));
+        }
+        watcher.write(&batch).await;
+        watcher.reply_to((chunk + 1) * 2000, OpCode::Exists).await;
+    }
+    let wchs = ask(proc.addr, "wchs").await;
+    assert!(wchs.contains(&format!("Total watches:{WATCHES}")), "{wchs}");
+
+    // Listings asked back to back, two at a time, while another client works.
+    let until = Instant::now() + ABUSE_FOR;
+    let addr = proc.addr;
+    let listers: Vec<_> = ["wchp", "wchc"]
+        .into_iter()
+        .map(|word| {
+            tokio::spawn(async move {
+                let mut lines = 0;
+                while Instant::now() < until {
+                    lines = ask(addr, word).await.lines().count();
+                }
+                lines
+            })
+        })
+        .collect();
+    let watch = keep_working(&proc, until).await;
+    for lister in listers {
+        let lines = lister.await.unwrap();
+        assert!(lines > WATCHES as usize, "a listing of {lines} lines");
+    }
+    eprintln!("{watch:?}");
+    assert!(watch.answered > 10, "{watch:?}");
 }

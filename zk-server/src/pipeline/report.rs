@@ -1,12 +1,25 @@
 //! What the four-letter words report, gathered from the pipeline's state
 //! (the formatting itself is in `admin`, pure).
+//!
+//! The words whose output grows with the state (`wchc`, `wchp`, `dump`)
+//! only copy the facts on the writer task; sorting, regrouping and
+//! formatting them run on a blocking thread, so other clients do not wait
+//! behind a listing of 200k watches (issue 10).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+
+use tokio::sync::oneshot;
 
 use super::{dir_size, Pipeline};
 use crate::admin::{self, FourLetterWord, Latency};
-use crate::db::ConnId;
+use crate::db::{ConnId, SessionId};
+
+/// A four-letter word's answer: ready, or to be rendered off the writer.
+pub(super) enum Answer {
+    Now(String),
+    Render(Box<dyn FnOnce() -> String + Send>),
+}
 
 impl Pipeline {
     /// `asker` is the four-letter-word connection itself, which Apache
@@ -66,7 +79,59 @@ impl Pipeline {
         std::iter::once(asking).chain(listed).collect()
     }
 
-    pub(super) fn four_letter(&mut self, word: FourLetterWord, asker: SocketAddr) -> String {
+    /// Answers a four-letter word on `reply`; the big listings are rendered
+    /// on a blocking thread from facts copied here.
+    pub(super) fn answer_four_letter(
+        &mut self,
+        word: FourLetterWord,
+        asker: SocketAddr,
+        reply: oneshot::Sender<String>,
+    ) {
+        match self.four_letter_answer(word, asker) {
+            Answer::Now(text) => {
+                let _ = reply.send(text);
+            }
+            Answer::Render(render) => {
+                tokio::task::spawn_blocking(move || {
+                    let _ = reply.send(render());
+                });
+            }
+        }
+    }
+
+    fn four_letter_answer(&mut self, word: FourLetterWord, asker: SocketAddr) -> Answer {
+        let listing = matches!(
+            word,
+            FourLetterWord::Wchc | FourLetterWord::Wchp | FourLetterWord::Dump
+        );
+        let serving = match &self.quorum {
+            Some(q) => q.serving,
+            None => true,
+        };
+        if listing && serving {
+            return match word {
+                FourLetterWord::Wchc => {
+                    let facts = self.watch_facts();
+                    Answer::Render(Box::new(move || {
+                        admin::format_wchc(&watches_by_session(facts))
+                    }))
+                }
+                FourLetterWord::Wchp => {
+                    let facts = self.watch_facts();
+                    Answer::Render(Box::new(move || {
+                        admin::format_wchp(&watches_by_path(facts))
+                    }))
+                }
+                _ => {
+                    let info = self.dump_info(asker);
+                    Answer::Render(Box::new(move || admin::format_dump(&info)))
+                }
+            };
+        }
+        Answer::Now(self.four_letter_text(word, asker))
+    }
+
+    fn four_letter_text(&mut self, word: FourLetterWord, asker: SocketAddr) -> String {
         if self.quorum.as_ref().is_some_and(|q| !q.serving) {
             // OPS.md §1.1: a member in election or resync answers only the
             // words that do not need the data tree.
@@ -96,8 +161,8 @@ impl Pipeline {
                 let w = self.db.watches().summary();
                 admin::format_wchs(w.connections, w.paths, w.watches)
             }
-            FourLetterWord::Wchc => admin::format_wchc(&self.watches_by_session()),
-            FourLetterWord::Wchp => admin::format_wchp(&self.watches_by_path()),
+            FourLetterWord::Wchc => admin::format_wchc(&watches_by_session(self.watch_facts())),
+            FourLetterWord::Wchp => admin::format_wchp(&watches_by_path(self.watch_facts())),
             FourLetterWord::Dump => admin::format_dump(&self.dump_info(asker)),
             FourLetterWord::Crst => {
                 for c in self.conns.values_mut() {
@@ -159,31 +224,17 @@ impl Pipeline {
         }
     }
 
-    /// Data watches per session (wchc), from the per-connection table.
-    fn watches_by_session(&self) -> Vec<(i64, Vec<String>)> {
-        let mut out: Vec<(i64, Vec<String>)> = self
-            .db
-            .watches()
-            .by_connection()
-            .into_iter()
-            .filter_map(|(conn, paths)| {
-                let session = self.conns.get(&conn).and_then(|c| c.session)?;
-                Some((session, paths))
-            })
-            .collect();
-        out.sort();
-        out
-    }
-
-    /// Data watches per path (wchp).
-    fn watches_by_path(&self) -> Vec<(String, Vec<i64>)> {
-        let mut by_path: BTreeMap<String, Vec<i64>> = Default::default();
-        for (session, paths) in self.watches_by_session() {
-            for p in paths {
-                by_path.entry(p).or_default().push(session);
-            }
+    /// The copy `wchc` and `wchp` are rendered from: each connection's
+    /// data watches, and each connection's session.
+    fn watch_facts(&self) -> WatchFacts {
+        WatchFacts {
+            by_conn: self.db.watches().by_connection(),
+            sessions: self
+                .conns
+                .iter()
+                .filter_map(|(&id, c)| Some((id, c.session?)))
+                .collect(),
         }
-        by_path.into_iter().collect()
     }
 
     fn dump_info(&self, asker: SocketAddr) -> admin::DumpInfo {
@@ -230,4 +281,33 @@ impl Pipeline {
             connection_buckets: connection_buckets.into_iter().collect(),
         }
     }
+}
+
+/// Watches per connection and the connections' sessions, copied off the
+/// pipeline's state.
+pub(super) struct WatchFacts {
+    by_conn: BTreeMap<ConnId, Vec<String>>,
+    sessions: HashMap<ConnId, SessionId>,
+}
+
+/// Data watches per session (wchc), sorted by session.
+fn watches_by_session(facts: WatchFacts) -> Vec<(i64, Vec<String>)> {
+    let WatchFacts { by_conn, sessions } = facts;
+    let mut out: Vec<(i64, Vec<String>)> = by_conn
+        .into_iter()
+        .filter_map(|(conn, paths)| Some((*sessions.get(&conn)?, paths)))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Data watches per path (wchp), sorted by path.
+fn watches_by_path(facts: WatchFacts) -> Vec<(String, Vec<i64>)> {
+    let mut by_path: BTreeMap<String, Vec<i64>> = Default::default();
+    for (session, paths) in watches_by_session(facts) {
+        for p in paths {
+            by_path.entry(p).or_default().push(session);
+        }
+    }
+    by_path.into_iter().collect()
 }
