@@ -520,6 +520,21 @@ mod tests {
     }
 
     #[test]
+    fn back_pressure_keys_are_honoured_with_apache_defaults() {
+        let defaults = parse("dataDir=/d\nclientPort=1\n").unwrap().config;
+        assert_eq!(defaults.global_outstanding_limit, 1000);
+        assert_eq!(defaults.client_max_unsent_bytes, 16 << 20);
+        assert_eq!(defaults.client_stuck_timeout_ms, 30_000);
+        let text = "dataDir=/d\nclientPort=1\nglobalOutstandingLimit=50\n\
+                    zookeeper.clientMaxUnsentBytes=4096\nclientStuckTimeoutMs=250\n";
+        let c = parse(text).unwrap().config;
+        assert_eq!(c.global_outstanding_limit, 50);
+        assert_eq!(c.client_max_unsent_bytes, 4096);
+        assert_eq!(c.client_stuck_timeout_ms, 250);
+        assert!(parse("dataDir=/d\nclientPort=1\nclientMaxUnsentBytes=0\n").is_err());
+    }
+
+    #[test]
     fn every_documented_key_is_honoured() {
         let text = "\
 # comment

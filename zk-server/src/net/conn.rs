@@ -47,6 +47,7 @@ pub(super) async fn serve(stream: TcpStream, remote: SocketAddr, ctx: Arc<NetCon
     let flow = Arc::new(ConnFlow::new(
         Arc::clone(&ctx.admission),
         ctx.shared.config.client_max_unsent_bytes,
+        cancel.clone(),
     ));
     tokio::select! {
         _ = cancel.cancelled() => {}

@@ -16,6 +16,11 @@
 //!   connection is not read. A client that does not read its replies thus
 //!   stops being served instead of growing the server's memory; the writer
 //!   closes it when no byte goes out for `clientStuckTimeoutMs`.
+//! * **Hard cap**: what a connection is sent without asking (watch events,
+//!   a persistent watch on a busy tree) does not wait for its reader, so
+//!   an event that takes a connection's unsent bytes past
+//!   [`HARD_CAP_FACTOR`] times the budget closes it at once: memory stays a
+//!   function of the limits, not of how long a client stalls.
 //!
 //! The counters are shared atomics: the reader counts requests in, the
 //! pipeline counts replies out (as queued, which is when Apache decrements
@@ -28,9 +33,17 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, Notify};
+use tokio_util::sync::CancellationToken;
 
 use super::frames::OutFrame;
+use crate::log_limit::RateLimit;
 use crate::pipeline::Outbound;
+use crate::warn_limited;
+
+/// Unsent bytes past `budget × HARD_CAP_FACTOR` close the connection.
+pub(crate) const HARD_CAP_FACTOR: usize = 4;
+
+static OVER_CAP: RateLimit = RateLimit::new(std::time::Duration::from_secs(10));
 
 /// The server-wide count of requests read and not yet answered.
 #[derive(Debug)]
@@ -121,12 +134,15 @@ pub(crate) struct ConnFlow {
     closed: AtomicBool,
     /// Wakes this connection's reader when a reply is queued or bytes go out.
     progress: Notify,
+    /// Ends the connection (reader and writer) when the hard cap is passed.
+    cancel: CancellationToken,
 }
 
 impl ConnFlow {
-    pub fn new(admission: Arc<Admission>, budget: usize) -> Self {
+    pub fn new(admission: Arc<Admission>, budget: usize, cancel: CancellationToken) -> Self {
         ConnFlow {
             admission,
+            cancel,
             budget,
             outstanding: AtomicUsize::new(0),
             unsent: AtomicUsize::new(0),
@@ -199,6 +215,28 @@ impl ConnFlow {
         self.unsent.fetch_add(len, Ordering::Relaxed);
     }
 
+    /// Counts an unrequested frame (an event), closing the connection when
+    /// its unsent bytes pass the hard cap. Replies are not checked here:
+    /// the reader's gate already bounds them by the budget.
+    fn queued_unasked(&self, len: usize) {
+        let unsent = self.unsent.fetch_add(len, Ordering::Relaxed) + len;
+        let cap = self.budget.saturating_mul(HARD_CAP_FACTOR);
+        if unsent > cap && !self.cancel.is_cancelled() {
+            warn_limited!(
+                OVER_CAP,
+                "closing a connection with {unsent} unsent bytes (cap {cap}): \
+                 the client does not read what it is sent"
+            );
+            self.cancel.cancel();
+        }
+    }
+
+    /// True once the hard cap closed the connection.
+    #[cfg(test)]
+    fn cancelled(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
     /// The writer put `len` bytes on the socket.
     pub fn written(&self, len: usize) {
         let _ = self
@@ -234,7 +272,7 @@ impl ConnOutput {
     /// Queues a frame that answers no request (an event, a handshake).
     pub fn frame(&self, frame: impl Into<OutFrame>) {
         let frame = frame.into();
-        self.flow.queued(frame.len());
+        self.flow.queued_unasked(frame.len());
         let _ = self.tx.send(Outbound::Frame(frame));
     }
 
@@ -295,7 +333,11 @@ mod tests {
 
     fn flow(limit: usize) -> (Arc<Admission>, Arc<ConnFlow>, ConnOutput) {
         let admission = Arc::new(Admission::new(limit));
-        let flow = Arc::new(ConnFlow::new(Arc::clone(&admission), BUDGET));
+        let flow = Arc::new(ConnFlow::new(
+            Arc::clone(&admission),
+            BUDGET,
+            CancellationToken::new(),
+        ));
         let (tx, rx) = mpsc::unbounded_channel();
         std::mem::forget(rx);
         let out = ConnOutput::new(tx, Arc::clone(&flow));
@@ -336,7 +378,11 @@ mod tests {
     async fn a_throttled_reader_wakes_when_the_global_count_drops() {
         let (admission, flow, out) = flow(2);
         flow.request_read();
-        let other = Arc::new(ConnFlow::new(Arc::clone(&admission), BUDGET));
+        let other = Arc::new(ConnFlow::new(
+            Arc::clone(&admission),
+            BUDGET,
+            CancellationToken::new(),
+        ));
         other.request_read();
         assert_eq!(other.gate(), Gate::GlobalLimit);
         let waiting = {
@@ -348,5 +394,14 @@ mod tests {
             .await
             .expect("woken")
             .unwrap();
+    }
+
+    #[test]
+    fn events_past_the_hard_cap_close_the_connection() {
+        let (_, flow, out) = flow(10);
+        out.frame(Bytes::from(vec![0; BUDGET * HARD_CAP_FACTOR]));
+        assert!(!flow.cancelled(), "at the cap");
+        out.frame(Bytes::from_static(&[0]));
+        assert!(flow.cancelled(), "past the cap");
     }
 }
