@@ -15,6 +15,8 @@ Cases:
   multiread-big   multiRead of 500 nodes of 100 KB (a 50 MB reply), in a
                   loop, replies read (ours refuses replies past
                   2 x jute.maxbuffer with MarshallingError; Apache sends them)
+  wchp-200k       the four-letter word wchp, back to back, with 200k watches
+                  set by another session
 
     python3 bench/abuse.py                      # 3 rounds, 10 s per case
     python3 bench/abuse.py --rounds 1 --duration 5 --cases noread-1mb
@@ -39,7 +41,8 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import compare  # noqa: E402  (Server, rss_kib, framing helpers)
 
-CASES = ["noread-1mb", "noread-small", "reading-flood", "multiread-big"]
+CASES = ["noread-1mb", "noread-small", "reading-flood", "multiread-big", "wchp-200k"]
+WATCHES = 200_000
 OBSERVER_TIMEOUT = 10.0
 ONE_MB = 1_000_000
 
@@ -64,8 +67,8 @@ def get_data(xid, path):
     return _request(xid, 4, _string(path) + b"\0")
 
 
-def exists(xid, path):
-    return _request(xid, 3, _string(path) + b"\0")
+def exists(xid, path, watch=False):
+    return _request(xid, 3, _string(path) + (b"\1" if watch else b"\0"))
 
 
 def create(xid, path, data):
@@ -127,6 +130,16 @@ def call(s, frame):
 
 
 def setup(port, case):
+    """Loads the case's data; returns the sockets that must stay open."""
+    keep = []
+    if case == "wchp-200k":
+        w = session(port)
+        for chunk in range(WATCHES // 2000):
+            w.sendall(b"".join(exists(chunk * 2000 + i + 1, f"/watched/{chunk * 2000 + i}", True)
+                               for i in range(2000)))
+            for _ in range(2000):
+                read_frame(w)
+        keep.append(w)
     s = session(port)
     assert call(s, create(1, "/small", b"x"))[1] == 0
     if case == "noread-1mb":
@@ -140,10 +153,21 @@ def setup(port, case):
                 (_xid, _zxid, err) = struct.unpack(">iqi", read_frame(s)[:16])
                 assert err == 0, err
     s.close()
+    return keep
 
 
 def abuse(port, case, stop):
     """Misbehaves until `stop` is set."""
+    if case == "wchp-200k":
+        while not stop.is_set():
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=30) as w:
+                    w.sendall(b"wchp")
+                    while w.recv(1 << 16):
+                        pass
+            except OSError:
+                time.sleep(0.1)
+        return
     s = session(port)
     s.settimeout(0.2)
     try:
@@ -209,7 +233,7 @@ def observe(port, stop, latencies):
 def run_case(server, case, duration):
     server.start()
     try:
-        setup(server.port, case)
+        keep = setup(server.port, case)
         time.sleep(1.0)
         baseline = compare.rss_kib(server.pid)
         stop = threading.Event()
@@ -244,6 +268,8 @@ def run_case(server, case, duration):
             "alive": alive,
         }
     finally:
+        for k in locals().get("keep") or []:
+            k.close()
         server.stop()
         # 100 MB of txn logs per case otherwise stay behind.
         shutil.rmtree(server.data_dir, ignore_errors=True)

@@ -278,6 +278,8 @@ pub(crate) struct Pipeline {
     stats: Stats,
     snaps: SnapSchedule,
     clock: Clock,
+    /// wchc / wchp listings copied a page per turn (report.rs).
+    listings: report::Listings,
 }
 
 /// Standalone servers use server id 1 in session ids (SEMANTICS.md §5.1).
@@ -363,6 +365,7 @@ impl Pipeline {
             snaps,
             clock,
             shared,
+            listings: Default::default(),
         }
     }
 
@@ -435,6 +438,9 @@ impl Pipeline {
                 _ = tokio::time::sleep(expiry) => self.expire_sessions(),
                 _ = cleanup.tick() => self.cleanup_containers(),
                 _ = purge.tick(), if purge_every > 0 => self.start_purge(),
+                // One page per turn, yielding in between so the connection
+                // tasks this one woke run before the next page.
+                _ = tokio::task::yield_now(), if !self.listings.is_idle() => self.listing_step(),
             }
         }
     }

@@ -1,12 +1,13 @@
 //! What the four-letter words report, gathered from the pipeline's state
 //! (the formatting itself is in `admin`, pure).
 //!
-//! The words whose output grows with the state (`wchc`, `wchp`, `dump`)
-//! only copy the facts on the writer task; sorting, regrouping and
-//! formatting them run on a blocking thread, so other clients do not wait
-//! behind a listing of 200k watches (issue 10).
+//! The words whose output grows with the state do not stall the writer
+//! (issue 10): `wchc` and `wchp` copy the watch table a page
+//! ([`LISTING_PAGE`] paths) per writer turn, between other work; `dump`
+//! copies its facts at once (sessions and ephemerals). Sorting, regrouping
+//! and formatting run on a blocking thread.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
 
 use tokio::sync::oneshot;
@@ -15,10 +16,50 @@ use super::{dir_size, Pipeline};
 use crate::admin::{self, FourLetterWord, Latency};
 use crate::db::{ConnId, SessionId};
 
-/// A four-letter word's answer: ready, or to be rendered off the writer.
+/// Listings rendered off the writer at once; each holds a copy of its
+/// facts, so this bounds their memory.
+static RENDERING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// Watch paths copied per writer turn for a `wchc` / `wchp` listing.
+const LISTING_PAGE: usize = 4096;
+
+/// A four-letter word's answer: ready, to be rendered off the writer, or
+/// a listing to copy a page at a time.
 pub(super) enum Answer {
     Now(String),
     Render(Box<dyn FnOnce() -> String + Send>),
+    Paged,
+}
+
+/// `wchc` / `wchp` listings being copied, oldest first; only the first
+/// holds a (partial) copy, so queued ones cost nothing.
+#[derive(Default)]
+pub(super) struct Listings {
+    queue: VecDeque<Listing>,
+}
+
+impl Listings {
+    /// True when no listing waits for a writer turn.
+    pub(super) fn is_idle(&self) -> bool {
+        self.queue.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Listings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Listings({})", self.queue.len())
+    }
+}
+
+struct Listing {
+    word: FourLetterWord,
+    reply: oneshot::Sender<String>,
+    /// The connections to copy, sorted; `None` until the first turn.
+    conns: Option<Vec<ConnId>>,
+    next: usize,
+    /// The last path copied of `conns[next]`.
+    after: Option<String>,
+    by_conn: BTreeMap<ConnId, Vec<String>>,
 }
 
 impl Pipeline {
@@ -91,12 +132,71 @@ impl Pipeline {
             Answer::Now(text) => {
                 let _ = reply.send(text);
             }
-            Answer::Render(render) => {
-                tokio::task::spawn_blocking(move || {
-                    let _ = reply.send(render());
-                });
-            }
+            Answer::Render(render) => render_off_writer(render, reply),
+            Answer::Paged => self.listings.queue.push_back(Listing {
+                word,
+                reply,
+                conns: None,
+                next: 0,
+                after: None,
+                by_conn: BTreeMap::new(),
+            }),
         }
+    }
+
+    /// One writer turn of the oldest listing: copies up to
+    /// [`LISTING_PAGE`] watched paths; when the table is copied, the
+    /// listing is rendered off the writer. The copy is fuzzy (watches set
+    /// or fired between turns may or may not appear), which a listing of
+    /// live watches can afford.
+    pub(super) fn listing_step(&mut self) {
+        let Some(listing) = self.listings.queue.front_mut() else {
+            return;
+        };
+        let watches = self.db.watches();
+        let conns = listing.conns.get_or_insert_with(|| {
+            let mut conns = watches.data_watch_connections();
+            conns.sort_unstable();
+            conns
+        });
+        let mut budget = LISTING_PAGE;
+        while budget > 0 && listing.next < conns.len() {
+            let conn = conns[listing.next];
+            let page = watches.data_watches_page(conn, listing.after.as_deref(), budget);
+            budget -= page.len();
+            if budget > 0 {
+                // Fewer than asked: this connection is done.
+                listing.next += 1;
+                listing.after = None;
+            } else {
+                listing.after = page.last().cloned();
+            }
+            listing.by_conn.entry(conn).or_default().extend(page);
+        }
+        if listing.next < conns.len() {
+            return;
+        }
+        let Some(done) = self.listings.queue.pop_front() else {
+            return;
+        };
+        let facts = WatchFacts {
+            by_conn: done.by_conn,
+            sessions: self.conn_sessions(),
+        };
+        let render: Box<dyn FnOnce() -> String + Send> = match done.word {
+            FourLetterWord::Wchc => {
+                Box::new(move || admin::format_wchc(&watches_by_session(facts)))
+            }
+            _ => Box::new(move || admin::format_wchp(&watches_by_path(facts))),
+        };
+        render_off_writer(render, done.reply);
+    }
+
+    fn conn_sessions(&self) -> HashMap<ConnId, SessionId> {
+        self.conns
+            .iter()
+            .filter_map(|(&id, c)| Some((id, c.session?)))
+            .collect()
     }
 
     fn four_letter_answer(&mut self, word: FourLetterWord, asker: SocketAddr) -> Answer {
@@ -110,18 +210,7 @@ impl Pipeline {
         };
         if listing && serving {
             return match word {
-                FourLetterWord::Wchc => {
-                    let facts = self.watch_facts();
-                    Answer::Render(Box::new(move || {
-                        admin::format_wchc(&watches_by_session(facts))
-                    }))
-                }
-                FourLetterWord::Wchp => {
-                    let facts = self.watch_facts();
-                    Answer::Render(Box::new(move || {
-                        admin::format_wchp(&watches_by_path(facts))
-                    }))
-                }
+                FourLetterWord::Wchc | FourLetterWord::Wchp => Answer::Paged,
                 _ => {
                     let info = self.dump_info(asker);
                     Answer::Render(Box::new(move || admin::format_dump(&info)))
@@ -229,11 +318,7 @@ impl Pipeline {
     fn watch_facts(&self) -> WatchFacts {
         WatchFacts {
             by_conn: self.db.watches().by_connection(),
-            sessions: self
-                .conns
-                .iter()
-                .filter_map(|(&id, c)| Some((id, c.session?)))
-                .collect(),
+            sessions: self.conn_sessions(),
         }
     }
 
@@ -310,4 +395,22 @@ fn watches_by_path(facts: WatchFacts) -> Vec<(String, Vec<i64>)> {
         }
     }
     by_path.into_iter().collect()
+}
+
+/// Renders on a blocking thread when one of the [`RENDERING`] slots is
+/// free; otherwise here, so that no more copies of the facts live at once
+/// than there are slots (plus this one).
+fn render_off_writer(render: Box<dyn FnOnce() -> String + Send>, reply: oneshot::Sender<String>) {
+    match RENDERING.try_acquire() {
+        Ok(permit) => {
+            tokio::task::spawn_blocking(move || {
+                let text = render();
+                drop(permit);
+                let _ = reply.send(text);
+            });
+        }
+        Err(_) => {
+            let _ = reply.send(render());
+        }
+    }
 }
