@@ -460,3 +460,64 @@ async fn big_four_letter_listings_do_not_stall_other_clients() {
     eprintln!("{watch:?}");
     assert!(watch.answered > 10, "{watch:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_that_never_reads_its_events_is_closed_past_the_hard_cap() {
+    // Budget 4 KiB: the hard cap (4x) is 16 KiB of unsent events.
+    let server = zk_server::testing::TestingServer::start_with(|c| {
+        c.client_max_unsent_bytes = 4096;
+    })
+    .await
+    .unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(server.addr()).await.unwrap();
+    let mut watcher = RawClient::open(server.addr()).await;
+    watcher.stream = stream;
+    watcher
+        .handshake(&server_common::connect_request(30_000))
+        .await
+        .expect("session");
+    let mode = zk_proto::AddWatchMode::PersistentRecursive.code();
+    let added = watcher
+        .call(
+            1,
+            Request::AddWatch(zk_proto::AddWatchRequest {
+                path: "/".into(),
+                mode,
+            }),
+        )
+        .await;
+    assert_eq!(added.header.err, 0);
+
+    // Writes fire an event each at the watcher, which reads nothing.
+    let mut writer = RawClient::session(server.addr(), 30_000).await;
+    let path = format!("/{}", "p".repeat(200));
+    let created = writer.create(1, &path, b"", CreateMode::Persistent).await;
+    assert_eq!(created.header.err, 0);
+    let mut closed = false;
+    for round in 0..200 {
+        let mut batch = BytesMut::new();
+        for i in 0..100 {
+            let request = Request::SetData(zk_proto::SetDataRequest {
+                path: path.clone(),
+                data: None,
+                version: -1,
+            });
+            batch.extend_from_slice(&frame(round * 100 + i + 2, request));
+        }
+        writer.write(&batch).await;
+        writer.reply_to(round * 100 + 101, OpCode::SetData).await;
+        if server_common::four_letter(server.addr(), "cons")
+            .await
+            .lines()
+            .filter(|l| l.contains("sid="))
+            .count()
+            == 1
+        {
+            closed = true;
+            break;
+        }
+    }
+    assert!(closed, "the watcher's connection is still open");
+}
