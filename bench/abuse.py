@@ -289,7 +289,7 @@ def render(results, opts):
         "|---|---|---:|---:|---:|---:|---|",
     ]
     for case in opts.cases:
-        for kind in compare.SERVERS:
+        for kind in opts.servers:
             rounds = results[case][kind]
             lines.append(
                 f"| {case} | {compare.LABELS[kind]} | {median_of(rounds, 'peak_growth_mb'):.0f} "
@@ -304,6 +304,10 @@ def main(argv):
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--cases", type=lambda v: v.split(","), default=CASES)
+    p.add_argument("--servers", type=lambda v: v.split(","), default=compare.SERVERS)
+    p.add_argument("--ours-cfg", action="append", default=[],
+                   help="an extra zoo.cfg line for our server (repeatable), "
+                        "e.g. globalOutstandingLimit=100")
     opts = p.parse_args(argv)
     target = os.environ.get("CARGO_TARGET_DIR", os.path.join(compare.REPO, "target"))
     ours = os.path.join(target, "release", "zk-server")
@@ -312,12 +316,15 @@ def main(argv):
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
     out_dir = os.path.join(target, "bench-abuse", stamp)
     os.makedirs(out_dir, exist_ok=True)
-    results = {case: {kind: [] for kind in compare.SERVERS} for case in opts.cases}
+    results = {case: {kind: [] for kind in opts.servers} for case in opts.cases}
     for rnd in range(opts.rounds):
-        order = compare.SERVERS if rnd % 2 == 0 else list(reversed(compare.SERVERS))
+        order = opts.servers if rnd % 2 == 0 else list(reversed(opts.servers))
         for case in opts.cases:
             for kind in order:
                 server = compare.Server(kind, out_dir, 2000, ours)
+                if kind == "ours" and opts.ours_cfg:
+                    base = server.config_lines
+                    server.config_lines = lambda base=base: base() + opts.ours_cfg
                 compare.log(f"round {rnd + 1}: {case} on {kind}")
                 r = run_case(server, case, opts.duration)
                 compare.log(f"  {r}")

@@ -83,7 +83,12 @@ impl Admission {
             return;
         }
         let before = self.in_flight.fetch_sub(n, Ordering::Relaxed);
-        if self.limit != 0 && before >= self.limit && before - n < self.limit {
+        // Throttled readers wake once the count is a quarter below the
+        // limit, not at each answer: woken at the limit, a flooder would
+        // take one request per wake-up and spend the server's CPU on
+        // wake-ups instead of requests.
+        let low = self.limit - self.limit / 4;
+        if self.limit != 0 && before >= low && before - n < low {
             self.below_limit.notify_waiters();
         }
     }
@@ -200,14 +205,18 @@ impl ConnFlow {
         self.admission.add();
     }
 
-    /// One request is done (answered, or dropped without an answer).
+    /// One request is done (answered, or dropped without an answer). When
+    /// it was the connection's last, its reader may read again whatever
+    /// the global count (an idle connection always may): wake it.
     fn request_done(&self) {
-        let taken = self
+        let before = self
             .outstanding
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
-            .is_ok();
-        if taken {
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1));
+        if let Ok(before) = before {
             self.admission.sub(1);
+            if before == 1 {
+                self.progress.notify_one();
+            }
         }
     }
 
@@ -284,14 +293,12 @@ impl ConnOutput {
         self.flow.queued(len);
         let _ = self.tx.send(Outbound::Frame(frame));
         self.flow.request_done();
-        self.flow.progress.notify_one();
     }
 
     /// A request of this connection will never be answered (its session
     /// is gone): it stops counting against the limits.
     pub fn dropped_request(&self) {
         self.flow.request_done();
-        self.flow.progress.notify_one();
     }
 
     /// Flush what is queued, then close the socket.
@@ -306,6 +313,58 @@ mod tests {
     use bytes::Bytes;
 
     const BUDGET: usize = 1000;
+
+    #[tokio::test]
+    async fn throttled_readers_wake_only_a_quarter_below_the_limit() {
+        let (admission, flow, out) = flow(8);
+        for _ in 0..8 {
+            flow.request_read();
+        }
+        let other = Arc::new(ConnFlow::new(
+            Arc::clone(&admission),
+            BUDGET,
+            CancellationToken::new(),
+        ));
+        other.request_read();
+        let waiting = {
+            let other = Arc::clone(&other);
+            tokio::spawn(async move { other.admitted().await })
+        };
+        // Let it park first (a current-thread runtime runs it on yield).
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "9 in flight, over the limit of 8");
+        // Answers down to 6 (the limit's low mark) wake nobody.
+        for _ in 0..3 {
+            out.reply(Bytes::from_static(&[0; 4]));
+        }
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "woken above the low mark");
+        out.reply(Bytes::from_static(&[0; 4]));
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("woken below the low mark")
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_throttled_reader_wakes_when_its_own_last_request_is_answered() {
+        let (admission, flow, out) = flow(1);
+        flow.request_read();
+        flow.request_read();
+        // Throttled: over the limit with requests of its own in flight.
+        assert_eq!(flow.gate(), Gate::GlobalLimit);
+        let _ = admission;
+        let waiting = {
+            let flow = Arc::clone(&flow);
+            tokio::spawn(async move { flow.admitted().await })
+        };
+        out.reply(Bytes::from_static(&[0; 4]));
+        out.reply(Bytes::from_static(&[0; 4]));
+        tokio::time::timeout(std::time::Duration::from_secs(5), waiting)
+            .await
+            .expect("woken")
+            .unwrap();
+    }
 
     #[test]
     fn an_idle_connection_may_always_send_one_request() {
