@@ -179,6 +179,11 @@ impl ConnFlow {
 
     /// Waits until the reader may take one more request.
     pub async fn admitted(&self) {
+        // The common case costs a few atomic loads: waiters are registered
+        // (a lock on each Notify) only when the gate is closed.
+        if self.gate() == Gate::Open {
+            return;
+        }
         loop {
             let global = self.admission.below_limit.notified();
             let local = self.progress.notified();
