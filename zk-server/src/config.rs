@@ -20,6 +20,14 @@ pub const DEFAULT_PREALLOC_KIB: u64 = 65_536;
 pub const DEFAULT_SNAP_RETAIN_COUNT: usize = 3;
 pub const DEFAULT_CONTAINER_CHECK_INTERVAL_MS: u64 = 60_000;
 pub const DEFAULT_JUTE_MAX_BUFFER: usize = zk_proto::jute::DEFAULT_MAX_BUFFER;
+/// Apache's `globalOutstandingLimit`.
+pub const DEFAULT_GLOBAL_OUTSTANDING_LIMIT: usize = 1000;
+/// Ours (Apache has no such bound): unsent reply bytes past which a
+/// connection stops being read (docs/PERFORMANCE.md "Back-pressure").
+pub const DEFAULT_CLIENT_MAX_UNSENT_BYTES: usize = 16 << 20;
+/// Ours: a connection whose queued replies make no progress for this long
+/// is closed.
+pub const DEFAULT_CLIENT_STUCK_TIMEOUT_MS: u64 = 30_000;
 
 /// Which four-letter words may run (`4lw.commands.whitelist`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +127,16 @@ pub struct ServerConfig {
     /// than the snapshot times this (0 always sends SNAP), in thousandths.
     /// `None`: 0.33.
     pub snapshot_size_factor_permille: Option<u64>,
+    /// `globalOutstandingLimit`: requests read and not yet answered,
+    /// server-wide, past which connections with a request in flight stop
+    /// being read. 0 turns the limit off.
+    pub global_outstanding_limit: usize,
+    /// `clientMaxUnsentBytes`: a connection whose replies not yet written
+    /// pass this stops being read until they drain.
+    pub client_max_unsent_bytes: usize,
+    /// `clientStuckTimeoutMs`: a connection with replies to write and no
+    /// byte written for this long is closed.
+    pub client_stuck_timeout_ms: u64,
     /// `server.N` lines; non-empty means ensemble mode.
     pub peers: Vec<PeerSpec>,
     /// This server's id in the ensemble; `None` reads `<dataDir>/myid`.
@@ -158,6 +176,9 @@ impl Default for ServerConfig {
             sync_limit: None,
             commit_log_count: None,
             snapshot_size_factor_permille: None,
+            global_outstanding_limit: DEFAULT_GLOBAL_OUTSTANDING_LIMIT,
+            client_max_unsent_bytes: DEFAULT_CLIENT_MAX_UNSENT_BYTES,
+            client_stuck_timeout_ms: DEFAULT_CLIENT_STUCK_TIMEOUT_MS,
             peers: Vec::new(),
             my_id: None,
             peer_type: None,
@@ -351,6 +372,9 @@ fn apply_key(config: &mut ServerConfig, key: &str, value: &str) -> Result<KeyOut
                 .ok_or("not a non-negative number")?;
             config.snapshot_size_factor_permille = Some((factor * 1000.0).round() as u64);
         }
+        "globalOutstandingLimit" => config.global_outstanding_limit = parse_num(value)?,
+        "clientMaxUnsentBytes" => config.client_max_unsent_bytes = parse_positive(value)?,
+        "clientStuckTimeoutMs" => config.client_stuck_timeout_ms = parse_positive(value)?,
         "4lw.commands.whitelist" => {
             config.four_letter_whitelist = FourLetterWhitelist::parse(value)
         }
@@ -514,6 +538,21 @@ mod tests {
         assert_eq!(c.log_dir(), Path::new("/tmp/zk"));
         assert_eq!(c.prealloc_size_bytes, 64 * 1024 * 1024);
         assert!(parsed.warnings.is_empty());
+    }
+
+    #[test]
+    fn back_pressure_keys_are_honoured_with_apache_defaults() {
+        let defaults = parse("dataDir=/d\nclientPort=1\n").unwrap().config;
+        assert_eq!(defaults.global_outstanding_limit, 1000);
+        assert_eq!(defaults.client_max_unsent_bytes, 16 << 20);
+        assert_eq!(defaults.client_stuck_timeout_ms, 30_000);
+        let text = "dataDir=/d\nclientPort=1\nglobalOutstandingLimit=50\n\
+                    zookeeper.clientMaxUnsentBytes=4096\nclientStuckTimeoutMs=250\n";
+        let c = parse(text).unwrap().config;
+        assert_eq!(c.global_outstanding_limit, 50);
+        assert_eq!(c.client_max_unsent_bytes, 4096);
+        assert_eq!(c.client_stuck_timeout_ms, 250);
+        assert!(parse("dataDir=/d\nclientPort=1\nclientMaxUnsentBytes=0\n").is_err());
     }
 
     #[test]

@@ -13,6 +13,7 @@ pub mod storage;
 pub mod admin;
 pub mod config;
 pub mod fail_stop;
+pub mod log_limit;
 pub mod net;
 mod pipeline;
 pub mod server;

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use zk_proto::txn::ErrorTxn;
 use zk_proto::{
     ConnectRequest, DeleteContainerRequest, ErrorCode, Id, Jute, OpCode, Request, RequestFrame,
@@ -37,9 +37,11 @@ use crate::db::{
     self, ConnId, Database, RequestContext, SessionId, SessionIdGenerator, SessionTracker,
 };
 use crate::ensemble::driver::Driver;
-use crate::net::frames;
+use crate::net::flow::ConnOutput;
+use crate::net::frames::{self, OutFrame};
 use crate::storage::{LogFailure, TxnLog};
 
+mod admission;
 mod ensemble_mode;
 mod fail_stop;
 mod messages;
@@ -149,7 +151,9 @@ enum Action {
 #[derive(Debug)]
 struct Conn {
     remote: SocketAddr,
-    out: mpsc::UnboundedSender<Outbound>,
+    out: ConnOutput,
+    /// Resolved once a new session is created: the reader waits for it.
+    established: Option<oneshot::Sender<bool>>,
     session: Option<SessionId>,
     timeout: i32,
     auth: Vec<Id>,
@@ -165,13 +169,20 @@ struct Conn {
 }
 
 impl Conn {
+    /// Queues a frame that answers no request (event, handshake).
     fn send(&mut self, frame: Bytes) {
         self.sent += 1;
-        let _ = self.out.send(Outbound::Frame(frame));
+        self.out.frame(frame);
+    }
+
+    /// Queues the answer to one of this connection's requests.
+    fn send_reply(&mut self, frame: impl Into<OutFrame>) {
+        self.sent += 1;
+        self.out.reply(frame);
     }
 
     fn close(&self) {
-        let _ = self.out.send(Outbound::Close);
+        self.out.close();
     }
 }
 
@@ -234,6 +245,8 @@ pub(crate) struct Pipeline {
     stats: Stats,
     snaps: SnapSchedule,
     clock: Clock,
+    /// wchc / wchp listings copied a page per turn (report.rs).
+    listings: report::Listings,
 }
 
 /// Standalone servers use server id 1 in session ids (SEMANTICS.md §5.1).
@@ -319,6 +332,7 @@ impl Pipeline {
             snaps,
             clock,
             shared,
+            listings: Default::default(),
         }
     }
 
@@ -399,6 +413,9 @@ impl Pipeline {
                 _ = tokio::time::sleep(expiry) => self.expire_sessions(),
                 _ = cleanup.tick() => self.cleanup_containers(),
                 _ = purge.tick(), if purge_every > 0 => self.start_purge(),
+                // One page per turn, yielding in between so the connection
+                // tasks this one woke run before the next page.
+                _ = tokio::task::yield_now(), if !self.listings.is_idle() => self.listing_step(),
             }
         }
     }
@@ -460,9 +477,7 @@ impl Pipeline {
                 word,
                 remote,
                 reply,
-            } => {
-                let _ = reply.send(self.four_letter(word, remote));
-            }
+            } => self.answer_four_letter(word, remote, reply),
             Inbound::Shutdown { .. } | Inbound::Kill { .. } => {}
         }
     }
@@ -472,7 +487,7 @@ impl Pipeline {
     fn on_connect(&mut self, reg: ConnRegistration, request: ConnectRequest) {
         if self.quorum.as_ref().is_some_and(|q| !q.serving) {
             // Apache: "ZooKeeperServer not running"; the client moves on.
-            let _ = reg.out.send(Outbound::Close);
+            reg.out.close();
             let _ = reg.established.send(false);
             return;
         }
@@ -485,7 +500,7 @@ impl Pipeline {
                 our_zxid = self.db.last_processed_zxid(),
                 "refusing a client ahead of us"
             );
-            let _ = reg.out.send(Outbound::Close);
+            reg.out.close();
             let _ = reg.established.send(false);
             return;
         }
@@ -499,6 +514,7 @@ impl Pipeline {
         let conn = Conn {
             remote,
             out,
+            established: None,
             session: None,
             timeout,
             auth: vec![Id::new("ip", remote.ip().to_string())],
@@ -515,8 +531,11 @@ impl Pipeline {
         self.stats.received += 1;
         self.conns.insert(id, conn);
         if request.session_id == 0 {
+            // The reader resumes when the session exists (finish_create_session).
+            if let Some(conn) = self.conns.get_mut(&id) {
+                conn.established = Some(established);
+            }
             self.create_session(id, timeout, request.read_only);
-            let _ = established.send(true);
         } else {
             let ok = self.reattach(id, &request, timeout);
             let _ = established.send(ok);
@@ -593,7 +612,8 @@ impl Pipeline {
             return;
         };
         let Some(session) = conn.session else {
-            // Not (or no longer) bound to a session: Apache drops it.
+            // No longer bound to a session: Apache drops it.
+            conn.out.dropped_request();
             return;
         };
         let op = frame.request.op_code();
@@ -710,7 +730,7 @@ impl Pipeline {
     /// A body that did not parse: reads answer MarshallingError; writes
     /// log an error txn with that code first, as Apache does.
     fn on_malformed(&mut self, conn_id: ConnId, xid: i32, op: OpCode, arrived: Instant) {
-        let Some(session) = self.conns.get(&conn_id).and_then(|c| c.session) else {
+        let Some(session) = self.session_of_request(conn_id) else {
             return;
         };
         self.stats.received += 1;
@@ -742,7 +762,7 @@ impl Pipeline {
 
     /// Serves at once, or queues behind the session's pending writes.
     fn on_deferred(&mut self, conn_id: ConnId, xid: i32, arrived: Instant, action: Action) {
-        let Some(session) = self.conns.get(&conn_id).and_then(|c| c.session) else {
+        let Some(session) = self.session_of_request(conn_id) else {
             return;
         };
         let deferred = Deferred {
@@ -804,11 +824,11 @@ impl Pipeline {
                     }
                 }
                 self.db.set_connection_auth(conn_id, &conn.auth);
-                conn.send(frames::reply(zk_proto::xid::AUTH, 0, &Ok(Response::Empty)));
+                conn.send_reply(frames::reply(zk_proto::xid::AUTH, 0, &Ok(Response::Empty)));
             }
             Err(err) => {
                 self.stats.auth_failed += 1;
-                conn.send(frames::reply(zk_proto::xid::AUTH, 0, &Err(err)));
+                conn.send_reply(frames::reply(zk_proto::xid::AUTH, 0, &Err(err)));
                 conn.close();
             }
         }
@@ -913,6 +933,9 @@ impl Pipeline {
         let Some((session, _)) = *created else {
             conn.send(frames::connect_refused(read_only));
             conn.close();
+            if let Some(established) = conn.established.take() {
+                let _ = established.send(false);
+            }
             return;
         };
         conn.session = Some(session);
@@ -924,6 +947,9 @@ impl Pipeline {
             &password,
             read_only.map(|_| false),
         ));
+        if let Some(established) = conn.established.take() {
+            let _ = established.send(true);
+        }
         self.stats.sent += 1;
         self.session_conn.insert(session, conn_id);
     }
@@ -1004,7 +1030,7 @@ impl Pipeline {
         result: &Result<Response, ErrorCode>,
         arrived: Instant,
     ) {
-        let frame = frames::reply(xid, zxid, result);
+        let frame = self.bounded_reply(conn_id, xid, zxid, result);
         let latency = arrived.elapsed().as_millis() as u64;
         self.stats.latency.record(latency);
         self.stats.response(frame.len());
@@ -1013,7 +1039,7 @@ impl Pipeline {
             conn.last_latency = latency;
             conn.latency.record(latency);
             conn.last_response_ms = self.clock.mono_ms();
-            conn.send(frame);
+            conn.send_reply(frame);
         }
     }
 

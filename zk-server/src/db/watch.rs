@@ -305,6 +305,32 @@ impl WatchManager {
             .collect()
     }
 
+    /// The connections with data watches (for a listing taken in pages).
+    pub fn data_watch_connections(&self) -> Vec<ConnId> {
+        self.data.by_conn.keys().copied().collect()
+    }
+
+    /// One page of `conn`'s data-watched paths, in order, after `after`
+    /// (exclusive), at most `limit` of them: the writer copies a listing
+    /// of any size a page per turn (wchc/wchp, issue 10).
+    pub fn data_watches_page(
+        &self,
+        conn: ConnId,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Vec<String> {
+        use std::ops::Bound;
+        let Some(paths) = self.data.by_conn.get(&conn) else {
+            return Vec::new();
+        };
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        paths
+            .range::<str, _>((from, Bound::Unbounded))
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
     /// `wchp`: connections per data-watched path.
     pub fn by_path(&self) -> BTreeMap<String, Vec<ConnId>> {
         self.data
@@ -347,6 +373,20 @@ mod tests {
 
     fn set(conns: &[ConnId]) -> BTreeSet<ConnId> {
         conns.iter().copied().collect()
+    }
+
+    #[test]
+    fn data_watches_are_listed_page_by_page_in_path_order() {
+        let mut w = WatchManager::new();
+        for p in ["/c", "/a", "/b", "/d"] {
+            w.add_data_watch(p, 7);
+        }
+        w.add_child_watch("/x", 7);
+        assert_eq!(w.data_watch_connections(), vec![7]);
+        assert_eq!(w.data_watches_page(7, None, 3), ["/a", "/b", "/c"]);
+        assert_eq!(w.data_watches_page(7, Some("/c"), 3), ["/d"]);
+        assert!(w.data_watches_page(7, Some("/d"), 3).is_empty());
+        assert!(w.data_watches_page(8, None, 3).is_empty());
     }
 
     #[test]

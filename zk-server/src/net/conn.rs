@@ -24,6 +24,8 @@ use zk_proto::{
     RequestHeader,
 };
 
+use super::flow::{ConnFlow, ConnOutput};
+use super::frames::OutFrame;
 use super::NetContext;
 use crate::admin::{self, FourLetterWord};
 use crate::pipeline::{ConnRegistration, Inbound, Outbound};
@@ -31,8 +33,9 @@ use crate::pipeline::{ConnRegistration, Inbound, Outbound};
 /// Apache's `zookeeper.nio.sessionlessCnxnTimeout`: a connection must
 /// complete its handshake within this.
 const SESSIONLESS_TIMEOUT: Duration = Duration::from_secs(10);
-/// A client that does not read its replies for this long is dropped.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Requests a reader forwards in a row before it lets other tasks run, so
+/// a connection with a full buffer cannot hold a worker thread.
+const FRAMES_PER_TURN: usize = 64;
 /// How long a four-letter-word connection may take to go away after the
 /// answer (we drain its input so the close is a FIN, not a RST).
 const FOUR_LETTER_LINGER: Duration = Duration::from_millis(500);
@@ -41,10 +44,17 @@ const FOUR_LETTER_LINGER: Duration = Duration::from_millis(500);
 pub(super) async fn serve(stream: TcpStream, remote: SocketAddr, ctx: Arc<NetContext>) {
     let cancel = ctx.cancel.child_token();
     let conn_id = ctx.next_conn_id();
+    let flow = Arc::new(ConnFlow::new(
+        Arc::clone(&ctx.admission),
+        ctx.shared.config.client_max_unsent_bytes,
+        cancel.clone(),
+    ));
     tokio::select! {
         _ = cancel.cancelled() => {}
-        _ = run(stream, remote, conn_id, &ctx, &cancel) => {}
+        _ = run(stream, remote, conn_id, &ctx, &cancel, &flow) => {}
     }
+    // Requests still unanswered leave the server-wide count.
+    flow.close();
     // However the connection ended (EOF, error, closed by the server), the
     // pipeline forgets it and its watches; unknown ids are ignored there.
     let _ = ctx.pipeline.send(Inbound::Closed { conn_id });
@@ -56,6 +66,7 @@ async fn run(
     conn_id: u64,
     ctx: &Arc<NetContext>,
     cancel: &CancellationToken,
+    flow: &Arc<ConnFlow>,
 ) {
     let mut buf = BytesMut::with_capacity(4096);
     match tokio::time::timeout(SESSIONLESS_TIMEOUT, read_at_least(&mut stream, &mut buf, 4)).await {
@@ -69,7 +80,14 @@ async fn run(
 
     let (mut reader, writer) = stream.into_split();
     let (out_tx, out_rx) = mpsc::unbounded_channel();
-    tokio::spawn(write_loop(writer, out_rx, cancel.clone()));
+    let stuck = Duration::from_millis(ctx.shared.config.client_stuck_timeout_ms);
+    tokio::spawn(write_loop(
+        writer,
+        out_rx,
+        cancel.clone(),
+        Arc::clone(flow),
+        stuck,
+    ));
     let mut codec = FrameCodec::new(ctx.shared.config.jute_max_buffer);
 
     // The handshake: the first frame is always a ConnectRequest (a request
@@ -90,7 +108,7 @@ async fn run(
     let registration = ConnRegistration {
         id: conn_id,
         remote,
-        out: out_tx,
+        out: ConnOutput::new(out_tx, Arc::clone(flow)),
         established: established_tx,
     };
     if ctx
@@ -103,24 +121,35 @@ async fn run(
     {
         return;
     }
-    // Apache stops reading until the session is established.
+    // Apache stops reading until the session is established; what the
+    // client pipelined behind its ConnectRequest waits in `buf` until then.
     if matches!(established_rx.await, Ok(true)) {
-        read_requests(&mut reader, &mut buf, &mut codec, conn_id, ctx).await;
+        read_requests(&mut reader, &mut buf, &mut codec, conn_id, ctx, flow).await;
     }
 }
 
 /// Forwards frames to the pipeline until EOF, a framing error (oversize
 /// frame: closed without a reply, as Apache's "Len error") or a frame
-/// that ends the connection.
+/// that ends the connection. Before each request it waits for the flow
+/// gate (net/flow.rs): nothing is read while the server or this
+/// connection is over its limits.
 async fn read_requests(
     reader: &mut OwnedReadHalf,
     buf: &mut BytesMut,
     codec: &mut FrameCodec,
     conn_id: u64,
     ctx: &NetContext,
+    flow: &ConnFlow,
 ) {
     let max_field = ctx.shared.config.jute_max_buffer.saturating_mul(2);
+    let mut in_turn = 0;
     loop {
+        flow.admitted().await;
+        in_turn += 1;
+        if in_turn >= FRAMES_PER_TURN {
+            in_turn = 0;
+            tokio::task::yield_now().await;
+        }
         let frame = match next_frame(reader, buf, codec).await {
             Ok(Some(frame)) => frame,
             Ok(None) => return,
@@ -134,6 +163,7 @@ async fn read_requests(
             return;
         };
         let last = matches!(msg, Inbound::Unimplemented { .. });
+        flow.request_read();
         if ctx.pipeline.send(msg).is_err() || last {
             return;
         }
@@ -208,15 +238,18 @@ const MAX_FRAMES_PER_WRITE: usize = 256;
 /// Writes what the pipeline queued: everything available (up to
 /// [`MAX_FRAMES_PER_WRITE`] frames) goes out in one vectored write call,
 /// straight from the frames' own buffers. Ends on `Close` (after
-/// flushing), when the pipeline forgets the connection, on a write error
-/// or on cancellation; it then cancels the connection so the reader stops
-/// too.
+/// flushing), when the pipeline forgets the connection, on a write error,
+/// when the client takes no byte for `stuck` (it does not read its
+/// replies) or on cancellation; it then cancels the connection so the
+/// reader stops too.
 async fn write_loop(
     mut writer: OwnedWriteHalf,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
     cancel: CancellationToken,
+    flow: Arc<ConnFlow>,
+    stuck: Duration,
 ) {
-    let mut batch: Vec<Bytes> = Vec::new();
+    let mut batch: Vec<OutFrame> = Vec::new();
     loop {
         let first = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -238,11 +271,15 @@ async fn write_loop(
             }
         }
         if !batch.is_empty() {
-            let written =
-                tokio::time::timeout(WRITE_TIMEOUT, write_frames(&mut writer, &batch)).await;
+            let written = write_frames(&mut writer, &batch, stuck).await;
+            let len = batch.iter().map(OutFrame::len).sum();
             batch.clear();
-            if !matches!(written, Ok(Ok(()))) {
-                break;
+            match written {
+                Ok(()) => flow.written(len),
+                Err(e) => {
+                    tracing::debug!("closing connection: {e}");
+                    break;
+                }
             }
         }
         if close {
@@ -254,12 +291,29 @@ async fn write_loop(
 }
 
 /// Writes every frame in order, in as few `writev` calls as the socket
-/// takes them.
-async fn write_frames(writer: &mut OwnedWriteHalf, frames: &[Bytes]) -> std::io::Result<()> {
-    let mut slices: Vec<IoSlice<'_>> = frames.iter().map(|f| IoSlice::new(f)).collect();
+/// takes them; fails with `TimedOut` when one call makes no progress for
+/// `stuck`.
+async fn write_frames(
+    writer: &mut OwnedWriteHalf,
+    frames: &[OutFrame],
+    stuck: Duration,
+) -> std::io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = frames
+        .iter()
+        .flat_map(OutFrame::parts)
+        .filter(|p| !p.is_empty())
+        .map(|p| IoSlice::new(p))
+        .collect();
     let mut rest = &mut slices[..];
     while !rest.is_empty() {
-        let n = writer.write_vectored(rest).await?;
+        let n = tokio::time::timeout(stuck, writer.write_vectored(rest))
+            .await
+            .map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the client took no reply bytes for the stuck timeout",
+                )
+            })??;
         if n == 0 {
             return Err(std::io::ErrorKind::WriteZero.into());
         }
@@ -371,17 +425,20 @@ mod tests {
         let client = TcpStream::connect(addr).await.unwrap();
         let (mut server, _) = listener.accept().await.unwrap();
         // Far more than a socket buffer takes at once: writev must resume.
-        let frames: Vec<Bytes> = (0..64u8)
-            .map(|i| Bytes::from(vec![i; 64 * 1024 + usize::from(i)]))
+        let frames: Vec<OutFrame> = (0..64u8)
+            .map(|i| Bytes::from(vec![i; 64 * 1024 + usize::from(i)]).into())
             .collect();
-        let expected: Vec<u8> = frames.iter().flat_map(|f| f.iter().copied()).collect();
+        let expected: Vec<u8> = frames
+            .iter()
+            .flat_map(|f| f.parts().flat_map(|p| p.iter().copied()))
+            .collect();
         let (_, mut writer) = client.into_split();
         let reading = tokio::spawn(async move {
             let mut got = Vec::new();
             server.read_to_end(&mut got).await.map(|_| got)
         });
         let wrote = tokio::time::timeout(Duration::from_secs(10), async {
-            write_frames(&mut writer, &frames).await?;
+            write_frames(&mut writer, &frames, Duration::from_secs(10)).await?;
             writer.shutdown().await
         })
         .await;

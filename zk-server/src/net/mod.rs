@@ -3,6 +3,7 @@
 //! framed requests in, batched replies out).
 
 mod conn;
+pub(crate) mod flow;
 pub mod frames;
 mod limits;
 
@@ -13,7 +14,10 @@ use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::log_limit::RateLimit;
 use crate::pipeline::{Inbound, Shared};
+use crate::warn_limited;
+use flow::Admission;
 use limits::ConnLimiter;
 
 /// What every connection task shares.
@@ -23,6 +27,8 @@ pub(crate) struct NetContext {
     pub pipeline: mpsc::UnboundedSender<Inbound>,
     /// Cancelled when the server stops: every connection ends.
     pub cancel: CancellationToken,
+    /// Requests in flight server-wide (`globalOutstandingLimit`).
+    pub admission: Arc<Admission>,
     next_conn_id: AtomicU64,
 }
 
@@ -33,6 +39,7 @@ impl NetContext {
         cancel: CancellationToken,
     ) -> Self {
         NetContext {
+            admission: Arc::new(Admission::new(shared.config.global_outstanding_limit)),
             shared,
             pipeline,
             cancel,
@@ -44,6 +51,11 @@ impl NetContext {
         self.next_conn_id.fetch_add(1, Ordering::Relaxed)
     }
 }
+
+/// Refused connections and failed accepts come in loops: one line per
+/// interval, with the count of those held back.
+static REFUSED: RateLimit = RateLimit::new(std::time::Duration::from_secs(10));
+static ACCEPT_FAILED: RateLimit = RateLimit::new(std::time::Duration::from_secs(10));
 
 /// Accepts until cancelled. Connections beyond `maxClientCnxns` from one
 /// IP are closed at once, as Apache does.
@@ -58,13 +70,14 @@ pub(crate) async fn accept_loop(listener: TcpListener, ctx: Arc<NetContext>) {
             Ok(pair) => pair,
             Err(e) => {
                 // EMFILE and friends: back off briefly instead of spinning.
-                tracing::warn!("accept failed: {e}");
+                warn_limited!(ACCEPT_FAILED, "accept failed: {e}");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 continue;
             }
         };
         let Some(slot) = limiter.try_acquire(remote.ip()) else {
-            tracing::warn!(
+            warn_limited!(
+                REFUSED,
                 "too many connections from {} - max is {}",
                 remote.ip(),
                 ctx.shared.config.max_client_cnxns

@@ -3,18 +3,21 @@
 use std::net::SocketAddr;
 use std::time::Instant;
 
-use bytes::Bytes;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 use zk_proto::{ConnectRequest, OpCode, RequestFrame};
 
 use crate::admin::FourLetterWord;
 use crate::db::ConnId;
+use crate::net::flow::ConnOutput;
+use crate::net::frames::OutFrame;
 
 /// What connection tasks tell the pipeline.
 #[derive(Debug)]
 pub(crate) enum Inbound {
     /// A handshake. The pipeline answers on `conn.out`, then resolves
-    /// `conn.established` (false: the connection is being closed).
+    /// `conn.established` once the session is bound (false: the connection
+    /// is being closed). The reader reads nothing more until then, so
+    /// requests pipelined behind the ConnectRequest find their session.
     Connect {
         conn: ConnRegistration,
         request: ConnectRequest,
@@ -58,7 +61,7 @@ pub(crate) enum Inbound {
 pub(crate) struct ConnRegistration {
     pub id: ConnId,
     pub remote: SocketAddr,
-    pub out: mpsc::UnboundedSender<Outbound>,
+    pub out: ConnOutput,
     pub established: oneshot::Sender<bool>,
 }
 
@@ -66,7 +69,7 @@ pub(crate) struct ConnRegistration {
 #[derive(Debug)]
 pub(crate) enum Outbound {
     /// A whole frame, length prefix included.
-    Frame(Bytes),
+    Frame(OutFrame),
     /// Flush what is queued, then close the socket.
     Close,
 }

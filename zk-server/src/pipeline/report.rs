@@ -1,12 +1,66 @@
 //! What the four-letter words report, gathered from the pipeline's state
 //! (the formatting itself is in `admin`, pure).
+//!
+//! The words whose output grows with the state do not stall the writer
+//! (issue 10): `wchc` and `wchp` copy the watch table a page
+//! ([`LISTING_PAGE`] paths) per writer turn, between other work; `dump`
+//! copies its facts at once (sessions and ephemerals). Sorting, regrouping
+//! and formatting run on a blocking thread.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
+
+use tokio::sync::oneshot;
 
 use super::{dir_size, Pipeline};
 use crate::admin::{self, FourLetterWord, Latency};
-use crate::db::ConnId;
+use crate::db::{ConnId, SessionId};
+
+/// Listings rendered off the writer at once; each holds a copy of its
+/// facts, so this bounds their memory.
+static RENDERING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
+
+/// Watch paths copied per writer turn for a `wchc` / `wchp` listing.
+const LISTING_PAGE: usize = 4096;
+
+/// A four-letter word's answer: ready, to be rendered off the writer, or
+/// a listing to copy a page at a time.
+pub(super) enum Answer {
+    Now(String),
+    Render(Box<dyn FnOnce() -> String + Send>),
+    Paged,
+}
+
+/// `wchc` / `wchp` listings being copied, oldest first; only the first
+/// holds a (partial) copy, so queued ones cost nothing.
+#[derive(Default)]
+pub(super) struct Listings {
+    queue: VecDeque<Listing>,
+}
+
+impl Listings {
+    /// True when no listing waits for a writer turn.
+    pub(super) fn is_idle(&self) -> bool {
+        self.queue.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Listings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Listings({})", self.queue.len())
+    }
+}
+
+struct Listing {
+    word: FourLetterWord,
+    reply: oneshot::Sender<String>,
+    /// The connections to copy, sorted; `None` until the first turn.
+    conns: Option<Vec<ConnId>>,
+    next: usize,
+    /// The last path copied of `conns[next]`.
+    after: Option<String>,
+    by_conn: BTreeMap<ConnId, Vec<String>>,
+}
 
 impl Pipeline {
     /// `asker` is the four-letter-word connection itself, which Apache
@@ -66,7 +120,107 @@ impl Pipeline {
         std::iter::once(asking).chain(listed).collect()
     }
 
-    pub(super) fn four_letter(&mut self, word: FourLetterWord, asker: SocketAddr) -> String {
+    /// Answers a four-letter word on `reply`; the big listings are rendered
+    /// on a blocking thread from facts copied here.
+    pub(super) fn answer_four_letter(
+        &mut self,
+        word: FourLetterWord,
+        asker: SocketAddr,
+        reply: oneshot::Sender<String>,
+    ) {
+        match self.four_letter_answer(word, asker) {
+            Answer::Now(text) => {
+                let _ = reply.send(text);
+            }
+            Answer::Render(render) => render_off_writer(render, reply),
+            Answer::Paged => self.listings.queue.push_back(Listing {
+                word,
+                reply,
+                conns: None,
+                next: 0,
+                after: None,
+                by_conn: BTreeMap::new(),
+            }),
+        }
+    }
+
+    /// One writer turn of the oldest listing: copies up to
+    /// [`LISTING_PAGE`] watched paths; when the table is copied, the
+    /// listing is rendered off the writer. The copy is fuzzy (watches set
+    /// or fired between turns may or may not appear), which a listing of
+    /// live watches can afford.
+    pub(super) fn listing_step(&mut self) {
+        let Some(listing) = self.listings.queue.front_mut() else {
+            return;
+        };
+        let watches = self.db.watches();
+        let conns = listing.conns.get_or_insert_with(|| {
+            let mut conns = watches.data_watch_connections();
+            conns.sort_unstable();
+            conns
+        });
+        let mut budget = LISTING_PAGE;
+        while budget > 0 && listing.next < conns.len() {
+            let conn = conns[listing.next];
+            let page = watches.data_watches_page(conn, listing.after.as_deref(), budget);
+            budget -= page.len();
+            if budget > 0 {
+                // Fewer than asked: this connection is done.
+                listing.next += 1;
+                listing.after = None;
+            } else {
+                listing.after = page.last().cloned();
+            }
+            listing.by_conn.entry(conn).or_default().extend(page);
+        }
+        if listing.next < conns.len() {
+            return;
+        }
+        let Some(done) = self.listings.queue.pop_front() else {
+            return;
+        };
+        let facts = WatchFacts {
+            by_conn: done.by_conn,
+            sessions: self.conn_sessions(),
+        };
+        let render: Box<dyn FnOnce() -> String + Send> = match done.word {
+            FourLetterWord::Wchc => {
+                Box::new(move || admin::format_wchc(&watches_by_session(facts)))
+            }
+            _ => Box::new(move || admin::format_wchp(&watches_by_path(facts))),
+        };
+        render_off_writer(render, done.reply);
+    }
+
+    fn conn_sessions(&self) -> HashMap<ConnId, SessionId> {
+        self.conns
+            .iter()
+            .filter_map(|(&id, c)| Some((id, c.session?)))
+            .collect()
+    }
+
+    fn four_letter_answer(&mut self, word: FourLetterWord, asker: SocketAddr) -> Answer {
+        let listing = matches!(
+            word,
+            FourLetterWord::Wchc | FourLetterWord::Wchp | FourLetterWord::Dump
+        );
+        let serving = match &self.quorum {
+            Some(q) => q.serving,
+            None => true,
+        };
+        if listing && serving {
+            return match word {
+                FourLetterWord::Wchc | FourLetterWord::Wchp => Answer::Paged,
+                _ => {
+                    let info = self.dump_info(asker);
+                    Answer::Render(Box::new(move || admin::format_dump(&info)))
+                }
+            };
+        }
+        Answer::Now(self.four_letter_text(word, asker))
+    }
+
+    fn four_letter_text(&mut self, word: FourLetterWord, asker: SocketAddr) -> String {
         if self.quorum.as_ref().is_some_and(|q| !q.serving) {
             // OPS.md §1.1: a member in election or resync answers only the
             // words that do not need the data tree.
@@ -96,8 +250,8 @@ impl Pipeline {
                 let w = self.db.watches().summary();
                 admin::format_wchs(w.connections, w.paths, w.watches)
             }
-            FourLetterWord::Wchc => admin::format_wchc(&self.watches_by_session()),
-            FourLetterWord::Wchp => admin::format_wchp(&self.watches_by_path()),
+            FourLetterWord::Wchc => admin::format_wchc(&watches_by_session(self.watch_facts())),
+            FourLetterWord::Wchp => admin::format_wchp(&watches_by_path(self.watch_facts())),
             FourLetterWord::Dump => admin::format_dump(&self.dump_info(asker)),
             FourLetterWord::Crst => {
                 for c in self.conns.values_mut() {
@@ -159,31 +313,13 @@ impl Pipeline {
         }
     }
 
-    /// Data watches per session (wchc), from the per-connection table.
-    fn watches_by_session(&self) -> Vec<(i64, Vec<String>)> {
-        let mut out: Vec<(i64, Vec<String>)> = self
-            .db
-            .watches()
-            .by_connection()
-            .into_iter()
-            .filter_map(|(conn, paths)| {
-                let session = self.conns.get(&conn).and_then(|c| c.session)?;
-                Some((session, paths))
-            })
-            .collect();
-        out.sort();
-        out
-    }
-
-    /// Data watches per path (wchp).
-    fn watches_by_path(&self) -> Vec<(String, Vec<i64>)> {
-        let mut by_path: BTreeMap<String, Vec<i64>> = Default::default();
-        for (session, paths) in self.watches_by_session() {
-            for p in paths {
-                by_path.entry(p).or_default().push(session);
-            }
+    /// The copy `wchc` and `wchp` are rendered from: each connection's
+    /// data watches, and each connection's session.
+    fn watch_facts(&self) -> WatchFacts {
+        WatchFacts {
+            by_conn: self.db.watches().by_connection(),
+            sessions: self.conn_sessions(),
         }
-        by_path.into_iter().collect()
     }
 
     fn dump_info(&self, asker: SocketAddr) -> admin::DumpInfo {
@@ -228,6 +364,53 @@ impl Pipeline {
             session_buckets,
             ephemerals,
             connection_buckets: connection_buckets.into_iter().collect(),
+        }
+    }
+}
+
+/// Watches per connection and the connections' sessions, copied off the
+/// pipeline's state.
+pub(super) struct WatchFacts {
+    by_conn: BTreeMap<ConnId, Vec<String>>,
+    sessions: HashMap<ConnId, SessionId>,
+}
+
+/// Data watches per session (wchc), sorted by session.
+fn watches_by_session(facts: WatchFacts) -> Vec<(i64, Vec<String>)> {
+    let WatchFacts { by_conn, sessions } = facts;
+    let mut out: Vec<(i64, Vec<String>)> = by_conn
+        .into_iter()
+        .filter_map(|(conn, paths)| Some((*sessions.get(&conn)?, paths)))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Data watches per path (wchp), sorted by path.
+fn watches_by_path(facts: WatchFacts) -> Vec<(String, Vec<i64>)> {
+    let mut by_path: BTreeMap<String, Vec<i64>> = Default::default();
+    for (session, paths) in watches_by_session(facts) {
+        for p in paths {
+            by_path.entry(p).or_default().push(session);
+        }
+    }
+    by_path.into_iter().collect()
+}
+
+/// Renders on a blocking thread when one of the [`RENDERING`] slots is
+/// free; otherwise here, so that no more copies of the facts live at once
+/// than there are slots (plus this one).
+fn render_off_writer(render: Box<dyn FnOnce() -> String + Send>, reply: oneshot::Sender<String>) {
+    match RENDERING.try_acquire() {
+        Ok(permit) => {
+            tokio::task::spawn_blocking(move || {
+                let text = render();
+                drop(permit);
+                let _ = reply.send(text);
+            });
+        }
+        Err(_) => {
+            let _ = reply.send(render());
         }
     }
 }
