@@ -4,14 +4,15 @@
 //! (whose empty id kazoo sends as a null string) in create, set_acls and a
 //! transaction, as scripted in `tests/interop/kazoo_recipes.py`.
 //!
-//! Skipped (with a notice) when python3 or kazoo is missing
-//! (`pip install kazoo`; `.ci/run` installs it).
+//! When python3 or kazoo is missing: a counted skip, or a failure under
+//! `ZK_REQUIRE_ORACLES=1` (`zk_testkit::oracle`; `.ci/run` installs it).
 
 mod interop;
 
 use std::time::Duration;
 
 use zk_server::testing::TestingServer;
+use zk_testkit::oracle::{self, Oracle};
 
 /// The whole script; each check inside has its own 10 s waits.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(120);
@@ -38,8 +39,7 @@ async fn run_script(connect: &str, target: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kazoo_api_and_recipes_work_against_our_server() {
-    if !interop::kazoo_installed() {
-        interop::skip("python3 with kazoo is not available (pip install kazoo)");
+    if !oracle::require(Oracle::Kazoo) {
         return;
     }
     let server = TestingServer::start_with(|cfg| {
@@ -54,8 +54,7 @@ async fn kazoo_api_and_recipes_work_against_our_server() {
 /// The script's own check: what it expects is what Apache does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kazoo_script_passes_against_apache() {
-    if !interop::kazoo_installed() || !zk_testkit::apache::installed() {
-        interop::skip("kazoo or Apache ZooKeeper is not installed");
+    if !oracle::require_all(&[Oracle::Kazoo, Oracle::ApacheZooKeeper]) {
         return;
     }
     let apache = tokio::task::spawn_blocking(|| {
