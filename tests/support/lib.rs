@@ -7,3 +7,6 @@ pub mod apache;
 pub mod oracle;
 pub mod ours;
 pub mod proxy;
+
+#[cfg(test)]
+mod oracle_tests;
