@@ -8,7 +8,7 @@ mod differential;
 
 use differential::ops::*;
 use differential::{differential, expect_line, Script};
-use zk_proto::{AddWatchMode, CreateMode, Perms, Request, WatcherType};
+use zk_proto::{AddWatchMode, CreateMode, OpCode, Perms, Request, WatcherType};
 
 const ALICE: &str = "alice:aYXlLOpEooaV1cRAvUL1fp9Qt7E=";
 const BOB: &str = "bob:1Yu1ryCXOIF7lyFzbmQ5J+MJOZc=";
@@ -522,5 +522,423 @@ fn ttl_request(path: &str, ttl: i64) -> zk_proto::CreateTtlRequest {
         acl: zk_proto::Acl::open_unsafe(),
         flags: CreateMode::PersistentWithTtl.code(),
         ttl,
+    }
+}
+
+// ---- malformed and null-bearing requests -----------------------------------
+//
+// Apache's reader hands a null string (length -1) on as Java null; what its
+// server answers then depends on where the field is used
+// (docs/COMPATIBILITY.md, "Malformed requests"). These scripts send such
+// bodies by hand to both servers.
+
+const ALL: Perms = Perms::ALL;
+
+fn world_anyone(b: Body) -> Body {
+    b.acl(ALL, Some("world"), Some("anyone"))
+}
+
+#[tokio::test]
+async fn kazoo_creator_all_acl_with_a_null_auth_id_means_the_creators_identities() {
+    // kazoo writes "" as a null string, so its CREATOR_ALL_ACL is
+    // Id("auth", null) on the wire.
+    let r = "/kazooacl";
+    let auth_null = |b: Body| b.acl(ALL, Some("auth"), None);
+    let script = Script::new("kazooacl")
+        .connect(0)
+        .op(0, create(r, "", CreateMode::Persistent))
+        .raw(
+            0,
+            OpCode::Create,
+            create_body(Some("/kazooacl/anon"), 1, auth_null).bytes(),
+        )
+        .op(0, add_auth("digest", "alice:secret"))
+        .raw(
+            0,
+            OpCode::Create,
+            create_body(Some("/kazooacl/mine"), 1, auth_null).bytes(),
+        )
+        .op(0, get_acl("/kazooacl/mine"))
+        .raw(
+            0,
+            OpCode::SetAcl,
+            auth_null(Body::new().string(Some("/kazooacl/mine")).int(1))
+                .int(-1)
+                .bytes(),
+        )
+        .raw(
+            0,
+            OpCode::Multi,
+            auth_null(
+                Body::new()
+                    .multi_op(OpCode::Create)
+                    .string(Some("/kazooacl/txn"))
+                    .buffer(Some(b""))
+                    .int(1),
+            )
+            .int(0)
+            .multi_done()
+            .bytes(),
+        )
+        .op(0, get_acl("/kazooacl/txn"));
+    if let Some(t) = differential("kazoo creator ACL", script).await {
+        expect_line(&t, "err InvalidAcl");
+        expect_line(&t, "digest");
+    }
+}
+
+#[tokio::test]
+async fn a_null_path_gets_apaches_answer_for_each_operation() {
+    let null = || Body::new().string(None);
+    let script = Script::new("nullpath")
+        .connect(0)
+        .op(0, create("/nullpath", "", CreateMode::Persistent))
+        // Apache fails on these (MarshallingError; writes still take a zxid).
+        .raw(
+            0,
+            OpCode::Create,
+            create_body(None, 1, world_anyone).bytes(),
+        )
+        .raw(
+            0,
+            OpCode::Create2,
+            create_body(None, 1, world_anyone).bytes(),
+        )
+        .raw(0, OpCode::Delete, null().int(-1).bytes())
+        .raw(0, OpCode::Exists, null().boolean(true).bytes())
+        .raw(0, OpCode::GetData, null().boolean(false).bytes())
+        .raw(0, OpCode::GetAcl, null().bytes())
+        .raw(0, OpCode::GetChildren, null().boolean(false).bytes())
+        .raw(0, OpCode::GetChildren2, null().boolean(false).bytes())
+        .raw(0, OpCode::CheckWatches, null().int(1).bytes())
+        .raw(0, OpCode::GetAllChildrenNumber, null().bytes())
+        // These check the path first (BadArguments) ...
+        .raw(
+            0,
+            OpCode::SetData,
+            null().buffer(Some(b"x")).int(-1).bytes(),
+        )
+        .raw(
+            0,
+            OpCode::SetAcl,
+            world_anyone(null().int(1)).int(-1).bytes(),
+        )
+        // ... or find nothing under it, or echo it.
+        .raw(0, OpCode::RemoveWatches, null().int(1).bytes())
+        .raw(0, OpCode::GetEphemerals, null().bytes())
+        .raw(0, OpCode::Sync, null().bytes())
+        .op(0, get_data("/nullpath", false));
+    if let Some(t) = differential("null paths", script).await {
+        expect_line(&t, "err MarshallingError");
+        expect_line(&t, "err BadArguments");
+        expect_line(&t, "err NoWatcher");
+        expect_line(&t, "Sync null");
+    }
+}
+
+#[tokio::test]
+async fn a_null_path_inside_multi_fails_the_whole_request_before_any_txn() {
+    let null_op = |op: OpCode| Body::new().multi_op(op).string(None);
+    let script = Script::new("nullmulti")
+        .connect(0)
+        .op(0, create("/nullmulti", "", CreateMode::Persistent))
+        .raw(
+            0,
+            OpCode::Multi,
+            null_op(OpCode::Delete).int(-1).multi_done().bytes(),
+        )
+        .raw(
+            0,
+            OpCode::Multi,
+            null_op(OpCode::SetData)
+                .buffer(Some(b""))
+                .int(-1)
+                .multi_done()
+                .bytes(),
+        )
+        .raw(
+            0,
+            OpCode::Multi,
+            Body::new()
+                .multi_op(OpCode::Create)
+                .string(Some("/nullmulti/a"))
+                .buffer(Some(b""))
+                .int(1)
+                .acl(ALL, Some("world"), Some("anyone"))
+                .int(0)
+                .multi_op(OpCode::Check)
+                .string(None)
+                .int(-1)
+                .multi_done()
+                .bytes(),
+        )
+        .raw(
+            0,
+            OpCode::MultiRead,
+            null_op(OpCode::GetData).boolean(false).multi_done().bytes(),
+        )
+        // The zxid did not move: the next write takes the next one.
+        .op(0, create("/nullmulti/after", "", CreateMode::Persistent))
+        .op(0, exists("/nullmulti/a", false));
+    if let Some(t) = differential("null paths in multi", script).await {
+        expect_line(&t, "err MarshallingError");
+    }
+}
+
+#[tokio::test]
+async fn a_null_acl_id_fails_where_apache_reads_it() {
+    let r = "/nullid";
+    let p = |s: &str| format!("{r}/{s}");
+    let one = |path: &str, scheme: Option<&str>, id: Option<&str>| {
+        create_body(Some(path), 1, |b| b.acl(ALL, scheme, id)).bytes()
+    };
+    let script = Script::new("nullid")
+        .connect(0)
+        .op(0, create(r, "", CreateMode::Persistent))
+        // world compares the id with "anyone"; digest and ip parse it.
+        .raw(0, OpCode::Create, one(&p("world"), Some("world"), None))
+        .raw(0, OpCode::Create, one(&p("digest"), Some("digest"), None))
+        .raw(0, OpCode::Create, one(&p("ip"), Some("ip"), None))
+        // No provider for these: the id is never read.
+        .raw(0, OpCode::Create, one(&p("x509"), Some("x509"), None))
+        .raw(0, OpCode::Create, one(&p("sasl"), Some("sasl"), None))
+        .raw(0, OpCode::Create, one(&p("scheme"), None, Some("anyone")))
+        // Earlier failures win over the null.
+        .raw(
+            0,
+            OpCode::Create,
+            create_body(Some(&p("after-bad")), 2, |b| {
+                b.acl(ALL, Some("nope"), Some("x"))
+                    .acl(ALL, Some("world"), None)
+            })
+            .bytes(),
+        )
+        .raw(0, OpCode::Create, one("no-slash", Some("world"), None))
+        // Looking for duplicates compares the later entry's strings.
+        .raw(
+            0,
+            OpCode::Create,
+            create_body(Some(&p("dup-auth")), 2, |b| {
+                b.acl(ALL, Some("auth"), None).acl(ALL, Some("auth"), None)
+            })
+            .bytes(),
+        )
+        .raw(
+            0,
+            OpCode::Create,
+            create_body(Some(&p("dup-scheme")), 2, |b| {
+                world_anyone(b).acl(ALL, None, Some("x"))
+            })
+            .bytes(),
+        )
+        // Inside a multi: after an earlier op failed nothing reads the id;
+        // reached, the null fails the whole multi.
+        .raw(
+            0,
+            OpCode::Multi,
+            Body::new()
+                .multi_op(OpCode::Delete)
+                .string(Some(&p("missing")))
+                .int(-1)
+                .multi_op(OpCode::Create)
+                .string(Some(&p("m")))
+                .buffer(Some(b""))
+                .int(1)
+                .acl(ALL, Some("world"), None)
+                .int(0)
+                .multi_done()
+                .bytes(),
+        )
+        .raw(
+            0,
+            OpCode::Multi,
+            Body::new()
+                .multi_op(OpCode::Create)
+                .string(Some(&p("m")))
+                .buffer(Some(b""))
+                .int(1)
+                .acl(ALL, Some("world"), None)
+                .int(0)
+                .multi_done()
+                .bytes(),
+        )
+        .op(0, get_children2(r, false));
+    if let Some(t) = differential("null ACL ids", script).await {
+        expect_line(&t, "err MarshallingError");
+        expect_line(&t, "err InvalidAcl");
+        expect_line(&t, "err BadArguments");
+    }
+}
+
+#[tokio::test]
+async fn negative_and_null_acl_counts_are_empty_lists_so_invalid_acls() {
+    let script = Script::new("aclcount")
+        .connect(0)
+        .op(0, create("/aclcount", "", CreateMode::Persistent))
+        .raw(
+            0,
+            OpCode::Create,
+            create_body(Some("/aclcount/neg"), -5, |b| b).bytes(),
+        )
+        .raw(
+            0,
+            OpCode::Create,
+            create_body(Some("/aclcount/null"), -1, |b| b).bytes(),
+        )
+        .raw(
+            0,
+            OpCode::SetAcl,
+            Body::new()
+                .string(Some("/aclcount"))
+                .int(-3)
+                .int(-1)
+                .bytes(),
+        )
+        .raw(
+            0,
+            OpCode::SetAcl,
+            Body::new()
+                .string(Some("/aclcount"))
+                .int(-1)
+                .int(-1)
+                .bytes(),
+        );
+    if let Some(t) = differential("ACL counts", script).await {
+        expect_line(&t, "err InvalidAcl");
+    }
+}
+
+#[tokio::test]
+async fn ip_acls_are_dotted_quads_only() {
+    let r = "/ipacl";
+    let mut script = Script::new("ipacl")
+        .connect(0)
+        .op(0, create(r, "", CreateMode::Persistent));
+    for (i, expr) in [
+        "::1",
+        "fe80::1",
+        "::1/128",
+        "127.0.0.1/8",
+        "01.2.3.4",
+        "+1.2.3.4",
+        "1.2.3.4/0",
+        "1.2.3.4/32",
+        "10.0.0.0/33",
+        "1.2.3",
+        "256.1.1.1",
+        "1.2.3.4/",
+        "1.2.3.4/x",
+        "-1.2.3.4",
+        "1.2.3.4/8/8",
+        "",
+    ]
+    .iter()
+    .enumerate()
+    {
+        script = script.op(
+            0,
+            create_with_acl(
+                &format!("{r}/n{i}"),
+                "",
+                vec![zk_proto::Acl::new(
+                    Perms::ALL,
+                    zk_proto::Id::new("ip", *expr),
+                )],
+            ),
+        );
+    }
+    if let Some(t) = differential("ip ACLs", script).await {
+        expect_line(&t, "err InvalidAcl");
+        expect_line(&t, "\"/ipacl/n3\"");
+    }
+}
+
+#[tokio::test]
+async fn auth_with_a_null_scheme_or_digest_secret_fails_and_closes() {
+    let auth = |scheme: Option<&str>, secret: Option<&[u8]>| {
+        Body::new().int(0).string(scheme).buffer(secret).bytes()
+    };
+    let script = Script::new("nullauth")
+        .connect(0)
+        .raw_with_xid(0, OpCode::Auth, zk_proto::xid::AUTH, auth(None, Some(b"x")))
+        .connect(1)
+        .raw_with_xid(
+            1,
+            OpCode::Auth,
+            zk_proto::xid::AUTH,
+            auth(Some("digest"), None),
+        )
+        .connect(2)
+        .raw_with_xid(
+            2,
+            OpCode::Auth,
+            zk_proto::xid::AUTH,
+            auth(Some("digest"), Some(b"")),
+        )
+        .op(2, Request::WhoAmI)
+        .connect(3)
+        .raw_with_xid(3, OpCode::Auth, zk_proto::xid::AUTH, auth(Some("ip"), None))
+        .op(3, Request::WhoAmI);
+    if let Some(t) = differential("null auth", script).await {
+        expect_line(&t, "err AuthFailed");
+        expect_line(&t, "closed");
+    }
+}
+
+#[tokio::test]
+async fn reconfig_is_disabled_and_sasl_answers_with_a_null_token() {
+    let script = Script::new("reconfig")
+        .connect(0)
+        .op(
+            0,
+            Request::Reconfig(zk_proto::ReconfigRequest {
+                joining_servers: Some("server.5=127.0.0.1:1234:1235".into()),
+                leaving_servers: None,
+                new_members: None,
+                cur_config_id: -1,
+            }),
+        )
+        .op(
+            0,
+            Request::Sasl(zk_proto::GetSaslRequest {
+                token: Some(bytes::Bytes::from_static(b"token")),
+            }),
+        )
+        .op(0, exists("/", false))
+        // A null token: Apache's handler fails and drops the connection.
+        .raw(0, OpCode::Sasl, Body::new().buffer(None).bytes());
+    if let Some(t) = differential("reconfig and sasl", script).await {
+        expect_line(&t, "err ReconfigDisabled");
+        expect_line(&t, "closed");
+    }
+}
+
+#[tokio::test]
+async fn set_watches_with_a_null_list_fails_and_a_negative_count_is_empty() {
+    let script = Script::new("setwatches")
+        .connect(0)
+        .raw(
+            0,
+            OpCode::SetWatches,
+            Body::new().long(0).int(-1).int(0).int(0).bytes(),
+        )
+        .raw(
+            0,
+            OpCode::SetWatches,
+            Body::new()
+                .long(0)
+                .int(1)
+                .string(None)
+                .int(0)
+                .int(0)
+                .bytes(),
+        )
+        .raw(
+            0,
+            OpCode::SetWatches,
+            Body::new().long(0).int(-2).int(-7).int(0).bytes(),
+        );
+    if let Some(t) = differential("setWatches lists", script).await {
+        expect_line(&t, "err MarshallingError");
     }
 }

@@ -11,9 +11,10 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use interop::normalize::{self, Session};
-use interop::{run_interactive, Feed, CLI_MT, ZKCLI};
+use interop::{run_interactive, Feed};
 use zk_server::testing::TestingServer;
-use zk_testkit::apache::{self, ApacheZk};
+use zk_testkit::apache::ApacheZk;
+use zk_testkit::oracle::{self, Oracle, CLI_MT, ZKCLI};
 
 /// The longest one CLI session may take.
 const SESSION_LIMIT: Duration = Duration::from_secs(90);
@@ -106,8 +107,7 @@ async fn zkcli_session(connect: &str) -> Session {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zkcli_session_reads_the_same_against_ours_and_apache() {
-    if !apache::installed() || !std::path::Path::new(ZKCLI).exists() {
-        interop::skip("zkCli.sh / Apache ZooKeeper not installed (apt-get install zookeeper)");
+    if !oracle::require(Oracle::ZkCli) {
         return;
     }
     let apache = apache_connect_string().await;
@@ -179,8 +179,7 @@ async fn cli_mt_session(connect: &str) -> Session {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cli_mt_session_reads_the_same_against_ours_and_apache() {
-    if !apache::installed() || !std::path::Path::new(CLI_MT).exists() {
-        interop::skip("cli_mt / Apache ZooKeeper not installed (apt-get install zookeeper-bin)");
+    if !oracle::require_all(&[Oracle::CliMt, Oracle::ApacheZooKeeper]) {
         return;
     }
     let apache = apache_connect_string().await;

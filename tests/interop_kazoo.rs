@@ -1,16 +1,18 @@
 //! kazoo, the Python client, against our server: its core API and its
 //! recipes (Lock, Election, Barrier, DoubleBarrier, Queue, LockingQueue,
-//! Counter, ChildrenWatch, DataWatch, TreeCache), as scripted in
-//! `tests/interop/kazoo_recipes.py`.
+//! Counter, ChildrenWatch, DataWatch, TreeCache) and `CREATOR_ALL_ACL`
+//! (whose empty id kazoo sends as a null string) in create, set_acls and a
+//! transaction, as scripted in `tests/interop/kazoo_recipes.py`.
 //!
-//! Skipped (with a notice) when python3 or kazoo is missing
-//! (`pip install kazoo`; `.ci/run` installs it).
+//! When python3 or kazoo is missing: a counted skip, or a failure under
+//! `ZK_REQUIRE_ORACLES=1` (`zk_testkit::oracle`; `.ci/run` installs it).
 
 mod interop;
 
 use std::time::Duration;
 
 use zk_server::testing::TestingServer;
+use zk_testkit::oracle::{self, Oracle};
 
 /// The whole script; each check inside has its own 10 s waits.
 const SCRIPT_LIMIT: Duration = Duration::from_secs(120);
@@ -29,7 +31,7 @@ async fn run_script(connect: &str, target: &str) {
     );
     // Every check reported, none failed.
     assert!(
-        out.text.contains("0 of 12 checks failed"),
+        out.text.contains("0 of 13 checks failed"),
         "unexpected kazoo output against {target}:\n{}",
         out.text
     );
@@ -37,8 +39,7 @@ async fn run_script(connect: &str, target: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kazoo_api_and_recipes_work_against_our_server() {
-    if !interop::kazoo_installed() {
-        interop::skip("python3 with kazoo is not available (pip install kazoo)");
+    if !oracle::require(Oracle::Kazoo) {
         return;
     }
     let server = TestingServer::start_with(|cfg| {
@@ -53,8 +54,7 @@ async fn kazoo_api_and_recipes_work_against_our_server() {
 /// The script's own check: what it expects is what Apache does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kazoo_script_passes_against_apache() {
-    if !interop::kazoo_installed() || !zk_testkit::apache::installed() {
-        interop::skip("kazoo or Apache ZooKeeper is not installed");
+    if !oracle::require_all(&[Oracle::Kazoo, Oracle::ApacheZooKeeper]) {
         return;
     }
     let apache = tokio::task::spawn_blocking(|| {

@@ -18,7 +18,7 @@ use zk_proto::{
     Jute, Reader, ReplyHeader, Request, RequestFrame, SetDataRequest, TxnEntry,
 };
 use zk_server::storage::{read_newest_snapshot, recover, TxnLogReader};
-use zk_testkit::apache::{self, ApacheZk};
+use zk_testkit::apache::ApacheZk;
 
 /// A blocking client that speaks just enough of the protocol.
 struct RawClient {
@@ -111,8 +111,7 @@ fn summary(entry: &TxnEntry) -> (i32, String) {
 
 #[test]
 fn storage_reads_apache_data_dir() {
-    if !apache::installed() {
-        eprintln!("skipping: Apache ZooKeeper (Debian package `zookeeper`) is not installed");
+    if !zk_testkit::oracle::require(zk_testkit::oracle::Oracle::ApacheZooKeeper) {
         return;
     }
     let mut zk = ApacheZk::start("").expect("Apache ZooKeeper starts");

@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use zk_client::{Acl, Client, CreateMode, Error, SessionState};
-use zk_testkit::apache::{self, ApacheEnsemble, ApacheZk};
+use zk_testkit::apache::{ApacheEnsemble, ApacheZk};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
@@ -48,16 +48,12 @@ macro_rules! target_tests {
 }
 
 impl Target {
-    /// True when the target can run here; prints a skip notice otherwise.
+    /// True when the target can run here. Apache targets ask the test
+    /// kit ([`zk_testkit::oracle::require`]): a missing Apache ZooKeeper
+    /// is a counted skip, or a failure under `ZK_REQUIRE_ORACLES=1`.
     pub fn available(self) -> bool {
-        if self == Target::Ours || apache::installed() {
-            return true;
-        }
-        eprintln!(
-            "SKIPPED: Apache ZooKeeper is not installed \
-             (apt-get install -y zookeeper zookeeper-bin)"
-        );
-        false
+        self == Target::Ours
+            || zk_testkit::oracle::require(zk_testkit::oracle::Oracle::ApacheZooKeeper)
     }
 
     /// The shared server's connect string (starting it on first use).

@@ -21,19 +21,10 @@ use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::mpsc;
 
 /// Where Debian installs Java libraries.
-const JARS_DIR: &str = "/usr/share/java";
+use zk_testkit::oracle::JARS_DIR;
 
-/// Curator 5 and what it needs at compile and run time (Debian packages
-/// libcurator-recipes-java, libzookeeper-java, libguava-java, libslf4j-java).
-const REQUIRED_JARS: &[&str] = &[
-    "curator-recipes",
-    "curator-framework",
-    "curator-client",
-    "zookeeper",
-    "zookeeper-jute",
-    "guava",
-    "slf4j-api",
-];
+/// Curator 5 and what it needs at compile and run time.
+use zk_testkit::oracle::CURATOR_JARS as REQUIRED_JARS;
 
 /// The no-op logging backend: without it slf4j prints a warning, with it
 /// the ZooKeeper client stays quiet. Optional.
@@ -50,7 +41,7 @@ const EXIT_WAIT: Duration = Duration::from_secs(15);
 /// Why the Java side cannot run.
 #[derive(Debug, thiserror::Error)]
 pub enum KitError {
-    /// Something is not installed here: the tests are skipped.
+    /// Something the oracle check did not cover is not installed.
     #[error("{0}")]
     Missing(String),
     /// Our Java source does not compile: a bug, the tests fail.
@@ -69,17 +60,12 @@ pub struct JavaKit {
 static KIT: OnceLock<Result<JavaKit, KitError>> = OnceLock::new();
 
 /// The compiled peer, compiling it on first use (blocking: call it from
-/// `spawn_blocking`). `None`, after a skip notice, when javac, java or the
-/// Curator jars are missing; panics when the Java source does not compile.
-pub fn kit() -> Option<&'static JavaKit> {
+/// `spawn_blocking`). Callers first ask the test kit whether Curator is
+/// here (`zk_testkit::oracle::require(Oracle::Curator)`), so anything
+/// missing now, or a Java source that does not compile, is a failure.
+pub fn kit() -> &'static JavaKit {
     match KIT.get_or_init(JavaKit::prepare) {
-        Ok(kit) => Some(kit),
-        Err(KitError::Missing(what)) => {
-            eprintln!(
-                "SKIPPED: {what} (apt-get install -y default-jdk-headless libcurator-recipes-java)"
-            );
-            None
-        }
+        Ok(kit) => kit,
         Err(e) => panic!("{e}"),
     }
 }

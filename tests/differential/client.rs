@@ -90,6 +90,34 @@ impl RawClient {
             xid
         });
         self.send(&RequestFrame::new(xid, request)).await?;
+        self.await_reply(op).await
+    }
+
+    /// Sends a request whose body is given as raw bytes (for bodies our
+    /// encoder would never write, such as null paths) with `xid`, or the
+    /// next xid, and reads until its reply.
+    pub async fn call_raw(
+        &mut self,
+        op: OpCode,
+        xid: Option<i32>,
+        body: &[u8],
+    ) -> Result<Exchange, RawError> {
+        let xid = xid.unwrap_or_else(|| {
+            let xid = self.next_xid;
+            self.next_xid += 1;
+            xid
+        });
+        let mut frame = BytesMut::new();
+        frame.extend_from_slice(&xid.to_be_bytes());
+        frame.extend_from_slice(&op.code().to_be_bytes());
+        frame.extend_from_slice(body);
+        let len = i32::try_from(frame.len()).unwrap_or(i32::MAX);
+        self.stream.write_all(&len.to_be_bytes()).await?;
+        self.stream.write_all(&frame).await?;
+        self.await_reply(op).await
+    }
+
+    async fn await_reply(&mut self, op: OpCode) -> Result<Exchange, RawError> {
         let mut notifications = Vec::new();
         loop {
             match ServerMessage::decode_frame(self.read_frame().await?)? {

@@ -19,7 +19,7 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use zk_proto::Request;
-use zk_testkit::apache::{self, ApacheZk};
+use zk_testkit::apache::ApacheZk;
 
 use client::RawClient;
 pub use script::Script;
@@ -27,14 +27,11 @@ pub use script::Script;
 static APACHE: OnceLock<ApacheZk> = OnceLock::new();
 static ONE_SCRIPT_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// Both servers' addresses, or `None` (with a printed notice) when Apache
-/// ZooKeeper is not installed.
+/// Both servers' addresses, or `None` when Apache ZooKeeper is not
+/// installed (a counted skip, or a failure under `ZK_REQUIRE_ORACLES=1`:
+/// [`zk_testkit::oracle::require`]).
 pub fn servers() -> Option<(SocketAddr, SocketAddr)> {
-    if !apache::installed() {
-        eprintln!(
-            "SKIPPED: Apache ZooKeeper is not installed \
-             (apt-get install -y zookeeper zookeeper-bin)"
-        );
+    if !zk_testkit::oracle::require(zk_testkit::oracle::Oracle::ApacheZooKeeper) {
         return None;
     }
     let apache = APACHE

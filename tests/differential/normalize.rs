@@ -185,7 +185,10 @@ impl Normalizer {
                 sorted(&r.children),
                 self.stat(&r.stat)
             ),
-            Response::Sync(r) => format!("Sync {:?}", r.path),
+            Response::Sync(r) => match &r.path {
+                Some(path) => format!("Sync {path:?}"),
+                None => "Sync null".to_string(),
+            },
             Response::Multi(m) => {
                 let results: Vec<String> = m.results.iter().map(|r| self.multi_result(r)).collect();
                 format!("Multi [{}]", results.join(", "))

@@ -144,7 +144,9 @@ pub fn set_acl(path: &str, acl: Vec<Acl>, version: i32) -> Request {
 }
 
 pub fn sync(path: &str) -> Request {
-    Request::Sync(SyncRequest { path: path.into() })
+    Request::Sync(SyncRequest {
+        path: Some(path.into()),
+    })
 }
 
 pub fn multi(ops: Vec<MultiOp>) -> Request {
@@ -234,7 +236,7 @@ pub fn add_auth(scheme: &str, auth: &str) -> Request {
     Request::Auth(AuthPacket {
         auth_type: 0,
         scheme: scheme.into(),
-        auth: Bytes::copy_from_slice(auth.as_bytes()),
+        auth: Some(Bytes::copy_from_slice(auth.as_bytes())),
     })
 }
 
@@ -246,4 +248,73 @@ pub fn digest_acl(perms: Perms, id: &str) -> Acl {
 
 pub fn world_acl(perms: Perms) -> Vec<Acl> {
     vec![Acl::new(perms, Id::anyone())]
+}
+
+/// A request body built by hand, for what our encoder never writes: null
+/// strings and buffers (length -1), negative counts. Jute's encoding:
+/// big-endian ints, a string or buffer as its length and bytes.
+#[derive(Debug, Clone, Default)]
+pub struct Body(Vec<u8>);
+
+impl Body {
+    pub fn new() -> Self {
+        Body::default()
+    }
+
+    pub fn int(mut self, v: i32) -> Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    pub fn long(mut self, v: i64) -> Self {
+        self.0.extend_from_slice(&v.to_be_bytes());
+        self
+    }
+
+    pub fn boolean(mut self, v: bool) -> Self {
+        self.0.push(u8::from(v));
+        self
+    }
+
+    /// A `ustring`; `None` is the null string.
+    pub fn string(self, s: Option<&str>) -> Self {
+        self.buffer(s.map(str::as_bytes))
+    }
+
+    /// A `buffer`; `None` is the null buffer.
+    pub fn buffer(self, b: Option<&[u8]>) -> Self {
+        match b {
+            None => self.int(-1),
+            Some(b) => {
+                let mut me = self.int(i32::try_from(b.len()).unwrap_or(i32::MAX));
+                me.0.extend_from_slice(b);
+                me
+            }
+        }
+    }
+
+    /// One ACL entry, either string possibly null.
+    pub fn acl(self, perms: Perms, scheme: Option<&str>, id: Option<&str>) -> Self {
+        self.int(perms.0).string(scheme).string(id)
+    }
+
+    /// The header before each op of a multi.
+    pub fn multi_op(self, op: zk_proto::OpCode) -> Self {
+        self.int(op.code()).boolean(false).int(-1)
+    }
+
+    /// The header that ends a multi's ops.
+    pub fn multi_done(self) -> Self {
+        self.int(-1).boolean(true).int(-1)
+    }
+
+    pub fn bytes(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+/// The body of a persistent create of `path` (null when `None`) with
+/// empty data and the ACL entries `acl` adds to a body holding their count.
+pub fn create_body(path: Option<&str>, count: i32, acl: impl FnOnce(Body) -> Body) -> Body {
+    acl(Body::new().string(path).buffer(Some(b"")).int(count)).int(0)
 }

@@ -9,7 +9,7 @@
 use std::net::SocketAddr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use zk_proto::{ReplyFrame, Request, WatcherEvent};
+use zk_proto::{OpCode, ReplyFrame, Request, WatcherEvent};
 
 use super::client::{RawClient, RawError};
 
@@ -22,6 +22,14 @@ pub enum Step {
     Op(usize, Request),
     /// Sends closeSession and drops the connection.
     Close(usize),
+    /// Sends a request with a hand-made body (and the given xid, or the
+    /// next one) on the session in `slot` and waits for its reply.
+    Raw {
+        slot: usize,
+        op: OpCode,
+        xid: Option<i32>,
+        body: Vec<u8>,
+    },
 }
 
 /// A named list of steps.
@@ -49,6 +57,28 @@ impl Script {
         self
     }
 
+    /// A request with a hand-made body, e.g. with a null string.
+    pub fn raw(mut self, slot: usize, op: OpCode, body: Vec<u8>) -> Self {
+        self.steps.push(Step::Raw {
+            slot,
+            op,
+            xid: None,
+            body,
+        });
+        self
+    }
+
+    /// As [`Script::raw`], with a fixed xid (auth travels with -4).
+    pub fn raw_with_xid(mut self, slot: usize, op: OpCode, xid: i32, body: Vec<u8>) -> Self {
+        self.steps.push(Step::Raw {
+            slot,
+            op,
+            xid: Some(xid),
+            body,
+        });
+        self
+    }
+
     pub fn close(mut self, slot: usize) -> Self {
         self.steps.push(Step::Close(slot));
         self
@@ -61,7 +91,7 @@ impl Script {
             match step {
                 Step::Connect(s) => open.push(*s),
                 Step::Close(s) => open.retain(|o| o != s),
-                Step::Op(..) => {}
+                Step::Op(..) | Step::Raw { .. } => {}
             }
         }
         open
@@ -164,6 +194,12 @@ pub async fn run(addr: SocketAddr, script: &Script) -> Transcript {
                     slots[*slot] = None;
                 }
             }
+            Step::Raw {
+                slot,
+                op,
+                xid,
+                body,
+            } => call_raw(&mut slots, &mut entries, step, *slot, (*op, *xid), body).await,
             Step::Close(slot) => {
                 call(&mut slots, &mut entries, step, *slot, Request::CloseSession).await;
                 ensure_slot(&mut slots, *slot);
@@ -202,6 +238,36 @@ async fn call(
         return;
     };
     match client.call(request).await {
+        Ok(exchange) => {
+            push_events(entries, step, slot, exchange.notifications);
+            entries.push(Entry::Reply {
+                step,
+                slot,
+                reply: exchange.reply,
+            });
+        }
+        Err(e) => fail(slots, entries, step, slot, e),
+    }
+}
+
+async fn call_raw(
+    slots: &mut Vec<Option<RawClient>>,
+    entries: &mut Vec<Entry>,
+    step: usize,
+    slot: usize,
+    (op, xid): (OpCode, Option<i32>),
+    body: &[u8],
+) {
+    ensure_slot(slots, slot);
+    let Some(client) = slots[slot].as_mut() else {
+        entries.push(Entry::Failed {
+            step,
+            slot,
+            what: "no session in this slot".into(),
+        });
+        return;
+    };
+    match client.call_raw(op, xid, body).await {
         Ok(exchange) => {
             push_events(entries, step, slot, exchange.notifications);
             entries.push(Entry::Reply {

@@ -18,13 +18,14 @@ try:
     from kazoo.client import KazooClient
     from kazoo.exceptions import (
         BadVersionError,
+        InvalidACLError,
         NoAuthError,
         NodeExistsError,
         NoNodeError,
         NotEmptyError,
     )
     from kazoo.recipe.cache import TreeCache, TreeEvent
-    from kazoo.security import make_digest_acl
+    from kazoo.security import CREATOR_ALL_ACL, make_digest_acl
 except ImportError:
     print("kazoo is not installed (pip install kazoo)", file=sys.stderr)
     sys.exit(2)
@@ -154,6 +155,31 @@ def check_acl_and_auth(env):
     expect(acls[0].id.scheme == "digest", "get_acls returns the digest ACL")
     anon.add_auth("digest", "alice:secret")
     expect(anon.get(p)[0] == b"secret", "add_auth grants access")
+
+
+def check_creator_all_acl(env):
+    """kazoo writes "" as a null string: CREATOR_ALL_ACL's Id("auth", "")
+    goes out with a null id, which servers take as the creator's ids."""
+    anon = env.client()
+    base = env.path("creator")
+    anon.ensure_path(base)
+    expect_raises(InvalidACLError, anon.create, base + "/anon", acl=CREATOR_ALL_ACL)
+    zk = env.client(auth_data=[("digest", "carol:secret")])
+    p = base + "/mine"
+    zk.create(p, b"m", acl=CREATOR_ALL_ACL)
+    acls, _ = zk.get_acls(p)
+    expect([(a.id.scheme, a.perms) for a in acls] == [("digest", 31)], "create expands auth")
+    expect(acls[0].id.id.startswith("carol:"), "to the creator's digest identity")
+    expect_raises(NoAuthError, anon.get, p)
+    zk.set_acls(base, CREATOR_ALL_ACL)
+    acls, _ = zk.get_acls(base)
+    expect([a.id.scheme for a in acls] == ["digest"], "set_acls expands auth")
+    tx = zk.transaction()
+    tx.create(base + "/txn", b"t", acl=CREATOR_ALL_ACL)
+    results = tx.commit()
+    expect(results == [base + "/txn"], "a transaction creates with CREATOR_ALL_ACL")
+    acls, _ = zk.get_acls(base + "/txn")
+    expect([a.id.scheme for a in acls] == ["digest"], "inside a transaction too")
 
 
 def check_watches(env):
@@ -349,6 +375,7 @@ CHECKS = [
     check_modes,
     check_transaction,
     check_acl_and_auth,
+    check_creator_all_acl,
     check_watches,
     check_lock,
     check_election,

@@ -12,30 +12,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 
-pub const ZKCLI: &str = "/usr/share/zookeeper/bin/zkCli.sh";
-pub const CLI_MT: &str = "/usr/lib/zookeeper/bin/cli_mt";
-
 /// A file next to this module (the scripts the tests run).
 pub fn script_path(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("tests/interop")
         .join(name)
-}
-
-/// True when `python3 -c 'import kazoo'` works.
-pub fn kazoo_installed() -> bool {
-    std::process::Command::new("python3")
-        .args(["-c", "import kazoo"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false)
-}
-
-/// Prints why a test does nothing.
-pub fn skip(what: &str) {
-    eprintln!("SKIPPED: {what}");
 }
 
 /// What a finished child printed.

@@ -18,7 +18,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use zk_client::{Acl, Client, CreateMode, Error};
 use zk_recipes::{Curator, RetryPolicy};
-use zk_testkit::apache::{self, ApacheZk};
+use zk_testkit::apache::ApacheZk;
 
 /// The server a scenario runs against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,16 +55,12 @@ macro_rules! recipe_tests {
 }
 
 impl Target {
-    /// True when the target can run here; prints a skip notice otherwise.
+    /// True when the target can run here. Apache targets ask the test
+    /// kit ([`zk_testkit::oracle::require`]): a missing Apache ZooKeeper
+    /// is a counted skip, or a failure under `ZK_REQUIRE_ORACLES=1`.
     pub fn available(self) -> bool {
-        if self == Target::Ours || apache::installed() {
-            return true;
-        }
-        eprintln!(
-            "SKIPPED: Apache ZooKeeper is not installed \
-             (apt-get install -y zookeeper zookeeper-bin)"
-        );
-        false
+        self == Target::Ours
+            || zk_testkit::oracle::require(zk_testkit::oracle::Oracle::ApacheZooKeeper)
     }
 
     /// The shared server's address (starting it on first use).

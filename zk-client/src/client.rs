@@ -653,10 +653,10 @@ impl Client {
     pub async fn sync(&self, path: &str) -> Result<String> {
         validate_path(path, false)?;
         let request = Request::Sync(SyncRequest {
-            path: self.prefix(path),
+            path: Some(self.prefix(path)),
         });
         match self.call(request, None).await? {
-            Response::Sync(r) => Ok(self.strip(&r.path)),
+            Response::Sync(r) => Ok(self.strip(r.path.as_deref().unwrap_or_default())),
             other => Err(unexpected(other)),
         }
     }

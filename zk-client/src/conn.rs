@@ -830,7 +830,7 @@ impl Conn {
             &Request::Auth(AuthPacket {
                 auth_type: 0,
                 scheme: scheme.to_string(),
-                auth: auth.clone(),
+                auth: Some(auth.clone()),
             }),
         );
     }

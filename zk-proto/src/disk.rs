@@ -74,47 +74,26 @@ impl FileHeader {
     }
 }
 
-/// Adler-32, the checksum of txn-log records and snapshot seals.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Adler32 {
-    a: u32,
-    b: u32,
-}
-
-impl Default for Adler32 {
-    fn default() -> Self {
-        Adler32 { a: 1, b: 0 }
-    }
-}
+/// Adler-32, the checksum of txn-log records and snapshot seals (Java's
+/// `java.util.zip.Adler32`), computed by the `adler2` crate.
+#[derive(Debug, Clone, Default)]
+pub struct Adler32(adler2::Adler32);
 
 impl Adler32 {
-    const MOD: u32 = 65521;
-    /// The most bytes that can be summed before `b` could overflow a u32.
-    const NMAX: usize = 5552;
-
     pub fn new() -> Self {
         Self::default()
     }
 
     pub fn update(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(Self::NMAX) {
-            for &byte in chunk {
-                self.a += u32::from(byte);
-                self.b += self.a;
-            }
-            self.a %= Self::MOD;
-            self.b %= Self::MOD;
-        }
+        self.0.write_slice(bytes);
     }
 
     pub fn value(&self) -> u32 {
-        (self.b << 16) | self.a
+        self.0.checksum()
     }
 
     pub fn checksum(bytes: &[u8]) -> u32 {
-        let mut adler = Adler32::new();
-        adler.update(bytes);
-        adler.value()
+        adler2::adler32_slice(bytes)
     }
 }
 
@@ -213,14 +192,49 @@ mod tests {
     use bytes::BytesMut;
 
     #[test]
-    fn adler32_matches_known_vectors() {
+    fn adler32_matches_zlibs_values() {
+        // Values from zlib's adler32 (Python's zlib.adler32), which Java's
+        // java.util.zip.Adler32 is.
         assert_eq!(Adler32::checksum(b""), 1);
         assert_eq!(Adler32::checksum(b"Wikipedia"), 0x11E6_0398);
-        let big = vec![0xffu8; 100_000];
-        // Reference value from zlib's adler32 over 100000 bytes of 0xff.
-        let mut chunked = Adler32::new();
-        big.chunks(777).for_each(|c| chunked.update(c));
-        assert_eq!(chunked.value(), Adler32::checksum(&big));
+        assert_eq!(Adler32::checksum(&[0xff; 100_000]), 0x149A_302C);
+        let ramp: Vec<u8> = (0..=255u8).cycle().take(256_000).collect();
+        assert_eq!(Adler32::checksum(&ramp), 0xA73B_292F);
+    }
+
+    /// Adler-32 by its definition, one byte at a time: the reference the
+    /// crate must agree with on any input and any chunking.
+    fn adler32_by_definition(bytes: &[u8]) -> u32 {
+        let (mut a, mut b) = (1u32, 0u32);
+        for &byte in bytes {
+            a = (a + u32::from(byte)) % 65521;
+            b = (b + a) % 65521;
+        }
+        (b << 16) | a
+    }
+
+    #[test]
+    fn adler32_agrees_with_its_definition_in_any_chunking() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for len in [0, 1, 2, 15, 16, 5551, 5552, 5553, 11_104, 70_000] {
+            let data: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+            let expected = adler32_by_definition(&data);
+            assert_eq!(Adler32::checksum(&data), expected, "len {len}");
+            let mut chunked = Adler32::new();
+            let mut rest = &data[..];
+            while !rest.is_empty() {
+                let take = (next() as usize % 9000).min(rest.len()).max(1);
+                chunked.update(&rest[..take]);
+                rest = &rest[take..];
+            }
+            assert_eq!(chunked.value(), expected, "len {len} in chunks");
+        }
     }
 
     #[test]

@@ -43,10 +43,33 @@ pub enum DecodeError {
     /// A number that should name an enumeration value does not.
     #[error("unknown {what} value {value}")]
     UnknownValue { what: &'static str, value: i64 },
+    /// An op inside a multi or multiRead has a null path. Apache's server
+    /// fails on it before it looks at any op, without logging a txn.
+    #[error("null path inside multi")]
+    NullPathInMulti,
     /// The bytes are well formed but not allowed here, e.g. a read op
     /// inside a `multi` or a write op inside a `multiRead`.
     #[error("invalid record: {0}")]
     Invalid(&'static str),
+}
+
+/// What a null `ustring` (length -1) becomes where a record field is a
+/// plain [`String`].
+///
+/// Apache's `BinaryInputArchive` hands a null string on as Java `null`, and
+/// what its server then does depends on where the field is used: some
+/// requests treat it exactly as an empty string (a null path in setData is
+/// refused by the same path check as ""), others fail on it (a null path in
+/// getData is a `NullPointerException`, answered MarshallingError). The
+/// request decoder picks the mode per opcode so that each outcome is
+/// Apache's (docs/COMPATIBILITY.md, "Malformed requests").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NullStrings {
+    /// A null where a `String` is expected is a [`DecodeError::UnexpectedNull`].
+    #[default]
+    Reject,
+    /// A null decodes as "" and is counted ([`Reader::nulls_seen`]).
+    AsEmpty,
 }
 
 /// A cursor over one frame (or any byte string) that decodes jute primitives.
@@ -54,6 +77,9 @@ pub enum DecodeError {
 pub struct Reader {
     buf: Bytes,
     max_field_len: usize,
+    null_strings: NullStrings,
+    nulls_seen: usize,
+    reject_null_vectors: bool,
 }
 
 impl Reader {
@@ -64,7 +90,34 @@ impl Reader {
 
     /// A reader whose strings and buffers may be at most `max_field_len` long.
     pub fn with_max_field_len(buf: Bytes, max_field_len: usize) -> Self {
-        Reader { buf, max_field_len }
+        Reader {
+            buf,
+            max_field_len,
+            null_strings: NullStrings::Reject,
+            nulls_seen: 0,
+            reject_null_vectors: false,
+        }
+    }
+
+    /// Sets what a null `ustring` in a `String` field becomes from now on.
+    pub fn set_null_strings(&mut self, mode: NullStrings) {
+        self.null_strings = mode;
+    }
+
+    /// The current null-string mode.
+    pub fn null_strings(&self) -> NullStrings {
+        self.null_strings
+    }
+
+    /// How many null strings were read as "" under [`NullStrings::AsEmpty`].
+    pub fn nulls_seen(&self) -> usize {
+        self.nulls_seen
+    }
+
+    /// Makes a null vector (count -1) an error instead of an empty vector:
+    /// Apache's server iterates some lists without a null check.
+    pub fn set_reject_null_vectors(&mut self, reject: bool) {
+        self.reject_null_vectors = reject;
     }
 
     /// Bytes not yet read.
@@ -164,18 +217,32 @@ impl Reader {
         }
     }
 
-    /// A vector count; `None` for null. Counts are not bounded by Java's
-    /// reader, so the caller must not preallocate from it blindly.
+    /// A vector count; `None` for null. Any other negative count is an
+    /// empty vector, as in Java's reader (its index is done at once when the
+    /// count is not positive). Counts are not bounded by Java's reader, so
+    /// the caller must not preallocate from it blindly.
     pub fn read_vec_len(&mut self) -> Result<Option<usize>, DecodeError> {
         let count = self.read_i32()?;
         match count {
+            -1 if self.reject_null_vectors => Err(DecodeError::UnexpectedNull { what: "vector" }),
             -1 => Ok(None),
-            n if n < -1 => Err(DecodeError::UnreasonableLength {
-                what: "vector",
-                len: n.into(),
-                limit: i32::MAX as usize,
-            }),
+            n if n < -1 => Ok(Some(0)),
             n => Ok(Some(n as usize)),
+        }
+    }
+
+    /// A `ustring` where a value is expected: null is an error or "",
+    /// as [`NullStrings`] says.
+    pub fn read_string(&mut self) -> Result<String, DecodeError> {
+        match self.read_opt_string()? {
+            Some(s) => Ok(s),
+            None => match self.null_strings {
+                NullStrings::Reject => Err(DecodeError::UnexpectedNull { what: "ustring" }),
+                NullStrings::AsEmpty => {
+                    self.nulls_seen += 1;
+                    Ok(String::new())
+                }
+            },
         }
     }
 }
@@ -264,14 +331,14 @@ impl Jute for bool {
     }
 }
 
-/// A non-null `ustring` (paths, schemes). Null on the wire is an error.
+/// A `ustring` that should hold a value (paths, schemes). Null on the wire
+/// is an error, or "" where the reader was told so ([`NullStrings`]).
 impl Jute for String {
     fn encode<B: BufMut>(&self, buf: &mut B) {
         buf.put_opt_string(Some(self));
     }
     fn decode(r: &mut Reader) -> Result<Self, DecodeError> {
-        r.read_opt_string()?
-            .ok_or(DecodeError::UnexpectedNull { what: "ustring" })
+        r.read_string()
     }
 }
 
@@ -443,6 +510,33 @@ mod tests {
     fn any_nonzero_byte_is_true() {
         assert!(reader(&[7]).read_bool().unwrap());
         assert!(!reader(&[0]).read_bool().unwrap());
+    }
+
+    #[test]
+    fn null_string_can_be_read_as_empty_and_is_counted() {
+        let mut r = reader(&[0xff, 0xff, 0xff, 0xff, 0, 0, 0, 1, b'a']);
+        r.set_null_strings(NullStrings::AsEmpty);
+        assert_eq!(String::decode(&mut r).unwrap(), "");
+        assert_eq!(String::decode(&mut r).unwrap(), "a");
+        assert_eq!(r.nulls_seen(), 1);
+    }
+
+    #[test]
+    fn negative_vector_count_is_an_empty_vector_as_in_java() {
+        let v = Vec::<i32>::from_bytes(Bytes::from_static(&[0xff, 0xff, 0xff, 0xfb])).unwrap();
+        assert!(v.is_empty());
+    }
+
+    #[test]
+    fn null_vector_is_empty_unless_rejected() {
+        let null = Bytes::from_static(&[0xff; 4]);
+        assert!(Vec::<i32>::from_bytes(null.clone()).unwrap().is_empty());
+        let mut r = Reader::new(null);
+        r.set_reject_null_vectors(true);
+        assert_eq!(
+            Vec::<i32>::decode(&mut r),
+            Err(DecodeError::UnexpectedNull { what: "vector" })
+        );
     }
 
     #[test]

@@ -203,12 +203,13 @@ record! {
         pub version: i32,
     }
 
+    /// sync (9). Apache answers a null path with a null path.
     pub struct SyncRequest {
-        pub path: String,
+        pub path: Option<String>,
     }
 
     pub struct SyncResponse {
-        pub path: String,
+        pub path: Option<String>,
     }
 
     /// reconfig (16); unused member lists are null.
@@ -249,7 +250,8 @@ record! {
         /// Ignored by servers; Java sends 0.
         pub auth_type: i32,
         pub scheme: String,
-        pub auth: Bytes,
+        /// Null makes Apache's digest provider fail (AuthFailed).
+        pub auth: Option<Bytes>,
     }
 
     /// setWatches (101): re-registration of one-shot watches after reconnect.
@@ -270,14 +272,14 @@ record! {
         pub persistent_recursive_watches: Vec<String>,
     }
 
-    /// sasl (102) request.
+    /// sasl (102) request. A null token makes Apache drop the connection.
     pub struct GetSaslRequest {
-        pub token: Bytes,
+        pub token: Option<Bytes>,
     }
 
-    /// sasl (102) reply.
+    /// sasl (102) reply; a server without SASL answers with a null token.
     pub struct SetSaslResponse {
-        pub token: Bytes,
+        pub token: Option<Bytes>,
     }
 
     pub struct GetEphemeralsRequest {

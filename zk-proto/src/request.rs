@@ -3,7 +3,7 @@
 use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::consts::{xid, OpCode};
-use crate::jute::{DecodeError, Jute, Reader};
+use crate::jute::{DecodeError, Jute, NullStrings, Reader};
 use crate::proto::*;
 
 /// One op of a `multi` (write ops) or `multiRead` (getData / getChildren).
@@ -232,8 +232,28 @@ impl Request {
     /// not client requests (notification, createSession, error) give
     /// [`DecodeError::Invalid`]. A multi that mixes reads and writes, or a
     /// multiRead with a write, is [`DecodeError::Invalid`] too.
+    ///
+    /// Null strings and vectors are taken as Apache's server takes them
+    /// (docs/COMPATIBILITY.md, "Malformed requests"): a null path is "" in
+    /// the requests whose path Apache checks before use (setData, setACL,
+    /// check, removeWatches, getEphemerals, addWatch) and an error in the
+    /// others, where Apache fails on it; inside a multi it is
+    /// [`DecodeError::NullPathInMulti`]; a null watch list of setWatches
+    /// is an error. Null ACL schemes and ids are kept in the [`crate::Id`]s for
+    /// the server's ACL check.
     pub fn decode_body(op: i32, r: &mut Reader) -> Result<Self, DecodeError> {
-        Ok(match OpCode::try_from(op)? {
+        let op = OpCode::try_from(op)?;
+        r.set_null_strings(null_strings_for(op));
+        r.set_reject_null_vectors(matches!(op, OpCode::SetWatches | OpCode::SetWatches2));
+        let request = Self::decode_typed(op, r)?;
+        if matches!(op, OpCode::Multi | OpCode::MultiRead) && r.nulls_seen() > 0 {
+            return Err(DecodeError::NullPathInMulti);
+        }
+        Ok(request)
+    }
+
+    fn decode_typed(op: OpCode, r: &mut Reader) -> Result<Self, DecodeError> {
+        Ok(match op {
             OpCode::Create => Request::Create(Jute::decode(r)?),
             OpCode::Create2 => Request::Create2(Jute::decode(r)?),
             OpCode::CreateContainer => Request::CreateContainer(Jute::decode(r)?),
@@ -296,7 +316,7 @@ impl Request {
             Request::GetAcl(r) => &r.path,
             Request::SetAcl(r) => &r.path,
             Request::GetChildren(r) | Request::GetChildren2(r) => &r.path,
-            Request::Sync(r) => &r.path,
+            Request::Sync(r) => return r.path.as_deref(),
             Request::Check(r) => &r.path,
             Request::CheckWatches(r) => &r.path,
             Request::RemoveWatches(r) => &r.path,
@@ -305,6 +325,28 @@ impl Request {
             Request::AddWatch(r) => &r.path,
             _ => return None,
         })
+    }
+}
+
+/// How the body of `op` reads a null `ustring` where a path is expected:
+/// as "" where Apache's server gives a null path the outcome of an empty one
+/// (setData, setACL and check validate it first: BadArguments; removeWatches,
+/// getEphemerals and addWatch look it up and find nothing; an auth scheme
+/// has no provider: AuthFailed), and inside multi / multiRead, where the
+/// decoder reports it once the ops are read. Elsewhere Apache fails on it
+/// (MarshallingError), and so does decoding.
+fn null_strings_for(op: OpCode) -> NullStrings {
+    match op {
+        OpCode::SetData
+        | OpCode::SetAcl
+        | OpCode::Check
+        | OpCode::RemoveWatches
+        | OpCode::GetEphemerals
+        | OpCode::AddWatch
+        | OpCode::Auth
+        | OpCode::Multi
+        | OpCode::MultiRead => NullStrings::AsEmpty,
+        _ => NullStrings::Reject,
     }
 }
 
@@ -350,4 +392,60 @@ pub fn encode_request_body(request: &Request) -> Bytes {
     let mut buf = BytesMut::new();
     request.encode_body(&mut buf);
     buf.freeze()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decode(op: OpCode, body: &[u8]) -> Result<Request, DecodeError> {
+        Request::decode_body(op.code(), &mut Reader::new(Bytes::copy_from_slice(body)))
+    }
+
+    const NULL: [u8; 4] = [0xff; 4];
+
+    #[test]
+    fn a_null_set_data_path_reads_as_empty_for_the_path_check() {
+        let body = [&NULL[..], &[0, 0, 0, 0], &[0xff; 4]].concat();
+        let Ok(Request::SetData(r)) = decode(OpCode::SetData, &body) else {
+            panic!("setData with a null path decodes");
+        };
+        assert_eq!(r.path, "");
+    }
+
+    #[test]
+    fn a_null_get_data_path_is_an_error_as_apache_fails_on_it() {
+        let body = [&NULL[..], &[0]].concat();
+        assert_eq!(
+            decode(OpCode::GetData, &body),
+            Err(DecodeError::UnexpectedNull { what: "ustring" })
+        );
+    }
+
+    #[test]
+    fn a_null_path_inside_multi_is_reported_after_the_ops() {
+        let delete = [&[0, 0, 0, 2, 0][..], &NULL, &NULL, &NULL].concat();
+        let done = [&NULL[..], &[1], &NULL].concat();
+        assert_eq!(
+            decode(OpCode::Multi, &[delete, done].concat()),
+            Err(DecodeError::NullPathInMulti)
+        );
+    }
+
+    #[test]
+    fn a_null_sync_path_stays_null() {
+        assert_eq!(
+            decode(OpCode::Sync, &NULL),
+            Ok(Request::Sync(SyncRequest { path: None }))
+        );
+    }
+
+    #[test]
+    fn a_null_set_watches_list_is_an_error() {
+        let body = [&[0u8; 8][..], &NULL, &[0; 8]].concat();
+        assert_eq!(
+            decode(OpCode::SetWatches, &body),
+            Err(DecodeError::UnexpectedNull { what: "vector" })
+        );
+    }
 }

@@ -398,14 +398,17 @@ fn huge_children_count_fails_fast_without_allocating() {
 }
 
 #[test]
-fn vector_count_of_minus_two_is_unreasonable() {
+fn vector_count_of_minus_two_is_an_empty_vector_as_in_java() {
     let mut body = BytesMut::new();
     body.put_i64(0);
-    body.put_i32(-2);
+    for _ in 0..3 {
+        body.put_i32(-2);
+    }
     let frame = request_bytes(OpCode::SetWatches, &body);
+    let decoded = RequestFrame::decode_frame(frame).unwrap();
     assert!(matches!(
-        RequestFrame::decode_frame(frame),
-        Err(DecodeError::UnreasonableLength { len: -2, .. })
+        decoded.request,
+        Request::SetWatches(SetWatches { ref data_watches, .. }) if data_watches.is_empty()
     ));
 }
 

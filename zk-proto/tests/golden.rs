@@ -616,7 +616,7 @@ fn misc_ops_cover_ephemerals_children_count_sync_and_watch_removal() {
     else {
         panic!("no sync reply")
     };
-    assert_eq!(s.path, "/");
+    assert_eq!(s.path.as_deref(), Some("/"));
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! `DESIGN.md` for the module map and the contracts between modules.
 //!
 //! Start one in-process with [`Server::start`], or, in integration tests,
-//! with [`testing::TestingServer`]; run the `zk-server` binary with an
-//! Apache `zoo.cfg`.
+//! with `testing::TestingServer` (feature `testing`, for dev-dependencies);
+//! run the `zk-server` binary with an Apache `zoo.cfg`.
 
 pub mod db;
 pub mod ensemble;
@@ -17,6 +17,7 @@ pub mod log_limit;
 pub mod net;
 mod pipeline;
 pub mod server;
+#[cfg(feature = "testing")]
 pub mod testing;
 
 pub use config::{ConfigError, ServerConfig};

@@ -122,7 +122,7 @@ struct SyncWait {
     conn_id: ConnId,
     xid: i32,
     arrived: Instant,
-    path: String,
+    path: Option<String>,
     /// The leader's last proposal when it saw the sync; `None` until a
     /// learner hears back.
     target: Option<i64>,
@@ -456,8 +456,9 @@ impl Pipeline {
                 conn_id,
                 xid,
                 op,
+                logs_txn,
                 arrived,
-            } => self.on_malformed(conn_id, xid, op, arrived),
+            } => self.on_malformed(conn_id, xid, op, logs_txn, arrived),
             Inbound::Unimplemented {
                 conn_id,
                 xid,
@@ -639,7 +640,7 @@ impl Pipeline {
             return self.on_deferred(conn_id, frame.xid, arrived, action);
         }
         match frame.request {
-            Request::Auth(packet) => self.on_auth(conn_id, &packet.scheme, &packet.auth),
+            Request::Auth(packet) => self.on_auth(conn_id, &packet.scheme, packet.auth.as_deref()),
             // check only exists inside multi; 3.8.5+ refuse it and close.
             Request::Check(_) => self.on_deferred(
                 conn_id,
@@ -651,17 +652,13 @@ impl Pipeline {
                     close: true,
                 },
             ),
-            // No reconfig on a standalone server (SEMANTICS.md §13).
-            Request::Reconfig(_) => self.on_deferred(
-                conn_id,
-                frame.xid,
-                arrived,
-                Action::Fail {
-                    err: ErrorCode::Unimplemented,
-                    zxid: None,
-                    close: false,
-                },
-            ),
+            // A null SASL token is a NullPointerException in Apache's
+            // packet handler, which drops the connection without a reply.
+            Request::Sasl(r) if r.token.is_none() => {
+                if let Some(conn) = self.conns.get(&conn_id) {
+                    conn.close();
+                }
+            }
             Request::Sync(r) if self.quorum.is_some() => {
                 self.on_quorum_sync(conn_id, session, frame.xid, r.path, arrived)
             }
@@ -728,13 +725,21 @@ impl Pipeline {
     }
 
     /// A body that did not parse: reads answer MarshallingError; writes
-    /// log an error txn with that code first, as Apache does.
-    fn on_malformed(&mut self, conn_id: ConnId, xid: i32, op: OpCode, arrived: Instant) {
+    /// log an error txn with that code first, as Apache does, unless Apache
+    /// fails before it gives the request a txn (`logs_txn` false).
+    fn on_malformed(
+        &mut self,
+        conn_id: ConnId,
+        xid: i32,
+        op: OpCode,
+        logs_txn: bool,
+        arrived: Instant,
+    ) {
         let Some(session) = self.session_of_request(conn_id) else {
             return;
         };
         self.stats.received += 1;
-        if op.is_write() && !self.is_learner() {
+        if logs_txn && op.is_write() && !self.is_learner() {
             let zxid = self.next_zxid();
             let entry = TxnEntry {
                 header: TxnHeader {
@@ -791,7 +796,13 @@ impl Pipeline {
                 false,
                 zxid,
             ),
-            Action::Serve(Request::Sasl(_)) => (Err(ErrorCode::Unimplemented), false, zxid),
+            // Without SASL configured Apache answers every token with OK, a
+            // null token and zxid 0 (ZooKeeperServer.processSasl).
+            Action::Serve(Request::Sasl(_)) => (
+                Ok(Response::Sasl(zk_proto::SetSaslResponse { token: None })),
+                false,
+                0,
+            ),
             Action::Serve(request) => {
                 let ctx = self.context(d.conn_id, session, d.xid);
                 let (result, events) = self.db.read(&ctx, &request);
@@ -807,7 +818,7 @@ impl Pipeline {
         }
     }
 
-    fn on_auth(&mut self, conn_id: ConnId, scheme: &str, auth: &[u8]) {
+    fn on_auth(&mut self, conn_id: ConnId, scheme: &str, auth: Option<&[u8]>) {
         let Some(conn) = self.conns.get(&conn_id) else {
             return;
         };

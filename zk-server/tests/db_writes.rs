@@ -589,7 +589,7 @@ fn super_users_pass_every_acl() {
     .unwrap();
     let mut admin = ctx(S1);
     admin.auth.extend(
-        h.db.authenticate("digest", b"zookeeper:admin", "127.0.0.1")
+        h.db.authenticate("digest", Some(b"zookeeper:admin"), "127.0.0.1")
             .unwrap(),
     );
     h.write(&admin, create("/locked/child")).unwrap();
@@ -604,7 +604,7 @@ fn digest_acls_admit_the_matching_user() {
     let mut h = Harness::new();
     let mut alice = ctx(S1);
     alice.auth.extend(
-        h.db.authenticate("digest", b"alice:secret", "127.0.0.1")
+        h.db.authenticate("digest", Some(b"alice:secret"), "127.0.0.1")
             .unwrap(),
     );
     h.write(&alice, create_acl("/mine", Acl::creator_all()))

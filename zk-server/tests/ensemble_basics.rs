@@ -11,6 +11,9 @@ use server_common::four_letter;
 use zk_server::quorum::Role;
 use zk_server::testing::TestingCluster;
 
+/// How often a test looks again at what it waits for.
+const POLL: Duration = Duration::from_millis(20);
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_members_elect_one_leader_and_every_member_takes_writes() {
     let mut cluster = TestingCluster::start(3).await.unwrap();
@@ -51,14 +54,22 @@ async fn three_members_elect_one_leader_and_every_member_takes_writes() {
 async fn srvr_and_mntr_report_the_quorum_roles() {
     let mut cluster = TestingCluster::start(3).await.unwrap();
     let leader = cluster.wait_for_leader(SETTLE).await.expect("no leader");
-    // Give the followers' acks a moment to mark them synced.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The followers count as synced once their acks of NEWLEADER are in.
+    let mut mntr = String::new();
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while !mntr.contains("zk_synced_followers\t2\n") {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the followers never became synced:\n{mntr}"
+        );
+        tokio::time::sleep(POLL).await;
+        mntr = four_letter(cluster.addr(leader), "mntr").await;
+    }
     for i in 0..3 {
         let srvr = four_letter(cluster.addr(i), "srvr").await;
         let mode = if i == leader { "leader" } else { "follower" };
         assert!(srvr.contains(&format!("Mode: {mode}\n")), "{srvr}");
     }
-    let mntr = four_letter(cluster.addr(leader), "mntr").await;
     assert!(mntr.contains("zk_server_state\tleader\n"), "{mntr}");
     assert!(mntr.contains("zk_followers\t2\n"), "{mntr}");
     assert!(mntr.contains("zk_synced_followers\t2\n"), "{mntr}");
@@ -86,8 +97,17 @@ async fn an_observer_serves_reads_and_writes_but_never_votes() {
     let others: Vec<usize> = (0..3).filter(|&i| i != leader).collect();
     cluster.kill(others[0]).await;
     cluster.kill(others[1]).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The leader steps down once it misses its quorum for syncLimit, and
+    // the observer stops serving with it; neither may lead again.
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while cluster.leader().is_some() || cluster.status(3).is_some_and(|s| s.serving) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "a voter and an observer kept serving without a quorum"
+        );
+        tokio::time::sleep(POLL).await;
+    }
     assert_eq!(cluster.leader(), None);
-    assert!(!cluster.status(3).unwrap().serving);
+    assert!(!matches!(cluster.status(3).unwrap().role, Role::Leading));
     cluster.stop_all().await;
 }

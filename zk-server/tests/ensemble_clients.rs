@@ -1,9 +1,14 @@
 //! Real clients against an ensemble: kazoo (Python) on a follower reads its
 //! own write after `sync`; Apache's zkCli creates on one member and reads
-//! on each other member. Each test skips with a notice when its client is
-//! not installed.
+//! on each other member. A missing client is decided by the workspace test
+//! kit's one rule (a counted skip, or a failure under
+//! `ZK_REQUIRE_ORACLES=1`); its std-only module is included by path, as
+//! zk-server cannot depend on the kit that depends on it.
 
 mod ensemble_support;
+#[path = "../../tests/support/oracle.rs"]
+#[allow(dead_code)]
+mod oracle;
 mod server_common;
 
 use std::process::Stdio;
@@ -14,7 +19,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 use zk_server::testing::TestingCluster;
 
-const ZKCLI: &str = "/usr/share/zookeeper/bin/zkCli.sh";
+use oracle::{Oracle, ZKCLI};
 /// Bound on one client process.
 const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -41,12 +46,6 @@ async fn run(mut cmd: Command, stdin: &str) -> (bool, String) {
     (out.status.success(), text)
 }
 
-async fn kazoo_installed() -> bool {
-    let mut cmd = Command::new("python3");
-    cmd.args(["-c", "import kazoo"]);
-    matches!(cmd.output().await, Ok(o) if o.status.success())
-}
-
 /// Connects to one member only, writes, syncs, reads its own write back.
 const KAZOO_SCRIPT: &str = r#"
 import sys
@@ -64,8 +63,7 @@ zk.close()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kazoo_on_a_follower_reads_its_own_write_after_sync() {
-    if !kazoo_installed().await {
-        eprintln!("skipped: kazoo is not installed (pip install kazoo)");
+    if !oracle::require(Oracle::Kazoo) {
         return;
     }
     let mut cluster = TestingCluster::start(3).await.unwrap();
@@ -88,8 +86,7 @@ async fn zkcli(addr: std::net::SocketAddr, commands: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zkcli_creates_on_each_member_and_reads_on_the_others_after_sync() {
-    if !std::path::Path::new(ZKCLI).exists() {
-        eprintln!("skipped: {ZKCLI} is not installed (apt-get install zookeeper)");
+    if !oracle::require(Oracle::ZkCli) {
         return;
     }
     let mut cluster = TestingCluster::start(3).await.unwrap();

@@ -88,6 +88,19 @@ async fn wait_serving(cluster: &TestingCluster, i: usize) {
     }
 }
 
+/// Waits until member `i`, cut off from its quorum, stops serving
+/// (bounded: it must notice within syncLimit and some slack).
+async fn wait_not_serving(cluster: &TestingCluster, i: usize) {
+    let deadline = tokio::time::Instant::now() + SETTLE;
+    while cluster.status(i).is_some_and(|s| s.serving) {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "member {i} kept serving without a quorum"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn five_members_losing_the_leader_and_one_more_keep_every_acknowledged_write() {
     let mut cluster = TestingCluster::start(5).await.unwrap();
@@ -133,12 +146,8 @@ async fn a_partitioned_minority_never_acknowledges_a_write_while_the_majority_se
     // The minority stops serving; the majority keeps a leader and writes.
     let majority_side = write_load(&mut cluster, "majority", 10, |_, _| None).await;
     assert_eq!(majority_side.len(), 10, "the majority serves");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
     for m in minority {
-        assert!(
-            !cluster.status(m).is_some_and(|s| s.serving),
-            "member {m} serves without a quorum"
-        );
+        wait_not_serving(&cluster, m).await;
         assert!(
             try_session(cluster.addr(m)).await.is_none(),
             "member {m} accepts sessions without a quorum"
@@ -242,11 +251,7 @@ async fn a_member_that_does_not_serve_says_so_in_srvr() {
     let serving = server_common::four_letter(cluster.addr(follower), "srvr").await;
     assert!(serving.contains("Mode: follower"), "{serving}");
     cluster.isolate(follower, true);
-    let deadline = tokio::time::Instant::now() + SETTLE;
-    while cluster.status(follower).is_some_and(|s| s.serving) {
-        assert!(tokio::time::Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_not_serving(&cluster, follower).await;
     for word in ["srvr", "stat", "mntr"] {
         let out = server_common::four_letter(cluster.addr(follower), word).await;
         assert_eq!(

@@ -313,7 +313,7 @@ async fn rejoin_scenario(nodes: usize, missed: usize, extra_cfg: &str, expect: E
         .call(
             1,
             Request::Sync(SyncRequest {
-                path: "/big".into(),
+                path: Some("/big".into()),
             }),
         )
         .await;

@@ -257,7 +257,7 @@ async fn digest_auth_is_acknowledged_with_xid_minus_four() {
             Request::Auth(zk_proto::AuthPacket {
                 auth_type: 0,
                 scheme: "digest".into(),
-                auth: bytes::Bytes::from_static(b"alice:secret"),
+                auth: Some(bytes::Bytes::from_static(b"alice:secret")),
             }),
         )
         .await;
@@ -282,7 +282,7 @@ async fn failed_auth_is_answered_then_the_connection_closes() {
             Request::Auth(zk_proto::AuthPacket {
                 auth_type: 0,
                 scheme: "no-such-scheme".into(),
-                auth: bytes::Bytes::from_static(b"x"),
+                auth: Some(bytes::Bytes::from_static(b"x")),
             }),
         )
         .await;

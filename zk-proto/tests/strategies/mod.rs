@@ -61,7 +61,7 @@ pub fn data() -> impl Strategy<Value = Option<Bytes>> {
 // ---------------------------------------------------------------------------
 
 pub fn id() -> impl Strategy<Value = Id> {
-    (text(), text()).prop_map(|(scheme, id)| Id { scheme, id })
+    (opt_text(), opt_text()).prop_map(|(scheme, id)| Id::from_wire(scheme, id))
 }
 
 pub fn acl() -> impl Strategy<Value = Acl> {
@@ -272,7 +272,7 @@ pub fn check_version_request() -> impl Strategy<Value = CheckVersionRequest> {
 }
 
 pub fn sync_request() -> impl Strategy<Value = SyncRequest> {
-    text().prop_map(|path| SyncRequest { path })
+    opt_text().prop_map(|path| SyncRequest { path })
 }
 
 pub fn reconfig_request() -> impl Strategy<Value = ReconfigRequest> {
@@ -301,7 +301,7 @@ pub fn add_watch_request() -> impl Strategy<Value = AddWatchRequest> {
 }
 
 pub fn auth_packet() -> impl Strategy<Value = AuthPacket> {
-    (any::<i32>(), text(), buffer()).prop_map(|(auth_type, scheme, auth)| AuthPacket {
+    (any::<i32>(), text(), data()).prop_map(|(auth_type, scheme, auth)| AuthPacket {
         auth_type,
         scheme,
         auth,
@@ -340,7 +340,7 @@ pub fn set_watches2() -> impl Strategy<Value = SetWatches2> {
 }
 
 pub fn get_sasl_request() -> impl Strategy<Value = GetSaslRequest> {
-    buffer().prop_map(|token| GetSaslRequest { token })
+    data().prop_map(|token| GetSaslRequest { token })
 }
 
 pub fn get_ephemerals_request() -> impl Strategy<Value = GetEphemeralsRequest> {
@@ -392,7 +392,7 @@ pub fn get_children2_response() -> impl Strategy<Value = GetChildren2Response> {
 }
 
 pub fn sync_response() -> impl Strategy<Value = SyncResponse> {
-    text().prop_map(|path| SyncResponse { path })
+    opt_text().prop_map(|path| SyncResponse { path })
 }
 
 pub fn error_response() -> impl Strategy<Value = ErrorResponse> {
@@ -400,7 +400,7 @@ pub fn error_response() -> impl Strategy<Value = ErrorResponse> {
 }
 
 pub fn set_sasl_response() -> impl Strategy<Value = SetSaslResponse> {
-    buffer().prop_map(|token| SetSaslResponse { token })
+    data().prop_map(|token| SetSaslResponse { token })
 }
 
 pub fn get_ephemerals_response() -> impl Strategy<Value = GetEphemeralsResponse> {

@@ -45,11 +45,14 @@ pub fn generate_digest(id_password: &str) -> String {
 pub fn authenticate(
     config: &DbConfig,
     scheme: &str,
-    auth: &[u8],
+    auth: Option<&[u8]>,
     remote_ip: &str,
 ) -> Result<Vec<Id>, ErrorCode> {
     match scheme {
+        // A null secret is a NullPointerException in Apache's digest
+        // provider, which its packet handler answers AuthFailed.
         DIGEST if config.digest_enabled => {
+            let auth = auth.ok_or(ErrorCode::AuthFailed)?;
             let digest = generate_digest(&String::from_utf8_lossy(auth));
             let mut ids = Vec::with_capacity(2);
             if config.super_digest.as_deref() == Some(digest.as_str()) {
@@ -98,10 +101,16 @@ fn entry_matches(config: &DbConfig, entry: &Id, auth: &[Id]) -> bool {
 /// `fixupACL`: what a create or setACL really stores. Duplicates go,
 /// `auth` entries become the caller's authenticated identities, and every
 /// other entry must be valid for its scheme; otherwise InvalidACL.
+///
+/// Null schemes and ids (kept by [`Id`] from the wire) meet Apache's code
+/// as they do there: where Apache dereferences one (comparing duplicates,
+/// the `world` id, the `digest` and `ip` id checks) it fails with a
+/// `NullPointerException`, answered MarshallingError; elsewhere a null is
+/// an empty string (docs/COMPATIBILITY.md, "Malformed requests").
 pub fn fixup(config: &DbConfig, auth: &[Id], acl: &[Acl]) -> Result<Vec<Acl>, ErrorCode> {
     let mut unique: Vec<&Acl> = Vec::with_capacity(acl.len());
     for entry in acl {
-        if !unique.contains(&entry) {
+        if !java_contains(&unique, entry)? {
             unique.push(entry);
         }
     }
@@ -111,6 +120,12 @@ pub fn fixup(config: &DbConfig, auth: &[Id], acl: &[Acl]) -> Result<Vec<Acl>, Er
     let mut fixed = Vec::with_capacity(unique.len());
     for entry in unique {
         let id = &entry.id;
+        if id.scheme_is_null() {
+            return Err(ErrorCode::InvalidAcl);
+        }
+        if id.scheme == WORLD && id.id_is_null() {
+            return Err(NULL_DEREFERENCE);
+        }
         if id.scheme == WORLD && id.id == ANYONE {
             fixed.push(entry.clone());
         } else if id.scheme == AUTH {
@@ -127,13 +142,48 @@ pub fn fixup(config: &DbConfig, auth: &[Id], acl: &[Acl]) -> Result<Vec<Acl>, Er
             if fixed.len() == before {
                 return Err(ErrorCode::InvalidAcl);
             }
-        } else if has_provider(config, &id.scheme) && id_is_valid(&id.scheme, &id.id) {
-            fixed.push(entry.clone());
+        } else if !has_provider(config, &id.scheme) {
+            return Err(ErrorCode::InvalidAcl);
+        } else if id.id_is_null() && matches!(id.scheme.as_str(), DIGEST | IP) {
+            return Err(NULL_DEREFERENCE);
+        } else if id_is_valid(&id.scheme, &id.id) {
+            fixed.push(Acl::new(entry.perms(), Id::new(&id.scheme, &id.id)));
         } else {
             return Err(ErrorCode::InvalidAcl);
         }
     }
     Ok(fixed)
+}
+
+/// What Apache answers where its code dereferences a null from the wire:
+/// the `NullPointerException` is caught as any unexpected exception and
+/// answered MarshallingError.
+pub const NULL_DEREFERENCE: ErrorCode = ErrorCode::MarshallingError;
+
+/// `ArrayList.contains(entry)` with the jute-generated `ACL.equals`, as
+/// Apache's `removeDuplicates` runs it: `entry.equals(kept)` compares the
+/// perms, then `entry`'s scheme with `kept`'s, then the ids, calling
+/// `equals` on `entry`'s strings, so a null there fails once the
+/// comparison reaches it.
+fn java_contains(kept: &[&Acl], entry: &Acl) -> Result<bool, ErrorCode> {
+    for k in kept {
+        if entry.perms != k.perms {
+            continue;
+        }
+        if entry.id.scheme_is_null() {
+            return Err(NULL_DEREFERENCE);
+        }
+        if k.id.scheme_is_null() || entry.id.scheme != k.id.scheme {
+            continue;
+        }
+        if entry.id.id_is_null() {
+            return Err(NULL_DEREFERENCE);
+        }
+        if !k.id.id_is_null() && entry.id.id == k.id.id {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn id_is_valid(scheme: &str, id: &str) -> bool {
@@ -215,28 +265,24 @@ pub fn client_infos(auth: &[Id]) -> Vec<ClientInfo> {
         .collect()
 }
 
-/// An address as bytes: a dotted quad (4 bytes) or IPv6 text (16 bytes,
-/// no embedded IPv4, an optional `%zone` ignored).
+/// An address as bytes: only a dotted quad of decimal numbers 0..=255
+/// (Java's `Integer.parseInt` accepts a leading `+` and leading zeros).
+/// Apache 3.8 and 3.9 up to 3.9.3 know no IPv6 here, so an IPv6 ACL is
+/// InvalidACL and an IPv6 client matches no `ip` entry; 3.9.4 added IPv6
+/// (ZOOKEEPER-4240, docs/COMPATIBILITY.md).
 fn address_bytes(text: &str) -> Option<Vec<u8>> {
     let parts: Vec<&str> = text.split('.').collect();
-    if parts.len() == 4 {
-        let mut bytes = Vec::with_capacity(4);
-        for part in parts {
-            match part.parse::<i32>() {
-                Ok(v @ 0..=255) => bytes.push(v as u8),
-                _ => return None,
-            }
-        }
-        return Some(bytes);
-    }
-    if text.contains('.') {
+    if parts.len() != 4 {
         return None;
     }
-    let without_zone = text.split('%').next().unwrap_or(text);
-    without_zone
-        .parse::<std::net::Ipv6Addr>()
-        .ok()
-        .map(|a| a.octets().to_vec())
+    let mut bytes = Vec::with_capacity(4);
+    for part in parts {
+        match part.parse::<i32>() {
+            Ok(v @ 0..=255) => bytes.push(v as u8),
+            _ => return None,
+        }
+    }
+    Some(bytes)
 }
 
 /// Splits `addr[/bits]` into the address bytes and the prefix length,
@@ -263,7 +309,7 @@ fn ip_id_is_valid(expr: &str) -> bool {
 }
 
 /// Does the connection address `remote` fall inside the ACL's
-/// `addr[/bits]`? IPv4 never matches IPv6.
+/// `addr[/bits]`? Only IPv4 addresses match anything.
 pub fn ip_matches(remote: &str, expr: &str) -> bool {
     let (Some((acl_addr, bits)), Some(remote_addr)) = (parse_ip_expr(expr), address_bytes(remote))
     else {
@@ -310,7 +356,7 @@ mod tests {
 
     #[test]
     fn digest_auth_adds_the_digest_identity() {
-        let ids = authenticate(&config(), "digest", b"user1:12345", "127.0.0.1").unwrap();
+        let ids = authenticate(&config(), "digest", Some(b"user1:12345"), "127.0.0.1").unwrap();
         assert_eq!(
             ids,
             vec![Id::new("digest", "user1:+owfoSBn/am19roBPzR1/MfCblE=")]
@@ -323,7 +369,7 @@ mod tests {
             super_digest: Some("zookeeper:qW/HnTfCSoQpB5G8LgkwT3IbiFc=".into()),
             ..config()
         };
-        let ids = authenticate(&cfg, "digest", b"zookeeper:admin", "127.0.0.1").unwrap();
+        let ids = authenticate(&cfg, "digest", Some(b"zookeeper:admin"), "127.0.0.1").unwrap();
         assert_eq!(ids[0], Id::new("super", ""));
         assert_eq!(ids.len(), 2);
     }
@@ -332,7 +378,7 @@ mod tests {
     fn unknown_schemes_and_disabled_digest_fail_auth() {
         for scheme in ["world", "super", "auth", "kerberos"] {
             assert_eq!(
-                authenticate(&config(), scheme, b"x", "1.2.3.4"),
+                authenticate(&config(), scheme, Some(b"x"), "1.2.3.4"),
                 Err(ErrorCode::AuthFailed)
             );
         }
@@ -341,7 +387,7 @@ mod tests {
             ..config()
         };
         assert_eq!(
-            authenticate(&cfg, "digest", b"a:b", "1.2.3.4"),
+            authenticate(&cfg, "digest", Some(b"a:b"), "1.2.3.4"),
             Err(ErrorCode::AuthFailed)
         );
     }
@@ -349,7 +395,7 @@ mod tests {
     #[test]
     fn ip_auth_adds_the_remote_address() {
         assert_eq!(
-            authenticate(&config(), "ip", b"", "10.0.0.7").unwrap(),
+            authenticate(&config(), "ip", Some(b""), "10.0.0.7").unwrap(),
             vec![Id::new("ip", "10.0.0.7")]
         );
     }
@@ -417,9 +463,11 @@ mod tests {
         assert!(ip_matches("10.1.2.3", "10.1.2.3"));
         assert!(ip_matches("10.1.2.3", "10.1.2.0/28"));
         assert!(!ip_matches("10.1.2.30", "10.1.2.0/28"));
-        assert!(ip_matches("0:0:0:0:0:0:0:1", "::1"));
-        assert!(ip_matches("fe80::1234", "fe80::/16"));
-        assert!(!ip_matches("127.0.0.1", "::1/0"), "IPv4 never matches IPv6");
+        assert!(
+            !ip_matches("0:0:0:0:0:0:0:1", "::1"),
+            "no IPv6 before 3.9.4"
+        );
+        assert!(!ip_matches("127.0.0.1", "::1/0"));
         let entries = [acl(Perms::READ, "ip", "127.0.0.0/8")];
         assert_eq!(
             check(
@@ -435,8 +483,14 @@ mod tests {
     #[test]
     fn malformed_ip_entries_are_invalid() {
         assert!(ip_id_is_valid("1.2.3.4/32"));
-        assert!(ip_id_is_valid("::1/128"));
+        assert!(
+            ip_id_is_valid("+1.2.3.04/0"),
+            "Java's parseInt takes + and 0s"
+        );
         for bad in [
+            "::1",
+            "::1/128",
+            "fe80::1",
             "1.2.3",
             "1.2.3.256",
             "1.2.3.4/33",
@@ -455,6 +509,63 @@ mod tests {
         assert!(!digest_id_is_valid("u:"));
         assert!(!digest_id_is_valid("u"));
         assert!(!digest_id_is_valid("u:h:i"));
+    }
+
+    fn null_id(perms: Perms, scheme: &str) -> Acl {
+        Acl::new(perms, Id::from_wire(Some(scheme.into()), None))
+    }
+
+    #[test]
+    fn a_null_auth_id_is_the_creators_identities_as_kazoo_sends_it() {
+        let me = [Id::new("digest", "u:h")];
+        let fixed = fixup(&config(), &me, &[null_id(Perms::ALL, "auth")]).unwrap();
+        assert_eq!(fixed, vec![acl(Perms::ALL, "digest", "u:h")]);
+    }
+
+    #[test]
+    fn a_null_id_where_apache_reads_it_is_a_marshalling_error() {
+        for scheme in ["world", "digest", "ip"] {
+            assert_eq!(
+                fixup(&config(), &[], &[null_id(Perms::ALL, scheme)]),
+                Err(ErrorCode::MarshallingError),
+                "{scheme}"
+            );
+        }
+        assert_eq!(
+            fixup(&config(), &[], &[null_id(Perms::ALL, "x509")]),
+            Err(ErrorCode::InvalidAcl)
+        );
+    }
+
+    #[test]
+    fn an_invalid_entry_before_a_null_id_decides_first() {
+        let input = [acl(Perms::ALL, "nope", "x"), null_id(Perms::ALL, "world")];
+        assert_eq!(fixup(&config(), &[], &input), Err(ErrorCode::InvalidAcl));
+    }
+
+    #[test]
+    fn comparing_duplicates_fails_on_a_null_as_javas_equals_does() {
+        let me = [Id::new("digest", "u:h")];
+        let same_perms = [null_id(Perms::ALL, "auth"), null_id(Perms::ALL, "auth")];
+        assert_eq!(
+            fixup(&config(), &me, &same_perms),
+            Err(ErrorCode::MarshallingError)
+        );
+        let other_perms = [null_id(Perms::ALL, "auth"), null_id(Perms::READ, "auth")];
+        assert!(fixup(&config(), &me, &other_perms).is_ok());
+        let null_scheme = Acl::new(Perms::ALL, Id::from_wire(None, Some("x".into())));
+        assert_eq!(
+            fixup(
+                &config(),
+                &[],
+                &[acl(Perms::ALL, "world", "anyone"), null_scheme.clone()]
+            ),
+            Err(ErrorCode::MarshallingError)
+        );
+        assert_eq!(
+            fixup(&config(), &[], &[null_scheme]),
+            Err(ErrorCode::InvalidAcl)
+        );
     }
 
     #[test]

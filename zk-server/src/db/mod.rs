@@ -180,7 +180,7 @@ impl Database {
     pub fn authenticate(
         &self,
         scheme: &str,
-        auth: &[u8],
+        auth: Option<&[u8]>,
         remote_ip: &str,
     ) -> Result<Vec<Id>, ErrorCode> {
         acl::authenticate(&self.config, scheme, auth, remote_ip)

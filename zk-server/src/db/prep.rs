@@ -248,7 +248,7 @@ impl Database {
         self.conn_auth.set(ctx.conn_id, &ctx.auth);
         let op = request.op_code();
         let result = match request {
-            Request::Multi(multi) => Ok(self.prep_multi(ctx, &multi.ops, zxid, now_ms)),
+            Request::Multi(multi) => self.prep_multi(ctx, &multi.ops, zxid, now_ms),
             Request::CloseSession => Ok(self.prep_close_session(ctx.session_id, zxid)),
             Request::Reconfig(_) => Err(if self.config.reconfig_enabled {
                 // Standalone servers cannot reconfigure (SEMANTICS.md §13).
@@ -364,7 +364,17 @@ impl Database {
     /// multi: ops in order against the pending state; the first failure
     /// rolls back this multi's records, and it and every later op become
     /// error sub-txns (the failure's code, then RuntimeInconsistency).
-    fn prep_multi(&mut self, ctx: &RequestContext, ops: &[MultiOp], zxid: i64, now_ms: i64) -> Txn {
+    /// An op that meets a null Apache dereferences
+    /// ([`acl::NULL_DEREFERENCE`]) fails the whole multi instead: Apache's
+    /// multi loop only catches KeeperExceptions, so its
+    /// `NullPointerException` turns the request into one error txn.
+    fn prep_multi(
+        &mut self,
+        ctx: &RequestContext,
+        ops: &[MultiOp],
+        zxid: i64,
+        now_ms: i64,
+    ) -> Result<Txn, ErrorCode> {
         let checkpoint = self.outstanding.len();
         let mut txns = Vec::with_capacity(ops.len());
         let mut failed = false;
@@ -379,6 +389,10 @@ impl Database {
             };
             match result {
                 Ok(txn) => txns.push(txn),
+                Err(acl::NULL_DEREFERENCE) => {
+                    self.outstanding.rollback_to(checkpoint);
+                    return Err(acl::NULL_DEREFERENCE);
+                }
                 Err(code) => {
                     failed = true;
                     txns.push(error_txn(code));
@@ -386,7 +400,7 @@ impl Database {
                 }
             }
         }
-        Txn::Multi(txns)
+        Ok(Txn::Multi(txns))
     }
 
     /// The current or pending state of a node (`getRecordForPath`).

@@ -20,8 +20,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
 use zk_proto::{
-    ConnectRequest, FrameCodec, FrameError, Jute, OpCode, Reader, Request, RequestFrame,
-    RequestHeader,
+    ConnectRequest, DecodeError, FrameCodec, FrameError, Jute, OpCode, Reader, Request,
+    RequestFrame, RequestHeader,
 };
 
 use super::flow::{ConnFlow, ConnOutput};
@@ -193,10 +193,11 @@ pub(crate) fn classify(frame: Bytes, max_field: usize, conn_id: u64) -> Option<I
             frame: RequestFrame::new(header.xid, request),
             arrived,
         },
-        Err(_) => Inbound::Malformed {
+        Err(e) => Inbound::Malformed {
             conn_id,
             xid: header.xid,
             op,
+            logs_txn: e != DecodeError::NullPathInMulti,
             arrived,
         },
     })
@@ -413,6 +414,25 @@ mod tests {
             Some(Inbound::Malformed {
                 xid: 5,
                 op: OpCode::GetData,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_multi_with_a_null_path_is_malformed_without_a_txn() {
+        // multi (14): one delete op whose path is null, then the end marker.
+        let raw = Bytes::from_static(&[
+            0, 0, 0, 5, 0, 0, 0, 14, // header
+            0, 0, 0, 2, 0, 0xff, 0xff, 0xff, 0xff, // op header: delete
+            0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, // null path, version -1
+            0xff, 0xff, 0xff, 0xff, 1, 0xff, 0xff, 0xff, 0xff, // done
+        ]);
+        assert!(matches!(
+            classify(raw, 1 << 20, 1),
+            Some(Inbound::Malformed {
+                op: OpCode::Multi,
+                logs_txn: false,
                 ..
             })
         ));

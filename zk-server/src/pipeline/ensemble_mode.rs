@@ -974,7 +974,7 @@ impl Pipeline {
         conn_id: ConnId,
         session: SessionId,
         xid: i32,
-        path: String,
+        path: Option<String>,
         arrived: Instant,
     ) {
         let Some(q) = self.quorum.as_mut() else {

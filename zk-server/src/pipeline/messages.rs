@@ -33,6 +33,9 @@ pub(crate) enum Inbound {
         conn_id: ConnId,
         xid: i32,
         op: OpCode,
+        /// Whether Apache gives such a write an error txn (it does not for
+        /// a multi with a null path: it fails before numbering it).
+        logs_txn: bool,
         arrived: Instant,
     },
     /// An opcode the server does not serve: Unimplemented, then close.

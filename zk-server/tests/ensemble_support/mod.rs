@@ -91,9 +91,15 @@ pub async fn try_create(c: &mut RawClient, xid: i32, path: &str) -> bool {
 
 /// `sync` then `getData`: the data, or the error code.
 pub async fn synced_get(c: &mut RawClient, xid: i32, path: &str) -> Result<Bytes, ErrorCode> {
-    let sync = try_call(c, xid, Request::Sync(SyncRequest { path: path.into() }))
-        .await
-        .expect("sync got no reply");
+    let sync = try_call(
+        c,
+        xid,
+        Request::Sync(SyncRequest {
+            path: Some(path.into()),
+        }),
+    )
+    .await
+    .expect("sync got no reply");
     assert_eq!(sync.header.err, 0, "sync failed");
     let reply = try_call(
         c,
