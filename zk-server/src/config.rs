@@ -12,6 +12,11 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+mod ops;
+mod security;
+pub use ops::{AdminServerConfig, OpsConfig, PrometheusConfig};
+pub use security::SecurityConfig;
+
 /// Apache's defaults (ZooKeeperServer / QuorumPeerConfig / ZAB.md §1).
 pub const DEFAULT_TICK_TIME_MS: u32 = 3000;
 pub const DEFAULT_MAX_CLIENT_CNXNS: u32 = 60;
@@ -121,6 +126,10 @@ pub struct ServerConfig {
     /// `peerType`: `observer` makes this member an observer even when its
     /// `server.N` line does not say so.
     pub peer_type: Option<PeerRole>,
+    /// AdminServer, metrics endpoint, standaloneEnabled (config/ops.rs).
+    pub ops: OpsConfig,
+    /// enforce.auth.*, authProvider.N (config/security.rs).
+    pub security: SecurityConfig,
 }
 
 impl Default for ServerConfig {
@@ -150,6 +159,8 @@ impl Default for ServerConfig {
             peers: Vec::new(),
             my_id: None,
             peer_type: None,
+            ops: OpsConfig::default(),
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -196,6 +207,32 @@ impl ServerConfig {
         requested.max(min).min(max.max(min))
     }
 
+    /// Ensemble mode, as Apache's `QuorumPeerConfig.isDistributed`: more
+    /// than one voting member, or any `server.N` line with
+    /// `standaloneEnabled=false`. One voting member with
+    /// `standaloneEnabled=true` (the default) runs standalone.
+    pub fn runs_as_ensemble(&self) -> bool {
+        let voters = self
+            .peers
+            .iter()
+            .filter(|p| p.role == PeerRole::Participant)
+            .count();
+        !self.peers.is_empty() && (!self.ops.standalone_enabled || voters > 1)
+    }
+
+    /// A standalone server configured by a single `server.N` line listens
+    /// where that line's client address says, as Apache's does.
+    pub fn adopt_single_peer_client_addr(&mut self) {
+        if let [peer] = self.peers.as_slice() {
+            if let Some((host, port)) = peer.client.clone() {
+                self.client_port = port;
+                if let Ok(ip) = resolve_host(&host) {
+                    self.client_port_address = Some(ip);
+                }
+            }
+        }
+    }
+
     /// Reads and parses a zoo.cfg file.
     pub fn from_file(path: &Path) -> Result<Parsed, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -210,7 +247,10 @@ impl ServerConfig {
     /// (relative to the working directory, as Apache does). `_base` is kept
     /// for error messages only.
     pub fn parse(text: &str, _base: &Path) -> Result<Parsed, ConfigError> {
-        let mut config = ServerConfig::default();
+        let mut config = ServerConfig {
+            ops: OpsConfig::zoo_cfg_default(),
+            ..ServerConfig::default()
+        };
         let mut warnings = Vec::new();
         let mut saw_data_dir = false;
         let mut saw_client_port = false;
@@ -229,6 +269,13 @@ impl ServerConfig {
                 KeyOutcome::Known => {}
                 KeyOutcome::DataDir => saw_data_dir = true,
                 KeyOutcome::ClientPort => saw_client_port = true,
+                KeyOutcome::Unsupported(reason) => {
+                    return Err(ConfigError::UnsupportedSecurity {
+                        line: line_no,
+                        key: key.to_string(),
+                        reason,
+                    })
+                }
                 KeyOutcome::Unknown => {
                     warnings.push(format!("line {line_no}: unknown key '{key}' ignored"))
                 }
@@ -268,6 +315,14 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    /// A security setting we cannot honour: never ignored, since the
+    /// server would then run less protected than the operator believes.
+    #[error("line {line}: {key} is not supported: {reason}; refusing to start without it")]
+    UnsupportedSecurity {
+        line: usize,
+        key: String,
+        reason: String,
+    },
     #[error("{0} is required")]
     Missing(&'static str),
     #[error("invalid configuration: {0}")]
@@ -278,6 +333,7 @@ enum KeyOutcome {
     Known,
     DataDir,
     ClientPort,
+    Unsupported(String),
     Unknown,
 }
 
@@ -348,9 +404,27 @@ fn apply_key(config: &mut ServerConfig, key: &str, value: &str) -> Result<KeyOut
         "initLimit" => config.init_limit = Some(parse_positive(value)?),
         "syncLimit" => config.sync_limit = Some(parse_positive(value)?),
         "peerType" => config.peer_type = Some(parse_peer_role(value)?),
-        _ => return Ok(KeyOutcome::Unknown),
+        other => return apply_extension_key(config, other, value),
     }
     Ok(KeyOutcome::Known)
+}
+
+/// Keys handled by the submodules: security first (a security key must
+/// never fall through to "unknown"), then the operator keys.
+fn apply_extension_key(
+    config: &mut ServerConfig,
+    key: &str,
+    value: &str,
+) -> Result<KeyOutcome, String> {
+    match security::apply(&mut config.security, key, value)? {
+        security::Outcome::Applied => return Ok(KeyOutcome::Known),
+        security::Outcome::Unsupported(reason) => return Ok(KeyOutcome::Unsupported(reason)),
+        security::Outcome::NotOurs => {}
+    }
+    if ops::apply(&mut config.ops, key, value)? {
+        return Ok(KeyOutcome::Known);
+    }
+    Ok(KeyOutcome::Unknown)
 }
 
 /// An IP address, or a host name resolved to its first address (Apache
@@ -464,6 +538,7 @@ fn parse_client_addr(text: &str) -> Result<(String, u16), String> {
 }
 
 fn check_validity(config: &ServerConfig) -> Result<(), ConfigError> {
+    config.security.validate().map_err(ConfigError::Invalid)?;
     if config.min_session_timeout() > config.max_session_timeout() {
         return Err(ConfigError::Invalid(format!(
             "minSessionTimeout {} must not be larger than maxSessionTimeout {}",
@@ -556,7 +631,7 @@ znode.container.checkIntervalMs=100
 
     #[test]
     fn unknown_keys_are_warnings_naming_the_line() {
-        let parsed = parse("dataDir=/d\nclientPort=1\nadmin.enableServer=false\n").unwrap();
+        let parsed = parse("dataDir=/d\nclientPort=1\nno.such.key=false\n").unwrap();
         assert_eq!(parsed.warnings.len(), 1);
         assert!(
             parsed.warnings[0].starts_with("line 3:"),

@@ -13,9 +13,12 @@ pub mod storage;
 pub mod admin;
 pub mod config;
 pub mod net;
+mod ops_log;
 mod pipeline;
 pub mod server;
 pub mod testing;
+pub mod tree_digest;
+mod warn_limit;
 
 pub use config::{ConfigError, ServerConfig};
 pub use server::{Server, ServerError};

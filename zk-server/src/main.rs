@@ -2,8 +2,9 @@
 //!
 //! Without an argument it runs a standalone server on port 2181 with its
 //! data under `./data`. With a zoo.cfg it honours Apache's keys; unknown
-//! keys are warned about, malformed lines are fatal. `server.N` lines
-//! start ensemble mode: `myid` in the data dir names this member.
+//! keys are warned about, malformed lines and security settings we cannot
+//! honour are fatal. `server.N` lines start ensemble mode: `myid` in the
+//! data dir names this member.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,9 +12,50 @@ use std::process::ExitCode;
 use zk_server::config::{Parsed, ServerConfig};
 use zk_server::Server;
 
-fn usage() -> ExitCode {
-    eprintln!("usage: zk-server [zoo.cfg]");
+const USAGE: &str = "\
+usage: zk-server [zoo.cfg]
+       zk-server --version | --help
+
+Runs a ZooKeeper server. Without zoo.cfg: standalone on port 2181, data in ./data.
+The log level follows RUST_LOG (default: info); logs go to stderr, coloured
+only when stderr is a terminal.";
+
+/// A command-line mistake: usage on stderr, exit status 2.
+fn usage_error() -> ExitCode {
+    eprintln!("{USAGE}");
     ExitCode::from(2)
+}
+
+/// What the arguments ask for.
+enum Invocation {
+    Help,
+    Version,
+    Run(Vec<String>),
+}
+
+fn invocation(args: Vec<String>) -> Option<Invocation> {
+    match args.first().map(String::as_str) {
+        Some("-h" | "--help") if args.len() == 1 => Some(Invocation::Help),
+        Some("-V" | "--version") if args.len() == 1 => Some(Invocation::Version),
+        Some(flag) if flag.starts_with('-') => None,
+        _ if args.len() <= 1 => Some(Invocation::Run(args)),
+        _ => None,
+    }
+}
+
+/// Logs to stderr; ANSI colours only on a terminal (a redirected file or
+/// the journal gets plain text), and never with NO_COLOR set.
+fn init_logging() {
+    use std::io::IsTerminal;
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(colour)
+        .init();
 }
 
 /// The configuration to run: the zoo.cfg given, or the defaults.
@@ -26,9 +68,9 @@ fn load_config(args: &[String]) -> Result<ServerConfig, String> {
         [path] => {
             let Parsed { config, warnings } =
                 ServerConfig::from_file(path.as_ref()).map_err(|e| format!("{path}: {e}"))?;
+            // Once each, through the log (which is stderr).
             for w in warnings {
                 tracing::warn!("{path}: {w}");
-                eprintln!("warning: {path}: {w}");
             }
             Ok(config)
         }
@@ -37,20 +79,22 @@ fn load_config(args: &[String]) -> Result<ServerConfig, String> {
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.iter().any(|a| a == "-h" || a == "--help") {
-        return usage();
-    }
+    let args = match invocation(std::env::args().skip(1).collect()) {
+        Some(Invocation::Help) => {
+            println!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(Invocation::Version) => {
+            println!("{}", zk_server::admin::long_version());
+            return ExitCode::SUCCESS;
+        }
+        Some(Invocation::Run(args)) => args,
+        None => return usage_error(),
+    };
+    init_logging();
     let config = match load_config(&args) {
         Ok(config) => config,
-        Err(e) if e.is_empty() => return usage(),
+        Err(e) if e.is_empty() => return usage_error(),
         Err(e) => {
             eprintln!("error: {e}");
             return ExitCode::FAILURE;
@@ -67,7 +111,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(config: ServerConfig) -> ExitCode {
-    let mode = if config.peers.is_empty() {
+    let mode = if !config.runs_as_ensemble() {
         "standalone".to_string()
     } else {
         format!("ensemble of {}", config.peers.len())

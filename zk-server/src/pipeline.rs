@@ -506,8 +506,8 @@ impl Pipeline {
         if request.last_zxid_seen > self.db.last_processed_zxid() {
             tracing::info!(
                 remote = %reg.remote,
-                client_zxid = request.last_zxid_seen,
-                our_zxid = self.db.last_processed_zxid(),
+                client_zxid = %format_args!("0x{:x}", request.last_zxid_seen),
+                our_zxid = %format_args!("0x{:x}", self.db.last_processed_zxid()),
                 "refusing a client ahead of us"
             );
             let _ = reg.out.send(Outbound::Close);
@@ -817,6 +817,10 @@ impl Pipeline {
             return;
         };
         let ip = conn.remote.ip().to_string();
+        let available = self.shared.config.security.available_schemes();
+        if !available.contains(&scheme) {
+            crate::warn_limit::unknown_auth_scheme(conn.remote, scheme, &available);
+        }
         let result = self.db.authenticate(scheme, auth, &ip);
         let Some(conn) = self.conns.get_mut(&conn_id) else {
             return;

@@ -74,7 +74,8 @@ impl Server {
     /// starts listening on `clientPortAddress:clientPort` (port 0 picks a
     /// free one; see [`Server::local_addr`]).
     pub async fn start(mut config: ServerConfig) -> Result<Server, ServerError> {
-        let membership = if config.peers.is_empty() {
+        let membership = if !config.runs_as_ensemble() {
+            config.adopt_single_peer_client_addr();
             None
         } else {
             let m = Membership::from_config(&config)?;
@@ -282,10 +283,8 @@ pub(crate) fn load_database(config: &ServerConfig) -> Result<Database, ServerErr
     // close the replayed log already removed from the session table.
     let orphans = db.remove_orphaned_ephemerals();
     tracing::info!(
-        ?report,
-        zxid = db.last_processed_zxid(),
-        orphaned_ephemerals = orphans.len(),
-        "database recovered"
+        "{}",
+        crate::ops_log::recovery_line(&report, db.last_processed_zxid(), orphans.len())
     );
     Ok(db)
 }

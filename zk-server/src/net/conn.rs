@@ -63,7 +63,18 @@ async fn run(
         _ => return,
     }
     if let Some(word) = FourLetterWord::from_prefix([buf[0], buf[1], buf[2], buf[3]]) {
-        four_letter(stream, word, remote, ctx).await;
+        // stmk carries the new mask: 8 more bytes, big-endian, sent with
+        // the word (Apache reads them at once and answers nothing without).
+        let mask = if word == FourLetterWord::Stmk {
+            let read = read_at_least(&mut stream, &mut buf, 12);
+            match tokio::time::timeout(FOUR_LETTER_LINGER, read).await {
+                Ok(Ok(true)) => Some(i64::from_be_bytes(buf[4..12].try_into().unwrap_or([0; 8]))),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        four_letter(stream, word, mask, remote, ctx).await;
         return;
     }
 
@@ -124,6 +135,10 @@ async fn read_requests(
         let frame = match next_frame(reader, buf, codec).await {
             Ok(Some(frame)) => frame,
             Ok(None) => return,
+            Err(e @ FrameError::BadLength { .. }) => {
+                crate::warn_limit::oversized_frame(conn_id, &e);
+                return;
+            }
             Err(e) => {
                 tracing::debug!(conn_id, "closing connection: {e}");
                 return;
@@ -272,11 +287,14 @@ async fn write_frames(writer: &mut OwnedWriteHalf, frames: &[Bytes]) -> std::io:
 async fn four_letter(
     mut stream: TcpStream,
     word: FourLetterWord,
+    mask: Option<i64>,
     remote: SocketAddr,
     ctx: &NetContext,
 ) {
     let text = if !ctx.shared.config.four_letter_whitelist.allows(word.name()) {
         admin::not_whitelisted(word)
+    } else if let Some(text) = admin::answer_trace_mask(word, mask) {
+        text
     } else if word == FourLetterWord::Ruok {
         // ruok only says the process is up; it never waits on the pipeline.
         admin::RUOK.to_string()

@@ -286,7 +286,7 @@ impl Pipeline {
             Output::LeaderEstablished { epoch } => tracing::info!(epoch, "leading"),
             Output::Proposed { zxid } => {
                 if self.in_flight.back().map(|f| f.entry.header.zxid) != Some(zxid) {
-                    tracing::error!(zxid, "proposal zxid differs from the prepared one");
+                    tracing::error!("proposal zxid 0x{zxid:x} differs from the prepared one");
                 }
             }
         }
@@ -311,7 +311,7 @@ impl Pipeline {
                     InFlight { entry: txn, origin }
                 }
                 Err(e) => {
-                    tracing::error!(zxid = entry.zxid, "undecodable committed txn: {e}");
+                    tracing::error!("undecodable committed txn 0x{:x}: {e}", entry.zxid);
                     return;
                 }
             },

@@ -109,6 +109,21 @@ impl Pipeline {
                 }
                 admin::CRST.to_string()
             }
+            FourLetterWord::Dirs => {
+                let c = &self.shared.config;
+                admin::format_dirs(
+                    dir_size(&c.snap_version_dir()),
+                    dir_size(&c.log_version_dir()),
+                )
+            }
+            FourLetterWord::Hash => admin::format_hash(&[(
+                self.db.last_processed_zxid(),
+                crate::tree_digest::tree_digest(self.db.tree()),
+            )]),
+            // Answered by the connection itself (admin::answer_trace_mask).
+            FourLetterWord::Gtmk | FourLetterWord::Stmk => {
+                admin::answer_trace_mask(word, None).unwrap_or_default()
+            }
             FourLetterWord::Srst => {
                 self.stats.latency = Latency::default();
                 self.stats.received = 0;
