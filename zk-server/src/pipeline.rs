@@ -39,6 +39,7 @@ use crate::ensemble::driver::Driver;
 use crate::net::frames;
 use crate::storage::{LogFailure, TxnLog};
 
+mod enforce_auth;
 mod ensemble_mode;
 mod messages;
 mod report;
@@ -628,11 +629,15 @@ impl Pipeline {
             conn.last_cxid = Some(frame.xid);
         }
         self.stats.received += 1;
+        let conn_timeout = conn.timeout;
+        if self.refuse_unauthenticated(conn_id, frame.xid, &frame.request) {
+            return;
+        }
         let timeout = self
             .session_timeouts
             .get(&session)
             .copied()
-            .unwrap_or(conn.timeout);
+            .unwrap_or(conn_timeout);
         self.touch(session, timeout);
 
         if self.closing.contains(&session) {
