@@ -288,6 +288,7 @@ impl ServerConfig {
             return Err(ConfigError::Missing("clientPort"));
         }
         check_validity(&config)?;
+        config.ops.initial_config = Some(text.to_string());
         Ok(Parsed { config, warnings })
     }
 }

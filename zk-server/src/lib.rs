@@ -11,7 +11,10 @@ pub mod quorum;
 pub mod storage;
 
 pub mod admin;
+pub mod admin_commands;
+pub mod admin_http;
 pub mod config;
+pub mod metrics;
 pub mod net;
 mod ops_log;
 mod pipeline;

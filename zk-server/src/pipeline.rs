@@ -39,9 +39,11 @@ use crate::ensemble::driver::Driver;
 use crate::net::frames;
 use crate::storage::{LogFailure, TxnLog};
 
+mod admin_cmd;
 mod enforce_auth;
 mod ensemble_mode;
 mod messages;
+mod metrics_hooks;
 mod report;
 
 pub(crate) use messages::{ConnRegistration, Inbound, Outbound};
@@ -243,6 +245,8 @@ pub(crate) struct Shared {
     pub local_addr: SocketAddr,
     /// Connections closed at accept by `maxClientCnxns` (mntr).
     pub connections_rejected: std::sync::atomic::AtomicU64,
+    /// Apache's ServerMetrics (mntr, AdminServer, Prometheus).
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// The pipeline task's state.
@@ -418,6 +422,8 @@ impl Pipeline {
                     let failure = self.log_failure.borrow().clone();
                     if let Some(failure) = failure {
                         tracing::error!(%failure, "txn log failed; the server stops serving");
+                        self.metrics()
+                            .add(crate::metrics::Counter::UnrecoverableError, 1);
                         self.close_all_connections();
                         return;
                     }
@@ -489,6 +495,16 @@ impl Pipeline {
             } => {
                 let _ = reply.send(self.four_letter(word, remote));
             }
+            Inbound::Admin {
+                command,
+                kwargs,
+                reply,
+            } => {
+                let _ = reply.send(self.admin_command(&command, &kwargs));
+            }
+            Inbound::Gauges { reply } => {
+                let _ = reply.send(self.gauges());
+            }
             Inbound::Shutdown { .. } | Inbound::Kill { .. } => {}
         }
     }
@@ -496,6 +512,8 @@ impl Pipeline {
     // ---- handshake -------------------------------------------------------
 
     fn on_connect(&mut self, reg: ConnRegistration, request: ConnectRequest) {
+        self.metrics()
+            .add(crate::metrics::Counter::ConnectionRequest, 1);
         if self.quorum.as_ref().is_some_and(|q| !q.serving) {
             // Apache: "ZooKeeperServer not running"; the client moves on.
             let _ = reg.out.send(Outbound::Close);
@@ -711,7 +729,10 @@ impl Pipeline {
     ) {
         let ctx = self.context(conn_id, session, xid);
         let zxid = self.next_zxid();
+        let started = Instant::now();
         let entry = self.db.prepare(&ctx, &request, zxid, Clock::wall_ms());
+        self.metrics()
+            .observe_ms(crate::metrics::Summary::PrepProcessTime, started.elapsed());
         self.enqueue_write(conn_id, session, entry, arrived);
     }
 
@@ -804,12 +825,17 @@ impl Pipeline {
             Action::Serve(Request::Sasl(_)) => (Err(ErrorCode::Unimplemented), false, zxid),
             Action::Serve(request) => {
                 let ctx = self.context(d.conn_id, session, d.xid);
+                let started = Instant::now();
                 let (result, events) = self.db.read(&ctx, &request);
+                self.metrics().observe_ms(
+                    crate::metrics::Summary::ReadFinalProcTime,
+                    started.elapsed(),
+                );
                 self.deliver(events);
                 (result, false, zxid)
             }
         };
-        self.reply(d.conn_id, d.xid, reply_zxid, &result, d.arrived);
+        self.reply(d.conn_id, d.xid, reply_zxid, &result, d.arrived, false);
         if close {
             if let Some(conn) = self.conns.get(&d.conn_id) {
                 conn.close();
@@ -899,7 +925,13 @@ impl Pipeline {
     }
 
     fn apply_one(&mut self, done: InFlight) {
+        let started = Instant::now();
         let applied = self.db.apply(&done.entry);
+        self.metrics().observe_ms(
+            crate::metrics::Summary::WriteFinalProcTime,
+            started.elapsed(),
+        );
+        self.record_triggered_watches(&applied.notifications);
         self.stats.commits += 1;
         // Events first: a client must see them before the reply to this
         // txn and before any later reply.
@@ -917,7 +949,7 @@ impl Pipeline {
             } => {
                 let mut xid = done.entry.header.cxid;
                 if let Some((_, reply_xid, result)) = &applied.reply {
-                    self.reply(conn_id, *reply_xid, applied.zxid, result, arrived);
+                    self.reply(conn_id, *reply_xid, applied.zxid, result, arrived, true);
                     xid = *reply_xid;
                 }
                 self.advance_queue(session, applied.zxid, xid);
@@ -1024,7 +1056,11 @@ impl Pipeline {
     fn deliver(&mut self, events: Vec<(ConnId, WatcherEvent)>) {
         for (conn_id, event) in events {
             if let Some(conn) = self.conns.get_mut(&conn_id) {
-                conn.send(frames::notification(&event));
+                let frame = frames::notification(&event);
+                self.shared
+                    .metrics
+                    .add(crate::metrics::Counter::ResponseBytes, frame.len() as u64);
+                conn.send(frame);
                 self.stats.sent += 1;
             }
         }
@@ -1037,8 +1073,10 @@ impl Pipeline {
         zxid: i64,
         result: &Result<Response, ErrorCode>,
         arrived: Instant,
+        is_write: bool,
     ) {
         let frame = frames::reply(xid, zxid, result);
+        self.record_reply(is_write, arrived, frame.len());
         let latency = arrived.elapsed().as_millis() as u64;
         self.stats.latency.record(latency);
         self.stats.response(frame.len());
@@ -1069,10 +1107,17 @@ impl Pipeline {
                 continue;
             }
             tracing::info!("expiring session 0x{session:x}");
+            self.metrics()
+                .add(crate::metrics::Counter::StaleSessionsExpired, 1);
             let zxid = self.next_zxid();
+            let started = Instant::now();
             let entry = self
                 .db
                 .prepare_close_session(session, zxid, Clock::wall_ms());
+            self.metrics().observe_ms(
+                crate::metrics::Summary::CloseSessionPrepTime,
+                started.elapsed(),
+            );
             self.log_txn(entry, Origin::Internal);
         }
     }
@@ -1118,8 +1163,13 @@ impl Pipeline {
         }
         self.stats.snapshots += 1;
         let dir = self.shared.config.data_dir.clone();
+        let shared = Arc::clone(&self.shared);
         self.snaps.running = Some(tokio::task::spawn_blocking(move || {
-            write_snapshot_logged(&dir, zxid, &body)
+            let started = Instant::now();
+            write_snapshot_logged(&dir, zxid, &body);
+            shared
+                .metrics
+                .observe_ms(crate::metrics::Summary::SnapshotTime, started.elapsed());
         }));
     }
 

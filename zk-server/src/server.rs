@@ -66,6 +66,8 @@ pub struct Server {
     acceptor: JoinHandle<()>,
     /// Ensemble mode: the member's role, and the switch that cuts its links.
     quorum: Option<(watch::Receiver<QuorumStatus>, FaultSwitch)>,
+    /// Where the AdminServer and the Prometheus endpoint listen.
+    http: crate::admin_http::HttpEndpoints,
 }
 
 impl Server {
@@ -91,7 +93,8 @@ impl Server {
                 source,
             })?;
         }
-        let db = recover(&config).await?;
+        let metrics = crate::metrics::Metrics::default();
+        let db = recover(&config, &metrics).await?;
         let log_opts = LogOptions {
             prealloc_size: config.prealloc_size_bytes,
             force_sync: config.force_sync,
@@ -108,6 +111,7 @@ impl Server {
             started: Instant::now(),
             local_addr,
             connections_rejected: Default::default(),
+            metrics,
         });
         let (inbound, inbound_rx) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();
@@ -122,6 +126,12 @@ impl Server {
         };
         let pipeline =
             tokio::spawn(Pipeline::new(Arc::clone(&shared), db, log, driver).run(inbound_rx));
+        let http = crate::admin_http::start(&shared, inbound.clone(), cancel.clone())
+            .await
+            .map_err(|(addr, source)| {
+                cancel.cancel();
+                ServerError::Bind { addr, source }
+            })?;
         let ctx = Arc::new(NetContext::new(shared, inbound.clone(), cancel.clone()));
         let acceptor = tokio::spawn(net::accept_loop(listener, ctx));
         tracing::info!(%local_addr, "serving");
@@ -132,6 +142,7 @@ impl Server {
             pipeline,
             acceptor,
             quorum,
+            http,
         })
     }
 
@@ -151,6 +162,16 @@ impl Server {
     /// The address clients connect to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where the AdminServer listens, when it runs.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.http.admin
+    }
+
+    /// Where the Prometheus endpoint listens, when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.http.metrics
     }
 
     /// Clean stop: answers what is already durable, writes a snapshot,
@@ -268,6 +289,11 @@ fn db_config(config: &ServerConfig) -> DbConfig {
 /// Restores the database: newest valid snapshot plus the later txns.
 /// Blocking; also used to reload after an ensemble TRUNC.
 pub(crate) fn load_database(config: &ServerConfig) -> Result<Database, ServerError> {
+    load_database_counted(config).map(|(db, _)| db)
+}
+
+/// [`load_database`], also telling how many txns were replayed.
+fn load_database_counted(config: &ServerConfig) -> Result<(Database, u64), ServerError> {
     let db_cfg = db_config(config);
     let load_cfg = db_cfg.clone();
     let (mut db, report) = storage::recover(
@@ -286,24 +312,32 @@ pub(crate) fn load_database(config: &ServerConfig) -> Result<Database, ServerErr
         "{}",
         crate::ops_log::recovery_line(&report, db.last_processed_zxid(), orphans.len())
     );
-    Ok(db)
+    Ok((db, report.txns_replayed))
 }
 
 /// Restores the database and writes a snapshot of it, on a blocking task.
-async fn recover(config: &ServerConfig) -> Result<Database, ServerError> {
+async fn recover(
+    config: &ServerConfig,
+    metrics: &crate::metrics::Metrics,
+) -> Result<Database, ServerError> {
     let snap_dir = config.data_dir.clone();
     let config = config.clone();
+    let started = Instant::now();
     let recovered = tokio::task::spawn_blocking(move || {
-        let db = load_database(&config)?;
+        let (db, replayed) = load_database_counted(&config)?;
         // Apache snapshots right after loading, so the next start never
         // depends on a long log replay (and an empty dir gets snapshot.0).
         let mut body = BytesMut::new();
         db.serialize_snapshot(&mut body);
         storage::write_snapshot(&snap_dir, db.last_processed_zxid(), &body)
             .map_err(ServerError::Snapshot)?;
-        Ok::<_, ServerError>(db)
+        Ok::<_, ServerError>((db, replayed))
     })
     .await
     .map_err(|e| ServerError::Task(e.to_string()))??;
-    Ok(recovered)
+    let (db, replayed) = recovered;
+    use crate::metrics::Summary;
+    metrics.observe_ms(Summary::DbInitTime, started.elapsed());
+    metrics.observe(Summary::StartupTxnsLoaded, replayed as i64);
+    Ok(db)
 }

@@ -64,6 +64,9 @@ pub struct OpsConfig {
     pub admin: AdminServerConfig,
     /// `None`: no metrics endpoint (Apache's NullMetricsProvider).
     pub prometheus: Option<PrometheusConfig>,
+    /// The zoo.cfg text as read (the AdminServer's
+    /// `initial_configuration`); `None` for configs built in code.
+    pub initial_config: Option<String>,
     /// `metricsProvider.httpHost` / `httpPort` seen before or without the
     /// class name; applied when the class name turns the provider on.
     pending_metrics: PrometheusConfig,
@@ -75,6 +78,7 @@ impl Default for OpsConfig {
             standalone_enabled: true,
             admin: AdminServerConfig::disabled(),
             prometheus: None,
+            initial_config: None,
             pending_metrics: PrometheusConfig {
                 host: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
                 port: DEFAULT_METRICS_PORT,

@@ -144,6 +144,10 @@ async fn read_requests(
                 return;
             }
         };
+        ctx.shared.metrics.add(
+            crate::metrics::Counter::BytesReceived,
+            4 + frame.len() as u64,
+        );
         let Some(msg) = classify(frame, max_field, conn_id) else {
             tracing::debug!(conn_id, "unreadable request header; closing");
             return;

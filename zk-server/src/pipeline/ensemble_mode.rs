@@ -677,6 +677,6 @@ impl Pipeline {
     pub(super) fn finish_sync(&mut self, w: SyncWait) {
         let zxid = self.db.last_processed_zxid();
         let result: Result<Response, ErrorCode> = Ok(Response::Sync(SyncResponse { path: w.path }));
-        self.reply(w.conn_id, w.xid, zxid, &result, w.arrived);
+        self.reply(w.conn_id, w.xid, zxid, &result, w.arrived, false);
     }
 }

@@ -46,6 +46,16 @@ pub(crate) enum Inbound {
         remote: SocketAddr,
         reply: oneshot::Sender<String>,
     },
+    /// An AdminServer command (admin_http.rs), answered with Apache's JSON.
+    Admin {
+        command: String,
+        kwargs: Vec<(String, String)>,
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// The gauge values the Prometheus endpoint exports.
+    Gauges {
+        reply: oneshot::Sender<Vec<(String, f64)>>,
+    },
     /// Clean stop: finish durable work, snapshot, close the log.
     Shutdown { done: oneshot::Sender<()> },
     /// Crash stop: no replies, no snapshot; only waits for the log thread

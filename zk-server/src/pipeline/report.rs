@@ -11,7 +11,7 @@ use crate::db::ConnId;
 impl Pipeline {
     /// `asker` is the four-letter-word connection itself, which Apache
     /// counts and lists like any other (without a session).
-    fn summary(&self) -> admin::ServerSummary {
+    pub(super) fn summary(&self) -> admin::ServerSummary {
         admin::ServerSummary {
             latency: self.stats.latency,
             packets_received: self.stats.received,
@@ -28,7 +28,7 @@ impl Pipeline {
         self.queues.values().map(|q| q.len() as u64).sum()
     }
 
-    fn connection_infos(&self, asker: SocketAddr) -> Vec<admin::ConnectionInfo> {
+    pub(super) fn connection_infos(&self, asker: SocketAddr) -> Vec<admin::ConnectionInfo> {
         let mut ids: Vec<&ConnId> = self.conns.keys().collect();
         ids.sort();
         let asking = admin::ConnectionInfo {
@@ -90,6 +90,8 @@ impl Pipeline {
                 let extra = self.mntr_extra();
                 let mut metrics = admin::standalone_metrics(&self.summary(), &extra);
                 metrics.extend(self.quorum_metrics());
+                let registry = self.shared.metrics.mntr_entries();
+                metrics.extend(registry.iter().map(|(k, v)| (k.as_str(), v.clone())));
                 admin::format_mntr(&metrics)
             }
             FourLetterWord::Wchs => {
@@ -128,12 +130,13 @@ impl Pipeline {
                 self.stats.latency = Latency::default();
                 self.stats.received = 0;
                 self.stats.sent = 0;
+                self.shared.metrics.reset();
                 admin::SRST.to_string()
             }
         }
     }
 
-    fn conf_info(&self) -> admin::ConfInfo {
+    pub(super) fn conf_info(&self) -> admin::ConfInfo {
         let c = &self.shared.config;
         let snap_dir = c.snap_version_dir();
         let log_dir = c.log_version_dir();
@@ -151,7 +154,7 @@ impl Pipeline {
         }
     }
 
-    fn mntr_extra(&self) -> admin::MntrExtra {
+    pub(super) fn mntr_extra(&self) -> admin::MntrExtra {
         let size = |v: Option<usize>| v.map_or(-1, |n| n as i64);
         let db = self.db.stats();
         admin::MntrExtra {
@@ -175,7 +178,7 @@ impl Pipeline {
     }
 
     /// Data watches per session (wchc), from the per-connection table.
-    fn watches_by_session(&self) -> Vec<(i64, Vec<String>)> {
+    pub(super) fn watches_by_session(&self) -> Vec<(i64, Vec<String>)> {
         let mut out: Vec<(i64, Vec<String>)> = self
             .db
             .watches()
@@ -191,7 +194,7 @@ impl Pipeline {
     }
 
     /// Data watches per path (wchp).
-    fn watches_by_path(&self) -> Vec<(String, Vec<i64>)> {
+    pub(super) fn watches_by_path(&self) -> Vec<(String, Vec<i64>)> {
         let mut by_path: BTreeMap<String, Vec<i64>> = Default::default();
         for (session, paths) in self.watches_by_session() {
             for p in paths {
@@ -201,7 +204,7 @@ impl Pipeline {
         by_path.into_iter().collect()
     }
 
-    fn dump_info(&self, asker: SocketAddr) -> admin::DumpInfo {
+    pub(super) fn dump_info(&self, asker: SocketAddr) -> admin::DumpInfo {
         let tick = u64::from(self.shared.config.tick_time_ms).max(1);
         let round_up = |t: u64| (t / tick + 1) * tick;
         let mut buckets: BTreeMap<u64, Vec<i64>> = Default::default();
