@@ -14,8 +14,10 @@ use std::path::{Path, PathBuf};
 
 mod ops;
 mod security;
+mod tls;
 pub use ops::{AdminServerConfig, OpsConfig, PrometheusConfig};
 pub use security::SecurityConfig;
+pub use tls::{ClientAuth, StoreKind, StoreSpec, TlsConfig};
 
 /// Apache's defaults (ZooKeeperServer / QuorumPeerConfig / ZAB.md §1).
 pub const DEFAULT_TICK_TIME_MS: u32 = 3000;
@@ -284,7 +286,9 @@ impl ServerConfig {
         if !saw_data_dir {
             return Err(ConfigError::Missing("dataDir"));
         }
-        if !saw_client_port && config.peers.is_empty() {
+        let secure_only = config.security.tls.secure_client_port.is_some() && !saw_client_port;
+        config.security.tls.secure_only = secure_only;
+        if !saw_client_port && config.peers.is_empty() && !secure_only {
             return Err(ConfigError::Missing("clientPort"));
         }
         check_validity(&config)?;

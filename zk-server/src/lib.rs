@@ -20,6 +20,7 @@ mod ops_log;
 mod pipeline;
 pub mod server;
 pub mod testing;
+pub mod tls;
 pub mod tree_digest;
 mod warn_limit;
 

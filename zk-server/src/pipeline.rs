@@ -160,6 +160,10 @@ struct Conn {
     last_response_ms: u64,
     last_latency: u64,
     latency: Latency,
+    /// A new session's connection reads on only once the session is bound
+    /// (finish_create_session): a client may pipeline requests behind its
+    /// ConnectRequest (Apache's Netty client does), and they must find it.
+    established: Option<tokio::sync::oneshot::Sender<bool>>,
 }
 
 impl Conn {
@@ -555,12 +559,15 @@ impl Pipeline {
             last_response_ms: 0,
             last_latency: 0,
             latency: Latency::default(),
+            established: None,
         };
         self.stats.received += 1;
         self.conns.insert(id, conn);
         if request.session_id == 0 {
+            if let Some(conn) = self.conns.get_mut(&id) {
+                conn.established = Some(established);
+            }
             self.create_session(id, timeout, request.read_only);
-            let _ = established.send(true);
         } else {
             let ok = self.reattach(id, &request, timeout);
             let _ = established.send(ok);
@@ -979,9 +986,15 @@ impl Pipeline {
         let Some((session, _)) = *created else {
             conn.send(frames::connect_refused(read_only));
             conn.close();
+            if let Some(tx) = conn.established.take() {
+                let _ = tx.send(false);
+            }
             return;
         };
         conn.session = Some(session);
+        if let Some(tx) = conn.established.take() {
+            let _ = tx.send(true);
+        }
         conn.last_op = "SESS";
         let password = db::session::password(session);
         conn.send(frames::connect_response(

@@ -45,6 +45,8 @@ pub enum ServerError {
     },
     #[error("internal task failed: {0}")]
     Task(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A running standalone server.
@@ -68,6 +70,8 @@ pub struct Server {
     quorum: Option<(watch::Receiver<QuorumStatus>, FaultSwitch)>,
     /// Where the AdminServer and the Prometheus endpoint listen.
     http: crate::admin_http::HttpEndpoints,
+    /// The TLS client port (`secureClientPort`), when configured.
+    secure_addr: Option<SocketAddr>,
 }
 
 impl Server {
@@ -100,11 +104,7 @@ impl Server {
             force_sync: config.force_sync,
         };
         let log = TxnLog::open(config.log_dir(), log_opts).map_err(ServerError::TxnLog)?;
-        let listener = bind(&config)?;
-        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
-            addr: listen_addr(&config),
-            source,
-        })?;
+        let (listener, secure, local_addr) = bind_client_ports(&config)?;
 
         let shared = Arc::new(Shared {
             config,
@@ -133,7 +133,19 @@ impl Server {
                 ServerError::Bind { addr, source }
             })?;
         let ctx = Arc::new(NetContext::new(shared, inbound.clone(), cancel.clone()));
-        let acceptor = tokio::spawn(net::accept_loop(listener, ctx));
+        let secure_addr = secure.as_ref().map(|(_, addr, _)| *addr);
+        if let Some((secure_listener, addr, tls)) = secure {
+            tracing::info!(%addr, "serving TLS");
+            tokio::spawn(net::tls_accept::accept_loop(
+                secure_listener,
+                Arc::clone(&ctx),
+                tls,
+            ));
+        }
+        let acceptor = match listener {
+            Some(listener) => tokio::spawn(net::accept_loop(listener, ctx)),
+            None => tokio::spawn(async {}),
+        };
         tracing::info!(%local_addr, "serving");
         Ok(Server {
             local_addr,
@@ -143,6 +155,7 @@ impl Server {
             acceptor,
             quorum,
             http,
+            secure_addr,
         })
     }
 
@@ -162,6 +175,12 @@ impl Server {
     /// The address clients connect to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where TLS clients connect (`secureClientPort`), when configured.
+    /// With only a secure port, [`Server::local_addr`] is this address.
+    pub fn secure_addr(&self) -> Option<SocketAddr> {
+        self.secure_addr
     }
 
     /// Where the AdminServer listens, when it runs.
@@ -249,6 +268,50 @@ async fn start_quorum(
         log_opts,
     );
     Ok((driver, status_rx, faults))
+}
+
+/// The plain listener (unless only a secure port is configured), the
+/// secure one with its TLS configuration, and the address clients use.
+#[allow(clippy::type_complexity)]
+fn bind_client_ports(
+    config: &ServerConfig,
+) -> Result<
+    (
+        Option<TcpListener>,
+        Option<(TcpListener, SocketAddr, Arc<rustls::ServerConfig>)>,
+        SocketAddr,
+    ),
+    ServerError,
+> {
+    let tls = &config.security.tls;
+    let secure = match tls.secure_client_port {
+        None => None,
+        Some(port) => {
+            let rustls_config = crate::tls::server_config(tls)?;
+            let ip = tls
+                .secure_client_port_address
+                .or(config.client_port_address)
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            let addr = SocketAddr::new(ip, port);
+            let listener = bind_addr(addr)?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            Some((listener, bound, rustls_config))
+        }
+    };
+    if tls.secure_only {
+        let addr = secure.as_ref().map(|(_, a, _)| *a).ok_or_else(|| {
+            ServerError::Task("secure-only configuration without a secure port".into())
+        })?;
+        return Ok((None, secure, addr));
+    }
+    let listener = bind(config)?;
+    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: listen_addr(config),
+        source,
+    })?;
+    Ok((Some(listener), secure, local_addr))
 }
 
 fn listen_addr(config: &ServerConfig) -> SocketAddr {

@@ -63,6 +63,14 @@ impl WarnLimit {
 const INTERVAL: Duration = Duration::from_secs(10);
 static OVERSIZED_FRAME: WarnLimit = WarnLimit::new(INTERVAL);
 static UNKNOWN_AUTH_SCHEME: WarnLimit = WarnLimit::new(INTERVAL);
+static TLS_HANDSHAKE: WarnLimit = WarnLimit::new(INTERVAL);
+
+/// A TLS handshake on the secure client port failed or timed out.
+pub fn tls_handshake_failed(remote: std::net::SocketAddr, error: &dyn std::fmt::Display) {
+    if let Some(held_back) = TLS_HANDSHAKE.admit() {
+        tracing::warn!(%remote, held_back, "TLS handshake failed: {error}");
+    }
+}
 
 /// A client sent a frame longer than `jute.maxbuffer` (or a negative
 /// length); its connection is closed, as Apache's "Len error".

@@ -40,6 +40,8 @@ pub struct SecurityConfig {
     pub enforce_auth_schemes: Vec<String>,
     /// `authProvider.N` lines: N -> class name (built-in providers only).
     pub auth_providers: BTreeMap<String, String>,
+    /// `secureClientPort` and `ssl.*` (config/tls.rs).
+    pub tls: super::tls::TlsConfig,
 }
 
 impl SecurityConfig {
@@ -65,6 +67,7 @@ impl SecurityConfig {
 
     /// Start-up checks Apache makes in `AuthenticationHelper`.
     pub(super) fn validate(&self) -> Result<(), String> {
+        self.tls.validate()?;
         if !self.enforce_auth_enabled {
             return Ok(());
         }
@@ -101,6 +104,11 @@ pub(super) fn apply(sec: &mut SecurityConfig, key: &str, value: &str) -> Result<
     if let Some(n) = key.strip_prefix("authProvider.") {
         return Ok(auth_provider(sec, n, value));
     }
+    match super::tls::apply(&mut sec.tls, key, value)? {
+        super::tls::Outcome::Applied => return Ok(Outcome::Applied),
+        super::tls::Outcome::Unsupported(why) => return Ok(Outcome::Unsupported(why)),
+        super::tls::Outcome::NotOurs => {}
+    }
     match key {
         "enforce.auth.enabled" => sec.enforce_auth_enabled = super::parse_bool(value)?,
         "enforce.auth.schemes" => {
@@ -121,12 +129,12 @@ pub(super) fn apply(sec: &mut SecurityConfig, key: &str, value: &str) -> Result<
                 ));
             }
         }
-        "secureClientPort"
-        | "secureClientPortAddress"
-        | "sslQuorum"
-        | "portUnification"
-        | "client.portUnification" => {
-            return Ok(Outcome::Unsupported("TLS is not supported yet".into()))
+        "sslQuorum" | "portUnification" | "client.portUnification" => {
+            if super::parse_bool(value)? {
+                return Ok(Outcome::Unsupported(
+                    "quorum TLS and port unification are not supported yet".into(),
+                ));
+            }
         }
         "requireClientAuthScheme" => {
             return Ok(Outcome::Unsupported(
@@ -135,8 +143,15 @@ pub(super) fn apply(sec: &mut SecurityConfig, key: &str, value: &str) -> Result<
                     .into(),
             ))
         }
+        _ if key.starts_with("ssl.quorum.") => {
+            return Ok(Outcome::Unsupported(
+                "quorum TLS is not supported yet".into(),
+            ))
+        }
         _ if key.starts_with("ssl.") || key.starts_with("X509AuthenticationProvider.") => {
-            return Ok(Outcome::Unsupported("TLS is not supported yet".into()))
+            return Ok(Outcome::Unsupported(
+                "this TLS setting is not supported yet".into(),
+            ))
         }
         _ if key.starts_with("quorum.auth.") => {
             return Ok(Outcome::Unsupported(
@@ -183,9 +198,10 @@ mod tests {
     #[test]
     fn each_unsupported_security_key_refuses_the_configuration_naming_it() {
         for line in [
-            "secureClientPort=2281",
-            "ssl.keyStore.location=/k.jks",
-            "zookeeper.ssl.trustStore.location=/t.jks",
+            "ssl.crl=true",
+            "ssl.context.supplier.class=com.example.Ctx",
+            "ssl.quorum.keyStore.location=/q.pem",
+            "zookeeper.ssl.fips=true",
             "sslQuorum=true",
             "requireClientAuthScheme=sasl",
             "sessionRequireClientSASLAuth=true",

@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
@@ -24,6 +22,7 @@ use zk_proto::{
     RequestHeader,
 };
 
+use super::stream::{BoxedRead, BoxedWrite, ClientStream};
 use super::NetContext;
 use crate::admin::{self, FourLetterWord};
 use crate::pipeline::{ConnRegistration, Inbound, Outbound};
@@ -38,7 +37,7 @@ const WRITE_TIMEOUT: Duration = Duration::from_secs(60);
 const FOUR_LETTER_LINGER: Duration = Duration::from_millis(500);
 
 /// Serves one accepted connection until it closes or the server stops.
-pub(super) async fn serve(stream: TcpStream, remote: SocketAddr, ctx: Arc<NetContext>) {
+pub(super) async fn serve(stream: ClientStream, remote: SocketAddr, ctx: Arc<NetContext>) {
     let cancel = ctx.cancel.child_token();
     let conn_id = ctx.next_conn_id();
     tokio::select! {
@@ -51,14 +50,15 @@ pub(super) async fn serve(stream: TcpStream, remote: SocketAddr, ctx: Arc<NetCon
 }
 
 async fn run(
-    mut stream: TcpStream,
+    stream: ClientStream,
     remote: SocketAddr,
     conn_id: u64,
     ctx: &Arc<NetContext>,
     cancel: &CancellationToken,
 ) {
+    let ClientStream { mut reader, writer } = stream;
     let mut buf = BytesMut::with_capacity(4096);
-    match tokio::time::timeout(SESSIONLESS_TIMEOUT, read_at_least(&mut stream, &mut buf, 4)).await {
+    match tokio::time::timeout(SESSIONLESS_TIMEOUT, read_at_least(&mut reader, &mut buf, 4)).await {
         Ok(Ok(true)) => {}
         _ => return,
     }
@@ -66,7 +66,7 @@ async fn run(
         // stmk carries the new mask: 8 more bytes, big-endian, sent with
         // the word (Apache reads them at once and answers nothing without).
         let mask = if word == FourLetterWord::Stmk {
-            let read = read_at_least(&mut stream, &mut buf, 12);
+            let read = read_at_least(&mut reader, &mut buf, 12);
             match tokio::time::timeout(FOUR_LETTER_LINGER, read).await {
                 Ok(Ok(true)) => Some(i64::from_be_bytes(buf[4..12].try_into().unwrap_or([0; 8]))),
                 _ => None,
@@ -74,11 +74,10 @@ async fn run(
         } else {
             None
         };
-        four_letter(stream, word, mask, remote, ctx).await;
+        four_letter(reader, writer, word, mask, remote, ctx).await;
         return;
     }
 
-    let (mut reader, writer) = stream.into_split();
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     tokio::spawn(write_loop(writer, out_rx, cancel.clone()));
     let mut codec = FrameCodec::new(ctx.shared.config.jute_max_buffer);
@@ -124,7 +123,7 @@ async fn run(
 /// frame: closed without a reply, as Apache's "Len error") or a frame
 /// that ends the connection.
 async fn read_requests(
-    reader: &mut OwnedReadHalf,
+    reader: &mut BoxedRead,
     buf: &mut BytesMut,
     codec: &mut FrameCodec,
     conn_id: u64,
@@ -193,7 +192,7 @@ pub(crate) fn classify(frame: Bytes, max_field: usize, conn_id: u64) -> Option<I
 
 /// Reads until `buf` holds `n` bytes; false on EOF first.
 async fn read_at_least(
-    stream: &mut TcpStream,
+    stream: &mut BoxedRead,
     buf: &mut BytesMut,
     n: usize,
 ) -> std::io::Result<bool> {
@@ -207,7 +206,7 @@ async fn read_at_least(
 
 /// The next whole frame; `None` on a clean EOF between frames.
 async fn next_frame(
-    reader: &mut OwnedReadHalf,
+    reader: &mut BoxedRead,
     buf: &mut BytesMut,
     codec: &mut FrameCodec,
 ) -> Result<Option<Bytes>, FrameError> {
@@ -231,7 +230,7 @@ const MAX_FRAMES_PER_WRITE: usize = 256;
 /// or on cancellation; it then cancels the connection so the reader stops
 /// too.
 async fn write_loop(
-    mut writer: OwnedWriteHalf,
+    mut writer: BoxedWrite,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
     cancel: CancellationToken,
 ) {
@@ -274,7 +273,7 @@ async fn write_loop(
 
 /// Writes every frame in order, in as few `writev` calls as the socket
 /// takes them.
-async fn write_frames(writer: &mut OwnedWriteHalf, frames: &[Bytes]) -> std::io::Result<()> {
+async fn write_frames(writer: &mut BoxedWrite, frames: &[Bytes]) -> std::io::Result<()> {
     let mut slices: Vec<IoSlice<'_>> = frames.iter().map(|f| IoSlice::new(f)).collect();
     let mut rest = &mut slices[..];
     while !rest.is_empty() {
@@ -289,7 +288,8 @@ async fn write_frames(writer: &mut OwnedWriteHalf, frames: &[Bytes]) -> std::io:
 
 /// Answers a four-letter word and closes.
 async fn four_letter(
-    mut stream: TcpStream,
+    mut reader: BoxedRead,
+    mut writer: BoxedWrite,
     word: FourLetterWord,
     mask: Option<i64>,
     remote: SocketAddr,
@@ -317,13 +317,13 @@ async fn four_letter(
             _ => "This ZooKeeper instance is not currently serving requests\n".to_string(),
         }
     };
-    let _ = stream.write_all(text.as_bytes()).await;
-    let _ = stream.shutdown().await;
+    let _ = writer.write_all(text.as_bytes()).await;
+    let _ = writer.shutdown().await;
     // Drain what the client sent after the word (e.g. nc's newline) so the
     // close does not turn into a reset that could discard our answer.
     let mut sink = [0u8; 256];
     let _ = tokio::time::timeout(FOUR_LETTER_LINGER, async {
-        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {}
     })
     .await;
 }
@@ -331,6 +331,7 @@ async fn four_letter(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::TcpStream;
     use zk_proto::{encode_frame, GetDataRequest};
 
     fn body(frame: &RequestFrame) -> Bytes {
@@ -392,7 +393,8 @@ mod tests {
             .map(|i| Bytes::from(vec![i; 64 * 1024 + usize::from(i)]))
             .collect();
         let expected: Vec<u8> = frames.iter().flat_map(|f| f.iter().copied()).collect();
-        let (_, mut writer) = client.into_split();
+        let (_, writer) = client.into_split();
+        let mut writer: BoxedWrite = Box::new(writer);
         let reading = tokio::spawn(async move {
             let mut got = Vec::new();
             server.read_to_end(&mut got).await.map(|_| got)
