@@ -13,6 +13,7 @@ pub mod storage;
 pub mod admin;
 pub mod admin_commands;
 pub mod admin_http;
+pub mod auth;
 pub mod config;
 pub mod metrics;
 pub mod net;

@@ -13,12 +13,36 @@ use zk_server::config::{Parsed, ServerConfig};
 use zk_server::Server;
 
 const USAGE: &str = "\
-usage: zk-server [zoo.cfg]
+usage: zk-server [-Djava.security.auth.login.config=jaas.conf] [zoo.cfg]
        zk-server --version | --help
 
 Runs a ZooKeeper server. Without zoo.cfg: standalone on port 2181, data in ./data.
 The log level follows RUST_LOG (default: info); logs go to stderr, coloured
-only when stderr is a terminal.";
+only when stderr is a terminal. SASL DIGEST-MD5 users come from the JAAS
+file's Server section, named as for Apache's JVM (-D above, or in
+SERVER_JVMFLAGS / JVMFLAGS as zkServer.sh passes it).";
+
+/// The JVM property Apache reads the JAAS file from.
+const JAAS_PROPERTY: &str = "-Djava.security.auth.login.config=";
+
+/// The JAAS file: a `-D` argument, else SERVER_JVMFLAGS, else JVMFLAGS.
+fn jaas_path(flags: &[String]) -> Option<PathBuf> {
+    let from = |s: &str| {
+        s.split_whitespace()
+            .find_map(|f| f.strip_prefix(JAAS_PROPERTY))
+            .map(PathBuf::from)
+    };
+    flags
+        .iter()
+        .find_map(|f| from(f))
+        .or_else(|| {
+            std::env::var("SERVER_JVMFLAGS")
+                .ok()
+                .as_deref()
+                .and_then(from)
+        })
+        .or_else(|| std::env::var("JVMFLAGS").ok().as_deref().and_then(from))
+}
 
 /// A command-line mistake: usage on stderr, exit status 2.
 fn usage_error() -> ExitCode {
@@ -79,7 +103,9 @@ fn load_config(args: &[String]) -> Result<ServerConfig, String> {
 }
 
 fn main() -> ExitCode {
-    let args = match invocation(std::env::args().skip(1).collect()) {
+    let (jvm_flags, args): (Vec<String>, Vec<String>) =
+        std::env::args().skip(1).partition(|a| a.starts_with("-D"));
+    let args = match invocation(args) {
         Some(Invocation::Help) => {
             println!("{USAGE}");
             return ExitCode::SUCCESS;
@@ -92,7 +118,7 @@ fn main() -> ExitCode {
         None => return usage_error(),
     };
     init_logging();
-    let config = match load_config(&args) {
+    let mut config = match load_config(&args) {
         Ok(config) => config,
         Err(e) if e.is_empty() => return usage_error(),
         Err(e) => {
@@ -100,6 +126,22 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Some(path) = jaas_path(&jvm_flags) {
+        match zk_server::auth::jaas::load(&path) {
+            Ok(login) => {
+                tracing::info!(
+                    "SASL DIGEST-MD5 on, {} user(s) from {}",
+                    login.users.len(),
+                    path.display()
+                );
+                config.security.sasl_login = Some(login);
+            }
+            Err(e) => {
+                eprintln!("error: JAAS configuration {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

@@ -45,6 +45,7 @@ mod ensemble_mode;
 mod messages;
 mod metrics_hooks;
 mod report;
+mod sasl;
 
 pub(crate) use messages::{ConnRegistration, Inbound, Outbound};
 
@@ -164,6 +165,8 @@ struct Conn {
     /// (finish_create_session): a client may pipeline requests behind its
     /// ConnectRequest (Apache's Netty client does), and they must find it.
     established: Option<tokio::sync::oneshot::Sender<bool>>,
+    /// The connection's SASL DIGEST-MD5 exchange (pipeline/sasl.rs).
+    sasl: Option<crate::auth::digest_md5::DigestMd5Server>,
 }
 
 impl Conn {
@@ -560,6 +563,7 @@ impl Pipeline {
             last_latency: 0,
             latency: Latency::default(),
             established: None,
+            sasl: None,
         };
         self.stats.received += 1;
         self.conns.insert(id, conn);
@@ -829,7 +833,10 @@ impl Pipeline {
                 false,
                 zxid,
             ),
-            Action::Serve(Request::Sasl(_)) => (Err(ErrorCode::Unimplemented), false, zxid),
+            Action::Serve(Request::Sasl(r)) => {
+                let (result, close) = self.sasl_step(d.conn_id, &r.token);
+                (result, close, 0)
+            }
             Action::Serve(request) => {
                 let ctx = self.context(d.conn_id, session, d.xid);
                 let started = Instant::now();

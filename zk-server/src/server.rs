@@ -345,6 +345,7 @@ fn db_config(config: &ServerConfig) -> DbConfig {
     DbConfig {
         super_digest: config.super_digest.clone(),
         extended_types_enabled: config.extended_types_enabled,
+        sasl_enabled: config.security.sasl_provider,
         ..DbConfig::default()
     }
 }

@@ -53,7 +53,7 @@ fn an_unsupported_security_key_refuses_start_up_naming_it() {
         ),
         (
             "authProvider.1",
-            "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
+            "authProvider.1=org.apache.zookeeper.server.auth.X509AuthenticationProvider",
         ),
         ("requireClientAuthScheme", "requireClientAuthScheme=sasl"),
     ] {

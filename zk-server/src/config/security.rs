@@ -20,8 +20,10 @@ const BUILT_IN_PROVIDERS: &[(&str, &str)] = &[
 ];
 
 /// Providers Apache ships that we do not implement (yet).
+/// Apache's SASL provider: the `sasl` scheme (auth/ and db/acl.rs).
+pub const SASL_PROVIDER: &str = "org.apache.zookeeper.server.auth.SASLAuthenticationProvider";
+
 const UNSUPPORTED_PROVIDERS: &[&str] = &[
-    "org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
     "org.apache.zookeeper.server.auth.X509AuthenticationProvider",
     "org.apache.zookeeper.server.auth.KerberosName",
 ];
@@ -42,12 +44,21 @@ pub struct SecurityConfig {
     pub auth_providers: BTreeMap<String, String>,
     /// `secureClientPort` and `ssl.*` (config/tls.rs).
     pub tls: super::tls::TlsConfig,
+    /// `authProvider.N` names the SASL provider: the `sasl` ACL scheme.
+    pub sasl_provider: bool,
+    /// The JAAS `Server` section (from `-Djava.security.auth.login.config`,
+    /// as zkServer.sh passes it): SASL DIGEST-MD5 users. Set by the binary
+    /// or by code, never by zoo.cfg.
+    pub sasl_login: Option<crate::auth::jaas::ServerLogin>,
 }
 
 impl SecurityConfig {
     /// The schemes clients can authenticate with.
     pub fn available_schemes(&self) -> Vec<&str> {
         let mut schemes: Vec<&str> = DEFAULT_SCHEMES.to_vec();
+        if self.sasl_provider && !schemes.contains(&"sasl") {
+            schemes.push("sasl");
+        }
         for class in self.auth_providers.values() {
             if let Some((_, scheme)) = BUILT_IN_PROVIDERS.iter().find(|(c, _)| c == class) {
                 if !schemes.contains(scheme) {
@@ -118,9 +129,15 @@ pub(super) fn apply(sec: &mut SecurityConfig, key: &str, value: &str) -> Result<
                 .filter(|s| !s.is_empty())
                 .collect()
         }
-        // Off is what we do anyway; on means SASL we do not have.
-        "sessionRequireClientSASLAuth"
-        | "quorum.auth.enableSasl"
+        // Apache 3.8: the same as enforcing the sasl scheme.
+        "sessionRequireClientSASLAuth" => {
+            if super::parse_bool(value)? {
+                sec.enforce_auth_enabled = true;
+                sec.enforce_auth_schemes = vec!["sasl".into()];
+            }
+        }
+        // Off is what we do anyway; on means quorum SASL we do not have.
+        "quorum.auth.enableSasl"
         | "quorum.auth.learnerRequireSasl"
         | "quorum.auth.serverRequireSasl" => {
             if super::parse_bool(value)? {
@@ -164,6 +181,11 @@ pub(super) fn apply(sec: &mut SecurityConfig, key: &str, value: &str) -> Result<
 }
 
 fn auth_provider(sec: &mut SecurityConfig, n: &str, class: &str) -> Outcome {
+    if class == SASL_PROVIDER {
+        sec.sasl_provider = true;
+        sec.auth_providers.insert(n.to_string(), class.to_string());
+        return Outcome::Applied;
+    }
     if BUILT_IN_PROVIDERS.iter().any(|(c, _)| *c == class) {
         sec.auth_providers.insert(n.to_string(), class.to_string());
         Outcome::Applied
@@ -204,9 +226,7 @@ mod tests {
             "zookeeper.ssl.fips=true",
             "sslQuorum=true",
             "requireClientAuthScheme=sasl",
-            "sessionRequireClientSASLAuth=true",
             "quorum.auth.enableSasl=true",
-            "authProvider.1=org.apache.zookeeper.server.auth.SASLAuthenticationProvider",
             "authProvider.2=com.example.MyProvider",
         ] {
             let err = parse(&format!("{line}\n")).unwrap_err();

@@ -192,6 +192,11 @@ const SERVLET_API: &str = "/usr/share/java/servlet-api.jar";
 impl ApacheWithAdmin {
     /// None (with a notice) when the Debian packages are missing.
     pub fn start(test: &str) -> Option<ApacheWithAdmin> {
+        Self::start_with(test, "", &[])
+    }
+
+    /// With `extra` zoo.cfg lines and extra JVM flags.
+    pub fn start_with(test: &str, extra: &str, jvm_flags: &[String]) -> Option<ApacheWithAdmin> {
         if !Path::new(JAR).exists() || !Path::new(SERVLET_API).exists() {
             eprintln!("{test}: skipped, Apache ZooKeeper (with the servlet API) is not installed");
             return None;
@@ -206,7 +211,7 @@ impl ApacheWithAdmin {
             format!(
                 "tickTime=2000\ndataDir={}\nclientPort={client}\nclientPortAddress=127.0.0.1\n\
                  admin.enableServer=true\nadmin.serverAddress=127.0.0.1\nadmin.serverPort={admin}\n\
-                 4lw.commands.whitelist=*\n",
+                 4lw.commands.whitelist=*\n{extra}\n",
                 dir.join("data").display()
             ),
         )
@@ -218,6 +223,7 @@ impl ApacheWithAdmin {
             .arg("zk-guard")
             .arg("java")
             .arg("-Xmx256m")
+            .args(jvm_flags)
             .arg("-cp")
             .arg(format!("/etc/zookeeper/conf:{JAR}:{SERVLET_API}"))
             .arg("org.apache.zookeeper.server.quorum.QuorumPeerMain")
