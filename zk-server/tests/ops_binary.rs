@@ -46,11 +46,8 @@ fn help_exits_zero_and_a_bad_flag_exits_two() {
 fn an_unsupported_security_key_refuses_start_up_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     for (key, line) in [
-        ("secureClientPort", "secureClientPort=2281"),
-        (
-            "ssl.keyStore.location",
-            "ssl.keyStore.location=/etc/zk/keystore.jks",
-        ),
+        ("ssl.crl", "ssl.crl=true"),
+        ("sslQuorum", "sslQuorum=true"),
         (
             "authProvider.1",
             "authProvider.1=org.apache.zookeeper.server.auth.X509AuthenticationProvider",
