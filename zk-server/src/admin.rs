@@ -215,6 +215,8 @@ pub struct ConnectionInfo {
     pub packets_received: u64,
     pub packets_sent: u64,
     pub session: Option<SessionConnInfo>,
+    /// On the secure client port (the AdminServer lists these apart).
+    pub secure: bool,
 }
 
 /// The session part of a full `cons` line.
@@ -327,6 +329,8 @@ pub fn connection_line(c: &ConnectionInfo, brief: bool) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfInfo {
     pub client_port: u16,
+    /// The bound `secureClientPort`; -1 without TLS, as Apache prints it.
+    pub secure_client_port: i32,
     pub data_dir: String,
     pub data_dir_size: u64,
     pub data_log_dir: String,
@@ -340,10 +344,11 @@ pub struct ConfInfo {
 
 pub fn format_conf(c: &ConfInfo) -> String {
     format!(
-        "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize={}\ndataLogDir={}\n\
+        "clientPort={}\nsecureClientPort={}\ndataDir={}\ndataDirSize={}\ndataLogDir={}\n\
          dataLogSize={}\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\n\
          maxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId={}\n",
         c.client_port,
+        c.secure_client_port,
         c.data_dir,
         c.data_dir_size,
         c.data_log_dir,
@@ -782,6 +787,7 @@ mod tests {
 
     fn conn(session: bool) -> ConnectionInfo {
         ConnectionInfo {
+            secure: false,
             remote: "127.0.0.1:46372".parse().unwrap(),
             interest_ops: 1,
             queued: 0,
@@ -833,6 +839,7 @@ mod tests {
     fn conf_matches_the_observed_standalone_block() {
         let c = ConfInfo {
             client_port: 21810,
+            secure_client_port: -1,
             data_dir: "/tmp/zkt/data/version-2".into(),
             data_dir_size: 457,
             data_log_dir: "/tmp/zkt/data/version-2".into(),

@@ -167,6 +167,8 @@ struct Conn {
     established: Option<tokio::sync::oneshot::Sender<bool>>,
     /// The connection's SASL DIGEST-MD5 exchange (pipeline/sasl.rs).
     sasl: Option<crate::auth::digest_md5::DigestMd5Server>,
+    /// On the secure client port.
+    secure: bool,
 }
 
 impl Conn {
@@ -254,6 +256,8 @@ pub(crate) struct Shared {
     pub connections_rejected: std::sync::atomic::AtomicU64,
     /// Apache's ServerMetrics (mntr, AdminServer, Prometheus).
     pub metrics: crate::metrics::Metrics,
+    /// The bound secure client port (`secureClientPort`), if any.
+    pub secure_addr: Option<SocketAddr>,
 }
 
 /// The pipeline task's state.
@@ -546,6 +550,7 @@ impl Pipeline {
             remote,
             out,
             established,
+            secure,
         } = reg;
         let conn = Conn {
             remote,
@@ -564,6 +569,7 @@ impl Pipeline {
             latency: Latency::default(),
             established: None,
             sasl: None,
+            secure,
         };
         self.stats.received += 1;
         self.conns.insert(id, conn);

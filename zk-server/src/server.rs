@@ -112,6 +112,7 @@ impl Server {
             local_addr,
             connections_rejected: Default::default(),
             metrics,
+            secure_addr: secure.as_ref().map(|(_, addr, _)| *addr),
         });
         let (inbound, inbound_rx) = mpsc::unbounded_channel();
         let cancel = CancellationToken::new();

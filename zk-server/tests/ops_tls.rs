@@ -280,8 +280,15 @@ with socket.create_connection((host, int(port)), timeout=10) as raw:
         assert!(ok, "{text}");
         assert_eq!(text.trim(), "imok");
     }
-    // The plain port still serves beside the secure one.
+    // The plain port still serves beside the secure one, and conf names
+    // the secure port.
     assert_ne!(ours.local_addr(), ours.secure_addr().unwrap());
+    let plain = ours.local_addr();
+    let conf = tokio::task::spawn_blocking(move || ops_support::four_letter_word(plain, "conf"))
+        .await
+        .unwrap();
+    let expected = format!("secureClientPort={}\n", ours.secure_addr().unwrap().port());
+    assert!(conf.contains(&expected), "{conf}");
     ours.shutdown().await;
 }
 
@@ -388,4 +395,72 @@ fn store_problems_refuse_start_up_with_a_clear_error() {
     assert!(no_trust.contains("ssl.trustStore.location"), "{no_trust}");
     let no_key = parse("ssl.clientAuth=none\n");
     assert!(no_key.contains("needs ssl.keyStore.location"), "{no_key}");
+}
+
+/// The AdminServer lists TLS sessions under `secure_connections`, apart
+/// from the plain port's, as Apache lists its two connection factories.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_server_lists_tls_sessions_as_secure_connections() {
+    let Some(certs) = Certs::make() else { return };
+    if !have("python3", &["-c", "import kazoo"]) {
+        eprintln!("tls: skipped, kazoo is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = ServerConfig {
+        client_port_address: Some("127.0.0.1".parse().unwrap()),
+        ..ServerConfig::standalone(dir.path(), 0)
+    };
+    config.security.tls = certs.tls(ClientAuth::Need);
+    config.ops.admin.enabled = true;
+    config.ops.admin.address = "127.0.0.1".parse().unwrap();
+    config.ops.admin.port = 0;
+    let ours = Server::start(config).await.unwrap();
+    let admin = ours.admin_addr().unwrap();
+    let script = r#"
+import sys
+from kazoo.client import KazooClient
+host, ca, cert, key = sys.argv[1:5]
+zk = KazooClient(hosts=host, use_ssl=True, ca=ca, certfile=cert, keyfile=key,
+                 verify_certs=True, timeout=10)
+zk.start(timeout=15)
+print("ready", flush=True)
+sys.stdin.readline()
+zk.stop()
+"#;
+    let file = |name: &str| certs.path(name).display().to_string();
+    let mut child = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(ours.secure_addr().unwrap().to_string())
+        .arg(file("ca.pem"))
+        .arg(file("client.crt"))
+        .arg(file("client.key"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let answer = tokio::task::spawn_blocking(move || {
+        use std::io::{BufRead, Write};
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready");
+        let json = ops_support::admin_json(admin, "connections");
+        let _ = child.stdin.take().unwrap().write_all(b"done\n");
+        let _ = child.wait();
+        json
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        answer["connections"].as_array().unwrap().len(),
+        0,
+        "{answer}"
+    );
+    let secure = answer["secure_connections"].as_array().unwrap();
+    assert_eq!(secure.len(), 1, "{answer}");
+    assert!(secure[0]["session_id"].as_i64().unwrap() != 0, "{answer}");
+    ours.shutdown().await;
 }

@@ -56,7 +56,11 @@ async fn run(
     ctx: &Arc<NetContext>,
     cancel: &CancellationToken,
 ) {
-    let ClientStream { mut reader, writer } = stream;
+    let ClientStream {
+        mut reader,
+        writer,
+        secure,
+    } = stream;
     let mut buf = BytesMut::with_capacity(4096);
     match tokio::time::timeout(SESSIONLESS_TIMEOUT, read_at_least(&mut reader, &mut buf, 4)).await {
         Ok(Ok(true)) => {}
@@ -102,6 +106,7 @@ async fn run(
         remote,
         out: out_tx,
         established: established_tx,
+        secure,
     };
     if ctx
         .pipeline

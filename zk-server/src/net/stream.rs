@@ -11,6 +11,8 @@ pub(crate) type BoxedWrite = Box<dyn AsyncWrite + Unpin + Send>;
 pub(crate) struct ClientStream {
     pub reader: BoxedRead,
     pub writer: BoxedWrite,
+    /// TLS (the secure client port).
+    pub secure: bool,
 }
 
 impl ClientStream {
@@ -19,6 +21,7 @@ impl ClientStream {
         ClientStream {
             reader: Box::new(reader),
             writer: Box::new(writer),
+            secure: false,
         }
     }
 
@@ -27,6 +30,7 @@ impl ClientStream {
         ClientStream {
             reader: Box::new(reader),
             writer: Box::new(writer),
+            secure: true,
         }
     }
 }

@@ -100,8 +100,11 @@ impl Pipeline {
                 self.four_letter(FourLetterWord::Crst, NO_ASKER);
             }
             "connections" => {
-                m.insert("connections".into(), self.connections_json(false));
-                m.insert("secure_connections".into(), json!([]));
+                m.insert("connections".into(), self.connections_json(false, false));
+                m.insert(
+                    "secure_connections".into(),
+                    self.connections_json(false, true),
+                );
             }
             "dirs" => {
                 let c = &self.shared.config;
@@ -196,8 +199,11 @@ impl Pipeline {
             "server_stats" => self.server_stats_json(&mut m),
             "stats" => {
                 self.server_stats_json(&mut m);
-                m.insert("connections".into(), self.connections_json(true));
-                m.insert("secure_connections".into(), json!([]));
+                m.insert("connections".into(), self.connections_json(true, false));
+                m.insert(
+                    "secure_connections".into(),
+                    self.connections_json(true, true),
+                );
             }
             "stat_reset" => {
                 self.four_letter(FourLetterWord::Srst, NO_ASKER);
@@ -276,11 +282,14 @@ impl Pipeline {
         (m, error)
     }
 
-    fn connections_json(&self, brief: bool) -> Value {
+    /// The plain or the secure port's connections (Apache lists each
+    /// factory's apart).
+    fn connections_json(&self, brief: bool, secure: bool) -> Value {
         let conns: Vec<Value> = self
             .connection_infos(NO_ASKER)
             .iter()
             .skip(1)
+            .filter(|c| c.secure == secure)
             .map(|c| connection_json(c, brief))
             .collect();
         Value::Array(conns)

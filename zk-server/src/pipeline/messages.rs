@@ -70,6 +70,8 @@ pub(crate) struct ConnRegistration {
     pub remote: SocketAddr,
     pub out: mpsc::UnboundedSender<Outbound>,
     pub established: oneshot::Sender<bool>,
+    /// Came in on the secure (TLS) client port.
+    pub secure: bool,
 }
 
 /// What the pipeline queues for a connection's writer.

@@ -32,6 +32,7 @@ impl Pipeline {
         let mut ids: Vec<&ConnId> = self.conns.keys().collect();
         ids.sort();
         let asking = admin::ConnectionInfo {
+            secure: false,
             remote: asker,
             interest_ops: 0,
             queued: 0,
@@ -43,6 +44,7 @@ impl Pipeline {
             .into_iter()
             .filter_map(|id| self.conns.get(id))
             .map(|c| admin::ConnectionInfo {
+                secure: c.secure,
                 remote: c.remote,
                 interest_ops: 1,
                 queued: c
@@ -142,6 +144,7 @@ impl Pipeline {
         let log_dir = c.log_version_dir();
         admin::ConfInfo {
             client_port: self.shared.local_addr.port(),
+            secure_client_port: self.shared.secure_addr.map_or(-1, |a| i32::from(a.port())),
             data_dir_size: dir_size(&snap_dir),
             data_dir: snap_dir.display().to_string(),
             data_log_size: dir_size(&log_dir),
