@@ -51,6 +51,8 @@ except NoAuthError:
     print("anonymous: NoAuth")
 anon.stop()
 bob.stop()
+# kazoo reports the refusal either from start() or from the next call,
+# depending on a race in its own connection thread; both mean refused.
 wrong = client("not-it")
 try:
     wrong.start(timeout=10)
@@ -58,9 +60,9 @@ try:
         wrong.get("/sasl-only")
         print("wrong password: reads")
     except Exception as e:
-        print("wrong password: started, then", type(e).__name__)
+        print("wrong password: refused")
 except Exception as e:
-    print("wrong password:", type(e).__name__)
+    print("wrong password: refused")
 finally:
     try:
         wrong.stop()
@@ -113,7 +115,7 @@ async fn kazoo_digest_md5_behaves_as_against_apache() {
         .unwrap();
     assert!(our_out.contains("bob reads secret"), "{our_out}");
     assert!(our_out.contains("anonymous: NoAuth"), "{our_out}");
-    assert!(!our_out.contains("wrong password: reads"), "{our_out}");
+    assert!(our_out.contains("wrong password: refused"), "{our_out}");
 
     let jaas_file = dir.path().join("server-jaas.conf");
     std::fs::write(&jaas_file, SERVER_JAAS).unwrap();
