@@ -60,7 +60,12 @@ async fn srvr_and_mntr_report_the_quorum_roles() {
     }
     let mntr = four_letter(cluster.addr(leader), "mntr").await;
     assert!(mntr.contains("zk_server_state\tleader\n"), "{mntr}");
-    assert!(mntr.contains("zk_followers\t2\n"), "{mntr}");
+    assert!(mntr.contains("zk_learners\t2\n"), "{mntr}");
+    assert!(
+        mntr.contains("zk_peer_state\tleading - broadcast\n"),
+        "{mntr}"
+    );
+    assert!(mntr.contains("zk_quorum_size\t3\n"), "{mntr}");
     assert!(mntr.contains("zk_synced_followers\t2\n"), "{mntr}");
     assert!(mntr.contains("zk_pending_syncs\t0\n"), "{mntr}");
     cluster.stop_all().await;
