@@ -6,13 +6,27 @@
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 
-/// The version string srvr, stat, mntr and envi report. Monitoring scripts
-/// parse the `x.y.z` prefix, so it names the Apache release we follow.
+/// The version string srvr, stat, mntr and envi report, in Apache's
+/// `<release>-<commit>, built on <date> UTC` form. Monitoring scripts
+/// parse the `x.y.z` prefix, so it names the Apache release we follow;
+/// the commit and date come from `build.rs`.
 pub fn version_string() -> String {
     format!(
-        "3.8.0-zk-rs-{}, built on {} UTC",
+        "3.8.0-zk-rs-{}-{}, built on {} UTC",
         env!("CARGO_PKG_VERSION"),
-        option_env!("ZK_BUILD_DATE").unwrap_or("1970-01-01 00:00")
+        env!("ZK_GIT_COMMIT"),
+        env!("ZK_BUILD_DATE")
+    )
+}
+
+/// `zk-server --version`: our release, the commit, the build date and the
+/// protocol release we follow.
+pub fn long_version() -> String {
+    format!(
+        "zk-server {} (git {}, built {} UTC), compatible with Apache ZooKeeper 3.8.0",
+        env!("CARGO_PKG_VERSION"),
+        env!("ZK_GIT_COMMIT"),
+        env!("ZK_BUILD_DATE")
     )
 }
 
@@ -33,6 +47,10 @@ pub enum FourLetterWord {
     Isro,
     Crst,
     Srst,
+    Dirs,
+    Hash,
+    Gtmk,
+    Stmk,
 }
 
 impl FourLetterWord {
@@ -51,6 +69,10 @@ impl FourLetterWord {
         FourLetterWord::Isro,
         FourLetterWord::Crst,
         FourLetterWord::Srst,
+        FourLetterWord::Dirs,
+        FourLetterWord::Hash,
+        FourLetterWord::Gtmk,
+        FourLetterWord::Stmk,
     ];
 
     pub fn name(self) -> &'static str {
@@ -69,6 +91,10 @@ impl FourLetterWord {
             FourLetterWord::Isro => "isro",
             FourLetterWord::Crst => "crst",
             FourLetterWord::Srst => "srst",
+            FourLetterWord::Dirs => "dirs",
+            FourLetterWord::Hash => "hash",
+            FourLetterWord::Gtmk => "gtmk",
+            FourLetterWord::Stmk => "stmk",
         }
     }
 
@@ -79,6 +105,44 @@ impl FourLetterWord {
             .copied()
             .find(|w| w.name().as_bytes() == prefix)
     }
+}
+
+/// Apache's `ZooTrace` mask (process-wide, as in the JVM). We have no
+/// trace log of our own; `gtmk`/`stmk` keep the value so tools that set
+/// and read it back see what Apache shows. 306 is Apache's default.
+static TRACE_MASK: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(306);
+
+/// The words answered without the server's state: `gtmk` prints the mask,
+/// `stmk` (followed by an 8-byte big-endian mask) sets and prints it; an
+/// `stmk` without its mask gets an empty answer, as from Apache.
+pub fn answer_trace_mask(word: FourLetterWord, new_mask: Option<i64>) -> Option<String> {
+    use std::sync::atomic::Ordering;
+    match (word, new_mask) {
+        (FourLetterWord::Gtmk, _) => Some(TRACE_MASK.load(Ordering::Relaxed).to_string()),
+        (FourLetterWord::Stmk, Some(mask)) => {
+            TRACE_MASK.store(mask, Ordering::Relaxed);
+            Some(mask.to_string())
+        }
+        (FourLetterWord::Stmk, None) => Some(String::new()),
+        _ => None,
+    }
+}
+
+/// `dirs`: the bytes in the snapshot and txn-log directories.
+pub fn format_dirs(datadir_size: u64, logdir_size: u64) -> String {
+    format!("datadir_size: {datadir_size}\nlogdir_size: {logdir_size}\n")
+}
+
+/// `hash`: Apache lists the tree digest logged every 128 txns
+/// (`<zxid hex>: <digest>`). We compute the digest when asked, so we
+/// print the one line we can vouch for: the current tree at the last
+/// applied zxid, in the same form.
+pub fn format_hash(digests: &[(i64, u64)]) -> String {
+    let mut out = String::new();
+    for (zxid, digest) in digests {
+        let _ = writeln!(out, "{zxid:x}: {digest}");
+    }
+    out
 }
 
 /// What a known command outside the whitelist answers.
@@ -151,6 +215,8 @@ pub struct ConnectionInfo {
     pub packets_received: u64,
     pub packets_sent: u64,
     pub session: Option<SessionConnInfo>,
+    /// On the secure client port (the AdminServer lists these apart).
+    pub secure: bool,
 }
 
 /// The session part of a full `cons` line.
@@ -263,6 +329,8 @@ pub fn connection_line(c: &ConnectionInfo, brief: bool) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConfInfo {
     pub client_port: u16,
+    /// The bound `secureClientPort`; -1 without TLS, as Apache prints it.
+    pub secure_client_port: i32,
     pub data_dir: String,
     pub data_dir_size: u64,
     pub data_log_dir: String,
@@ -276,10 +344,11 @@ pub struct ConfInfo {
 
 pub fn format_conf(c: &ConfInfo) -> String {
     format!(
-        "clientPort={}\nsecureClientPort=-1\ndataDir={}\ndataDirSize={}\ndataLogDir={}\n\
+        "clientPort={}\nsecureClientPort={}\ndataDir={}\ndataDirSize={}\ndataLogDir={}\n\
          dataLogSize={}\ntickTime={}\nmaxClientCnxns={}\nminSessionTimeout={}\n\
          maxSessionTimeout={}\nclientPortListenBacklog=-1\nserverId={}\n",
         c.client_port,
+        c.secure_client_port,
         c.data_dir,
         c.data_dir_size,
         c.data_log_dir,
@@ -500,35 +569,92 @@ pub fn format_envi(env: &[(&str, String)]) -> String {
     out
 }
 
-/// The environment envi reports, gathered from the process.
+/// The environment envi reports, gathered from the process. The
+/// `java.*` facts have no meaning without a JVM and stay `<NA>` (Apache
+/// itself prints `<NA>` for what it does not know); the others are the
+/// process's: the executable for the class path, the loader path for
+/// the library path, and memory in Apache's `<n>MB` form: `free` is the
+/// memory the system has available, `max` the system's total, `total`
+/// what this process holds (resident).
 pub fn environment() -> Vec<(&'static str, String)> {
-    let var = |k: &str| std::env::var(k).unwrap_or_else(|_| "<NA>".into());
-    let host = std::fs::read_to_string("/etc/hostname")
+    let na = || "<NA>".to_string();
+    let user = current_user();
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|h| h.trim().to_string())
-        .unwrap_or_else(|_| "<NA>".into());
+        .unwrap_or_else(|_| na());
     let cwd = std::env::current_dir()
         .map(|d| d.display().to_string())
-        .unwrap_or_else(|_| "<NA>".into());
+        .unwrap_or_else(|_| na());
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| na());
+    let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let mb =
+        |text: &str, key: &str| kib_field(text, key).map_or_else(na, |k| format!("{}MB", k / 1024));
     vec![
         ("zookeeper.version", version_string()),
         ("host.name", host),
-        ("java.version", "<NA>".into()),
-        ("java.vendor", "<NA>".into()),
-        ("java.home", "<NA>".into()),
-        ("java.class.path", "<NA>".into()),
-        ("java.library.path", "<NA>".into()),
+        ("java.version", na()),
+        ("java.vendor", na()),
+        ("java.home", na()),
+        ("java.class.path", exe),
+        (
+            "java.library.path",
+            std::env::var("LD_LIBRARY_PATH").unwrap_or_default(),
+        ),
         ("java.io.tmpdir", std::env::temp_dir().display().to_string()),
-        ("java.compiler", "<NA>".into()),
+        ("java.compiler", na()),
         ("os.name", os_name()),
-        ("os.arch", std::env::consts::ARCH.into()),
+        ("os.arch", java_arch()),
         ("os.version", os_version()),
-        ("user.name", var("USER")),
-        ("user.home", var("HOME")),
+        ("user.name", user.as_ref().map_or_else(na, |u| u.0.clone())),
+        ("user.home", user.as_ref().map_or_else(na, |u| u.1.clone())),
         ("user.dir", cwd),
-        ("os.memory.free", "<NA>".into()),
-        ("os.memory.max", "<NA>".into()),
-        ("os.memory.total", "<NA>".into()),
+        ("os.memory.free", mb(&meminfo, "MemAvailable:")),
+        ("os.memory.max", mb(&meminfo, "MemTotal:")),
+        ("os.memory.total", mb(&status, "VmRSS:")),
     ]
+}
+
+/// A `Key:   1234 kB` line of /proc/meminfo or /proc/self/status.
+fn kib_field(text: &str, key: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with(key))?;
+    line[key.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// Java's `os.arch` names (`amd64` where Rust says `x86_64`).
+fn java_arch() -> String {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64".into(),
+        other => other.into(),
+    }
+}
+
+/// (name, home) of the effective user: `USER`/`HOME`, else /etc/passwd
+/// for our uid (a systemd service often has neither variable).
+fn current_user() -> Option<(String, String)> {
+    if let (Ok(name), Ok(home)) = (std::env::var("USER"), std::env::var("HOME")) {
+        return Some((name, home));
+    }
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let uid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))?
+        .split_whitespace()
+        .nth(1)?
+        .to_string();
+    let passwd = std::fs::read_to_string("/etc/passwd").ok()?;
+    passwd_entry(&passwd, &uid)
+}
+
+/// The (name, home) of `uid` in passwd-format text.
+fn passwd_entry(passwd: &str, uid: &str) -> Option<(String, String)> {
+    passwd.lines().find_map(|line| {
+        let f: Vec<&str> = line.split(':').collect();
+        (f.len() >= 6 && f[2] == uid).then(|| (f[0].to_string(), f[5].to_string()))
+    })
 }
 
 /// Java reports `Linux`, `Mac OS X`, ...: capitalised.
@@ -661,6 +787,7 @@ mod tests {
 
     fn conn(session: bool) -> ConnectionInfo {
         ConnectionInfo {
+            secure: false,
             remote: "127.0.0.1:46372".parse().unwrap(),
             interest_ops: 1,
             queued: 0,
@@ -712,6 +839,7 @@ mod tests {
     fn conf_matches_the_observed_standalone_block() {
         let c = ConfInfo {
             client_port: 21810,
+            secure_client_port: -1,
             data_dir: "/tmp/zkt/data/version-2".into(),
             data_dir_size: 457,
             data_log_dir: "/tmp/zkt/data/version-2".into(),
@@ -788,6 +916,64 @@ mod tests {
              \t0x1\nephemeral nodes dump:\nSessions with Ephemerals (1):\n0x1:\n\t/e\n\
              Connections dump:\nConnections Sets (1)/(1):\n1 expire at Thu Jan 01 00:00:00 UTC 1970:\n\
              \tip: /127.0.0.1:5 sessionId: 0x1\n"
+        );
+    }
+
+    #[test]
+    fn envi_says_what_the_process_knows_and_na_only_for_java_facts() {
+        let env = environment();
+        let na: Vec<&str> = env
+            .iter()
+            .filter(|(_, v)| v == "<NA>")
+            .map(|(k, _)| *k)
+            .collect();
+        assert!(na.iter().all(|k| k.starts_with("java.")), "{na:?}");
+        let mem = |k: &str| env.iter().find(|(n, _)| *n == k).unwrap().1.clone();
+        assert!(mem("os.memory.total").ends_with("MB"));
+        assert!(mem("os.memory.max").ends_with("MB"));
+    }
+
+    #[test]
+    fn passwd_lookup_finds_name_and_home_by_uid() {
+        let passwd =
+            "root:x:0:0:root:/root:/bin/sh\nzk:x:107:113::/var/lib/zookeeper:/usr/sbin/nologin\n";
+        assert_eq!(
+            passwd_entry(passwd, "107"),
+            Some(("zk".into(), "/var/lib/zookeeper".into()))
+        );
+        assert_eq!(passwd_entry(passwd, "5"), None);
+    }
+
+    #[test]
+    fn trace_mask_words_read_and_set_the_mask_as_apache() {
+        assert_eq!(
+            answer_trace_mask(FourLetterWord::Stmk, None),
+            Some(String::new())
+        );
+        assert_eq!(
+            answer_trace_mask(FourLetterWord::Stmk, Some(511)),
+            Some("511".into())
+        );
+        assert_eq!(
+            answer_trace_mask(FourLetterWord::Gtmk, None),
+            Some("511".into())
+        );
+        assert_eq!(
+            answer_trace_mask(FourLetterWord::Stmk, Some(306)),
+            Some("306".into())
+        );
+        assert_eq!(answer_trace_mask(FourLetterWord::Srvr, None), None);
+    }
+
+    #[test]
+    fn dirs_and_hash_match_apaches_layout() {
+        assert_eq!(
+            format_dirs(457, 1024),
+            "datadir_size: 457\nlogdir_size: 1024\n"
+        );
+        assert_eq!(
+            format_hash(&[(0x80, 1656315912), (0x100, 2147789103)]),
+            "80: 1656315912\n100: 2147789103\n"
         );
     }
 

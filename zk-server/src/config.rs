@@ -12,6 +12,13 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
+mod ops;
+mod security;
+mod tls;
+pub use ops::{AdminServerConfig, OpsConfig, PrometheusConfig};
+pub use security::SecurityConfig;
+pub use tls::{ClientAuth, StoreKind, StoreSpec, TlsConfig};
+
 /// Apache's defaults (ZooKeeperServer / QuorumPeerConfig / ZAB.md §1).
 pub const DEFAULT_TICK_TIME_MS: u32 = 3000;
 pub const DEFAULT_MAX_CLIENT_CNXNS: u32 = 60;
@@ -149,6 +156,10 @@ pub struct ServerConfig {
     /// start, with every txn after it, instead of refusing to start. For an
     /// operator who accepts losing those txns on this server.
     pub truncate_corrupt_txn_log: bool,
+    /// AdminServer, metrics endpoint, standaloneEnabled (config/ops.rs).
+    pub ops: OpsConfig,
+    /// enforce.auth.*, authProvider.N (config/security.rs).
+    pub security: SecurityConfig,
 }
 
 impl Default for ServerConfig {
@@ -183,6 +194,8 @@ impl Default for ServerConfig {
             my_id: None,
             peer_type: None,
             truncate_corrupt_txn_log: false,
+            ops: OpsConfig::default(),
+            security: SecurityConfig::default(),
         }
     }
 }
@@ -229,6 +242,32 @@ impl ServerConfig {
         requested.max(min).min(max.max(min))
     }
 
+    /// Ensemble mode, as Apache's `QuorumPeerConfig.isDistributed`: more
+    /// than one voting member, or any `server.N` line with
+    /// `standaloneEnabled=false`. One voting member with
+    /// `standaloneEnabled=true` (the default) runs standalone.
+    pub fn runs_as_ensemble(&self) -> bool {
+        let voters = self
+            .peers
+            .iter()
+            .filter(|p| p.role == PeerRole::Participant)
+            .count();
+        !self.peers.is_empty() && (!self.ops.standalone_enabled || voters > 1)
+    }
+
+    /// A standalone server configured by a single `server.N` line listens
+    /// where that line's client address says, as Apache's does.
+    pub fn adopt_single_peer_client_addr(&mut self) {
+        if let [peer] = self.peers.as_slice() {
+            if let Some((host, port)) = peer.client.clone() {
+                self.client_port = port;
+                if let Ok(ip) = resolve_host(&host) {
+                    self.client_port_address = Some(ip);
+                }
+            }
+        }
+    }
+
     /// Reads and parses a zoo.cfg file.
     pub fn from_file(path: &Path) -> Result<Parsed, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -243,7 +282,10 @@ impl ServerConfig {
     /// (relative to the working directory, as Apache does). `_base` is kept
     /// for error messages only.
     pub fn parse(text: &str, _base: &Path) -> Result<Parsed, ConfigError> {
-        let mut config = ServerConfig::default();
+        let mut config = ServerConfig {
+            ops: OpsConfig::zoo_cfg_default(),
+            ..ServerConfig::default()
+        };
         let mut warnings = Vec::new();
         let mut saw_data_dir = false;
         let mut saw_client_port = false;
@@ -262,6 +304,13 @@ impl ServerConfig {
                 KeyOutcome::Known => {}
                 KeyOutcome::DataDir => saw_data_dir = true,
                 KeyOutcome::ClientPort => saw_client_port = true,
+                KeyOutcome::Unsupported(reason) => {
+                    return Err(ConfigError::UnsupportedSecurity {
+                        line: line_no,
+                        key: key.to_string(),
+                        reason,
+                    })
+                }
                 KeyOutcome::Unknown => {
                     warnings.push(format!("line {line_no}: unknown key '{key}' ignored"))
                 }
@@ -270,10 +319,13 @@ impl ServerConfig {
         if !saw_data_dir {
             return Err(ConfigError::Missing("dataDir"));
         }
-        if !saw_client_port && config.peers.is_empty() {
+        let secure_only = config.security.tls.secure_client_port.is_some() && !saw_client_port;
+        config.security.tls.secure_only = secure_only;
+        if !saw_client_port && config.peers.is_empty() && !secure_only {
             return Err(ConfigError::Missing("clientPort"));
         }
         check_validity(&config)?;
+        config.ops.initial_config = Some(text.to_string());
         Ok(Parsed { config, warnings })
     }
 }
@@ -301,6 +353,14 @@ pub enum ConfigError {
         value: String,
         reason: String,
     },
+    /// A security setting we cannot honour: never ignored, since the
+    /// server would then run less protected than the operator believes.
+    #[error("line {line}: {key} is not supported: {reason}; refusing to start without it")]
+    UnsupportedSecurity {
+        line: usize,
+        key: String,
+        reason: String,
+    },
     #[error("{0} is required")]
     Missing(&'static str),
     #[error("invalid configuration: {0}")]
@@ -311,6 +371,7 @@ enum KeyOutcome {
     Known,
     DataDir,
     ClientPort,
+    Unsupported(String),
     Unknown,
 }
 
@@ -393,9 +454,27 @@ fn apply_key(config: &mut ServerConfig, key: &str, value: &str) -> Result<KeyOut
         "syncLimit" => config.sync_limit = Some(parse_positive(value)?),
         "peerType" => config.peer_type = Some(parse_peer_role(value)?),
         "truncateCorruptTxnLog" => config.truncate_corrupt_txn_log = parse_bool(value)?,
-        _ => return Ok(KeyOutcome::Unknown),
+        other => return apply_extension_key(config, other, value),
     }
     Ok(KeyOutcome::Known)
+}
+
+/// Keys handled by the submodules: security first (a security key must
+/// never fall through to "unknown"), then the operator keys.
+fn apply_extension_key(
+    config: &mut ServerConfig,
+    key: &str,
+    value: &str,
+) -> Result<KeyOutcome, String> {
+    match security::apply(&mut config.security, key, value)? {
+        security::Outcome::Applied => return Ok(KeyOutcome::Known),
+        security::Outcome::Unsupported(reason) => return Ok(KeyOutcome::Unsupported(reason)),
+        security::Outcome::NotOurs => {}
+    }
+    if ops::apply(&mut config.ops, key, value)? {
+        return Ok(KeyOutcome::Known);
+    }
+    Ok(KeyOutcome::Unknown)
 }
 
 /// An IP address, or a host name resolved to its first address (Apache
@@ -509,6 +588,7 @@ fn parse_client_addr(text: &str) -> Result<(String, u16), String> {
 }
 
 fn check_validity(config: &ServerConfig) -> Result<(), ConfigError> {
+    config.security.validate().map_err(ConfigError::Invalid)?;
     if config.min_session_timeout() > config.max_session_timeout() {
         return Err(ConfigError::Invalid(format!(
             "minSessionTimeout {} must not be larger than maxSessionTimeout {}",
@@ -630,7 +710,7 @@ znode.container.checkIntervalMs=100
 
     #[test]
     fn unknown_keys_are_warnings_naming_the_line() {
-        let parsed = parse("dataDir=/d\nclientPort=1\nadmin.enableServer=false\n").unwrap();
+        let parsed = parse("dataDir=/d\nclientPort=1\nno.such.key=false\n").unwrap();
         assert_eq!(parsed.warnings.len(), 1);
         assert!(
             parsed.warnings[0].starts_with("line 3:"),

@@ -11,14 +11,22 @@ pub mod quorum;
 pub mod storage;
 
 pub mod admin;
+pub mod admin_commands;
+pub mod admin_http;
+pub mod auth;
 pub mod config;
 pub mod fail_stop;
 pub mod log_limit;
+pub mod metrics;
 pub mod net;
+mod ops_log;
 mod pipeline;
 pub mod server;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
+pub mod tree_digest;
+mod warn_limit;
 
 pub use config::{ConfigError, ServerConfig};
 pub use fail_stop::FailStop;

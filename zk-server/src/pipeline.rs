@@ -41,11 +41,15 @@ use crate::net::flow::ConnOutput;
 use crate::net::frames::{self, OutFrame};
 use crate::storage::{LogFailure, TxnLog};
 
+mod admin_cmd;
 mod admission;
+mod enforce_auth;
 mod ensemble_mode;
 mod fail_stop;
 mod messages;
+mod metrics_hooks;
 mod report;
+mod sasl;
 mod snapshots;
 
 use snapshots::SnapSchedule;
@@ -166,6 +170,10 @@ struct Conn {
     last_response_ms: u64,
     last_latency: u64,
     latency: Latency,
+    /// The connection's SASL DIGEST-MD5 exchange (pipeline/sasl.rs).
+    sasl: Option<crate::auth::digest_md5::DigestMd5Server>,
+    /// On the secure client port.
+    secure: bool,
 }
 
 impl Conn {
@@ -220,6 +228,10 @@ pub(crate) struct Shared {
     pub connections_rejected: std::sync::atomic::AtomicU64,
     /// Set once a durability error stopped the member (fail_stop.rs).
     pub health: crate::fail_stop::Health,
+    /// Apache's ServerMetrics (mntr, AdminServer, Prometheus).
+    pub metrics: crate::metrics::Metrics,
+    /// The bound secure client port (`secureClientPort`), if any.
+    pub secure_addr: Option<SocketAddr>,
 }
 
 /// The pipeline task's state.
@@ -479,6 +491,16 @@ impl Pipeline {
                 remote,
                 reply,
             } => self.answer_four_letter(word, remote, reply),
+            Inbound::Admin {
+                command,
+                kwargs,
+                reply,
+            } => {
+                let _ = reply.send(self.admin_command(&command, &kwargs));
+            }
+            Inbound::Gauges { reply } => {
+                let _ = reply.send(self.gauges());
+            }
             Inbound::Shutdown { .. } | Inbound::Kill { .. } => {}
         }
     }
@@ -486,6 +508,8 @@ impl Pipeline {
     // ---- handshake -------------------------------------------------------
 
     fn on_connect(&mut self, reg: ConnRegistration, request: ConnectRequest) {
+        self.metrics()
+            .add(crate::metrics::Counter::ConnectionRequest, 1);
         if self.quorum.as_ref().is_some_and(|q| !q.serving) {
             // Apache: "ZooKeeperServer not running"; the client moves on.
             reg.out.close();
@@ -497,8 +521,8 @@ impl Pipeline {
         if request.last_zxid_seen > self.db.last_processed_zxid() {
             tracing::info!(
                 remote = %reg.remote,
-                client_zxid = request.last_zxid_seen,
-                our_zxid = self.db.last_processed_zxid(),
+                client_zxid = %format_args!("0x{:x}", request.last_zxid_seen),
+                our_zxid = %format_args!("0x{:x}", self.db.last_processed_zxid()),
                 "refusing a client ahead of us"
             );
             reg.out.close();
@@ -511,6 +535,7 @@ impl Pipeline {
             remote,
             out,
             established,
+            secure,
         } = reg;
         let conn = Conn {
             remote,
@@ -528,6 +553,8 @@ impl Pipeline {
             last_response_ms: 0,
             last_latency: 0,
             latency: Latency::default(),
+            sasl: None,
+            secure,
         };
         self.stats.received += 1;
         self.conns.insert(id, conn);
@@ -624,11 +651,15 @@ impl Pipeline {
             conn.last_cxid = Some(frame.xid);
         }
         self.stats.received += 1;
+        let conn_timeout = conn.timeout;
+        if self.refuse_unauthenticated(conn_id, frame.xid, &frame.request) {
+            return;
+        }
         let timeout = self
             .session_timeouts
             .get(&session)
             .copied()
-            .unwrap_or(conn.timeout);
+            .unwrap_or(conn_timeout);
         self.touch(session, timeout);
 
         if self.closing.contains(&session) {
@@ -698,7 +729,10 @@ impl Pipeline {
     ) {
         let ctx = self.context(conn_id, session, xid);
         let zxid = self.next_zxid();
+        let started = Instant::now();
         let entry = self.db.prepare(&ctx, &request, zxid, Clock::wall_ms());
+        self.metrics()
+            .observe_ms(crate::metrics::Summary::PrepProcessTime, started.elapsed());
         self.enqueue_write(conn_id, session, entry, arrived);
     }
 
@@ -796,21 +830,24 @@ impl Pipeline {
                 false,
                 zxid,
             ),
-            // Without SASL configured Apache answers every token with OK, a
-            // null token and zxid 0 (ZooKeeperServer.processSasl).
-            Action::Serve(Request::Sasl(_)) => (
-                Ok(Response::Sasl(zk_proto::SetSaslResponse { token: None })),
-                false,
-                0,
-            ),
+            Action::Serve(Request::Sasl(r)) => {
+                let (result, close) =
+                    self.sasl_step(d.conn_id, r.token.as_deref().unwrap_or_default());
+                (result, close, 0)
+            }
             Action::Serve(request) => {
                 let ctx = self.context(d.conn_id, session, d.xid);
+                let started = Instant::now();
                 let (result, events) = self.db.read(&ctx, &request);
+                self.metrics().observe_ms(
+                    crate::metrics::Summary::ReadFinalProcTime,
+                    started.elapsed(),
+                );
                 self.deliver(events);
                 (result, false, zxid)
             }
         };
-        self.reply(d.conn_id, d.xid, reply_zxid, &result, d.arrived);
+        self.reply(d.conn_id, d.xid, reply_zxid, &result, d.arrived, false);
         if close {
             if let Some(conn) = self.conns.get(&d.conn_id) {
                 conn.close();
@@ -823,6 +860,10 @@ impl Pipeline {
             return;
         };
         let ip = conn.remote.ip().to_string();
+        let available = self.shared.config.security.available_schemes();
+        if !available.contains(&scheme) {
+            crate::warn_limit::unknown_auth_scheme(conn.remote, scheme, &available);
+        }
         let result = self.db.authenticate(scheme, auth, &ip);
         let Some(conn) = self.conns.get_mut(&conn_id) else {
             return;
@@ -896,7 +937,13 @@ impl Pipeline {
     }
 
     fn apply_one(&mut self, done: InFlight) {
+        let started = Instant::now();
         let applied = self.db.apply(&done.entry);
+        self.metrics().observe_ms(
+            crate::metrics::Summary::WriteFinalProcTime,
+            started.elapsed(),
+        );
+        self.record_triggered_watches(&applied.notifications);
         self.stats.commits += 1;
         // Events first: a client must see them before the reply to this
         // txn and before any later reply.
@@ -914,7 +961,7 @@ impl Pipeline {
             } => {
                 let mut xid = done.entry.header.cxid;
                 if let Some((_, reply_xid, result)) = &applied.reply {
-                    self.reply(conn_id, *reply_xid, applied.zxid, result, arrived);
+                    self.reply(conn_id, *reply_xid, applied.zxid, result, arrived, true);
                     xid = *reply_xid;
                 }
                 self.advance_queue(session, applied.zxid, xid);
@@ -950,6 +997,9 @@ impl Pipeline {
             return;
         };
         conn.session = Some(session);
+        if let Some(tx) = conn.established.take() {
+            let _ = tx.send(true);
+        }
         conn.last_op = "SESS";
         let password = db::session::password(session);
         conn.send(frames::connect_response(
@@ -1027,7 +1077,11 @@ impl Pipeline {
     fn deliver(&mut self, events: Vec<(ConnId, WatcherEvent)>) {
         for (conn_id, event) in events {
             if let Some(conn) = self.conns.get_mut(&conn_id) {
-                conn.send(frames::notification(&event));
+                let frame = frames::notification(&event);
+                self.shared
+                    .metrics
+                    .add(crate::metrics::Counter::ResponseBytes, frame.len() as u64);
+                conn.send(frame);
                 self.stats.sent += 1;
             }
         }
@@ -1040,8 +1094,10 @@ impl Pipeline {
         zxid: i64,
         result: &Result<Response, ErrorCode>,
         arrived: Instant,
+        is_write: bool,
     ) {
         let frame = self.bounded_reply(conn_id, xid, zxid, result);
+        self.record_reply(is_write, arrived, frame.len());
         let latency = arrived.elapsed().as_millis() as u64;
         self.stats.latency.record(latency);
         self.stats.response(frame.len());
@@ -1072,10 +1128,17 @@ impl Pipeline {
                 continue;
             }
             tracing::info!("expiring session 0x{session:x}");
+            self.metrics()
+                .add(crate::metrics::Counter::StaleSessionsExpired, 1);
             let zxid = self.next_zxid();
+            let started = Instant::now();
             let entry = self
                 .db
                 .prepare_close_session(session, zxid, Clock::wall_ms());
+            self.metrics().observe_ms(
+                crate::metrics::Summary::CloseSessionPrepTime,
+                started.elapsed(),
+            );
             self.log_txn(entry, Origin::Internal);
         }
     }

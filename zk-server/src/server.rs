@@ -47,6 +47,8 @@ pub enum ServerError {
     },
     #[error("internal task failed: {0}")]
     Task(String),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// A running standalone server.
@@ -70,6 +72,10 @@ pub struct Server {
     quorum: Option<(watch::Receiver<QuorumStatus>, FaultSwitch)>,
     /// Set when a durability error stopped the member (fail_stop.rs).
     health: watch::Receiver<Option<FailStop>>,
+    /// Where the AdminServer and the Prometheus endpoint listen.
+    http: crate::admin_http::HttpEndpoints,
+    /// The TLS client port (`secureClientPort`), when configured.
+    secure_addr: Option<SocketAddr>,
 }
 
 impl Server {
@@ -78,7 +84,8 @@ impl Server {
     /// starts listening on `clientPortAddress:clientPort` (port 0 picks a
     /// free one; see [`Server::local_addr`]).
     pub async fn start(mut config: ServerConfig) -> Result<Server, ServerError> {
-        let membership = if config.peers.is_empty() {
+        let membership = if !config.runs_as_ensemble() {
+            config.adopt_single_peer_client_addr();
             None
         } else {
             let m = Membership::from_config(&config)?;
@@ -94,17 +101,14 @@ impl Server {
                 source,
             })?;
         }
-        let db = recover(&config).await?;
+        let metrics = crate::metrics::Metrics::default();
+        let db = recover(&config, &metrics).await?;
         let log_opts = LogOptions {
             prealloc_size: config.prealloc_size_bytes,
             force_sync: config.force_sync,
         };
         let log = TxnLog::open(config.log_dir(), log_opts).map_err(ServerError::TxnLog)?;
-        let listener = bind(&config)?;
-        let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
-            addr: listen_addr(&config),
-            source,
-        })?;
+        let (listener, secure, local_addr) = bind_client_ports(&config)?;
 
         let shared = Arc::new(Shared {
             config,
@@ -112,6 +116,8 @@ impl Server {
             local_addr,
             connections_rejected: Default::default(),
             health: Default::default(),
+            metrics,
+            secure_addr: secure.as_ref().map(|(_, addr, _)| *addr),
         });
         let health = shared.health.subscribe();
         let (inbound, inbound_rx) = mpsc::unbounded_channel();
@@ -138,8 +144,26 @@ impl Server {
         };
         let pipeline =
             tokio::spawn(Pipeline::new(Arc::clone(&shared), db, log, driver).run(inbound_rx));
+        let http = crate::admin_http::start(&shared, inbound.clone(), cancel.clone())
+            .await
+            .map_err(|(addr, source)| {
+                cancel.cancel();
+                ServerError::Bind { addr, source }
+            })?;
         let ctx = Arc::new(NetContext::new(shared, inbound.clone(), cancel.clone()));
-        let acceptor = tokio::spawn(net::accept_loop(listener, ctx));
+        let secure_addr = secure.as_ref().map(|(_, addr, _)| *addr);
+        if let Some((secure_listener, addr, tls)) = secure {
+            tracing::info!(%addr, "serving TLS");
+            tokio::spawn(net::tls_accept::accept_loop(
+                secure_listener,
+                Arc::clone(&ctx),
+                tls,
+            ));
+        }
+        let acceptor = match listener {
+            Some(listener) => tokio::spawn(net::accept_loop(listener, ctx)),
+            None => tokio::spawn(async {}),
+        };
         tokio::spawn(stop_listening_on_failure(health.clone(), cancel.clone()));
         tracing::info!(%local_addr, "serving");
         Ok(Server {
@@ -150,6 +174,8 @@ impl Server {
             acceptor,
             quorum,
             health,
+            http,
+            secure_addr,
         })
     }
 
@@ -190,6 +216,22 @@ impl Server {
     /// The address clients connect to.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// Where TLS clients connect (`secureClientPort`), when configured.
+    /// With only a secure port, [`Server::local_addr`] is this address.
+    pub fn secure_addr(&self) -> Option<SocketAddr> {
+        self.secure_addr
+    }
+
+    /// Where the AdminServer listens, when it runs.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.http.admin
+    }
+
+    /// Where the Prometheus endpoint listens, when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.http.metrics
     }
 
     /// Clean stop: answers what is already durable, writes a snapshot,
@@ -290,6 +332,50 @@ async fn start_quorum(
     Ok((driver, status_rx, faults))
 }
 
+/// The plain listener (unless only a secure port is configured), the
+/// secure one with its TLS configuration, and the address clients use.
+#[allow(clippy::type_complexity)]
+fn bind_client_ports(
+    config: &ServerConfig,
+) -> Result<
+    (
+        Option<TcpListener>,
+        Option<(TcpListener, SocketAddr, Arc<rustls::ServerConfig>)>,
+        SocketAddr,
+    ),
+    ServerError,
+> {
+    let tls = &config.security.tls;
+    let secure = match tls.secure_client_port {
+        None => None,
+        Some(port) => {
+            let rustls_config = crate::tls::server_config(tls)?;
+            let ip = tls
+                .secure_client_port_address
+                .or(config.client_port_address)
+                .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+            let addr = SocketAddr::new(ip, port);
+            let listener = bind_addr(addr)?;
+            let bound = listener
+                .local_addr()
+                .map_err(|source| ServerError::Bind { addr, source })?;
+            Some((listener, bound, rustls_config))
+        }
+    };
+    if tls.secure_only {
+        let addr = secure.as_ref().map(|(_, a, _)| *a).ok_or_else(|| {
+            ServerError::Task("secure-only configuration without a secure port".into())
+        })?;
+        return Ok((None, secure, addr));
+    }
+    let listener = bind(config)?;
+    let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: listen_addr(config),
+        source,
+    })?;
+    Ok((Some(listener), secure, local_addr))
+}
+
 fn listen_addr(config: &ServerConfig) -> SocketAddr {
     let ip = config
         .client_port_address
@@ -321,6 +407,7 @@ fn db_config(config: &ServerConfig) -> DbConfig {
     DbConfig {
         super_digest: config.super_digest.clone(),
         extended_types_enabled: config.extended_types_enabled,
+        sasl_enabled: config.security.sasl_provider,
         ..DbConfig::default()
     }
 }
@@ -328,6 +415,11 @@ fn db_config(config: &ServerConfig) -> DbConfig {
 /// Restores the database: newest valid snapshot plus the later txns.
 /// Blocking; also used to reload after an ensemble TRUNC.
 pub(crate) fn load_database(config: &ServerConfig) -> Result<Database, ServerError> {
+    load_database_counted(config).map(|(db, _)| db)
+}
+
+/// [`load_database`], also telling how many txns were replayed.
+fn load_database_counted(config: &ServerConfig) -> Result<(Database, u64), ServerError> {
     let db_cfg = db_config(config);
     let load_cfg = db_cfg.clone();
     let on_corrupt = if config.truncate_corrupt_txn_log {
@@ -349,29 +441,35 @@ pub(crate) fn load_database(config: &ServerConfig) -> Result<Database, ServerErr
     // close the replayed log already removed from the session table.
     let orphans = db.remove_orphaned_ephemerals();
     tracing::info!(
-        ?report,
-        zxid = db.last_processed_zxid(),
-        orphaned_ephemerals = orphans.len(),
-        "database recovered"
+        "{}",
+        crate::ops_log::recovery_line(&report, db.last_processed_zxid(), orphans.len())
     );
-    Ok(db)
+    Ok((db, report.txns_replayed))
 }
 
 /// Restores the database and writes a snapshot of it, on a blocking task.
-async fn recover(config: &ServerConfig) -> Result<Database, ServerError> {
+async fn recover(
+    config: &ServerConfig,
+    metrics: &crate::metrics::Metrics,
+) -> Result<Database, ServerError> {
     let snap_dir = config.data_dir.clone();
     let config = config.clone();
+    let started = Instant::now();
     let recovered = tokio::task::spawn_blocking(move || {
-        let db = load_database(&config)?;
+        let (db, replayed) = load_database_counted(&config)?;
         // Apache snapshots right after loading, so the next start never
         // depends on a long log replay (and an empty dir gets snapshot.0).
         let mut body = BytesMut::new();
         db.serialize_snapshot(&mut body);
         storage::write_snapshot(&snap_dir, db.last_processed_zxid(), &body)
             .map_err(ServerError::Snapshot)?;
-        Ok::<_, ServerError>(db)
+        Ok::<_, ServerError>((db, replayed))
     })
     .await
     .map_err(|e| ServerError::Task(e.to_string()))??;
-    Ok(recovered)
+    let (db, replayed) = recovered;
+    use crate::metrics::Summary;
+    metrics.observe_ms(Summary::DbInitTime, started.elapsed());
+    metrics.observe(Summary::StartupTxnsLoaded, replayed as i64);
+    Ok(db)
 }

@@ -71,7 +71,12 @@ async fn srvr_and_mntr_report_the_quorum_roles() {
         assert!(srvr.contains(&format!("Mode: {mode}\n")), "{srvr}");
     }
     assert!(mntr.contains("zk_server_state\tleader\n"), "{mntr}");
-    assert!(mntr.contains("zk_followers\t2\n"), "{mntr}");
+    assert!(mntr.contains("zk_learners\t2\n"), "{mntr}");
+    assert!(
+        mntr.contains("zk_peer_state\tleading - broadcast\n"),
+        "{mntr}"
+    );
+    assert!(mntr.contains("zk_quorum_size\t3\n"), "{mntr}");
     assert!(mntr.contains("zk_synced_followers\t2\n"), "{mntr}");
     assert!(mntr.contains("zk_pending_syncs\t0\n"), "{mntr}");
     cluster.stop_all().await;

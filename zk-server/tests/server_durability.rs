@@ -264,7 +264,9 @@ fn binary_in_ensemble_mode_without_myid_exits_naming_the_file() {
     std::fs::write(
         &cfg,
         format!(
-            "dataDir={}\nclientPort=0\nserver.1=127.0.0.1:2888:3888\n",
+            // One voter is an ensemble only with standaloneEnabled=false
+            // (otherwise Apache, and we, run standalone).
+            "dataDir={}\nclientPort=0\nstandaloneEnabled=false\nserver.1=127.0.0.1:2888:3888\n",
             dir.path().display()
         ),
     )

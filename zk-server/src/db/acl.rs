@@ -15,17 +15,20 @@ pub const DIGEST: &str = "digest";
 pub const IP: &str = "ip";
 pub const SUPER: &str = "super";
 pub const AUTH: &str = "auth";
+pub const SASL: &str = "sasl";
 
 /// The schemes with a registered server-side provider. `world`, `super`
 /// and `auth` have none: they are handled by name, never authenticated.
 fn has_provider(config: &DbConfig, scheme: &str) -> bool {
-    scheme == IP || (scheme == DIGEST && config.digest_enabled)
+    scheme == IP
+        || (scheme == DIGEST && config.digest_enabled)
+        || (scheme == SASL && config.sasl_enabled)
 }
 
 /// Providers whose identities prove who the client is (used to expand
 /// `auth` ACL entries). An `ip` identity is only where it connects from.
 fn is_authenticated_scheme(config: &DbConfig, scheme: &str) -> bool {
-    scheme == DIGEST && config.digest_enabled
+    (scheme == DIGEST && config.digest_enabled) || (scheme == SASL && config.sasl_enabled)
 }
 
 /// `user:base64(SHA1("user:password"))`, the digest identity of the
@@ -190,6 +193,9 @@ fn id_is_valid(scheme: &str, id: &str) -> bool {
     match scheme {
         DIGEST => digest_id_is_valid(id),
         IP => ip_id_is_valid(id),
+        // Apache's SASLAuthenticationProvider: a Kerberos-style name; a
+        // plain user name, or `service/host@REALM`.
+        SASL => !id.is_empty() && (!id.contains('@') || id.matches('@').count() == 1),
         _ => false,
     }
 }
@@ -258,7 +264,7 @@ pub fn client_infos(auth: &[Id]) -> Vec<ClientInfo> {
             auth_scheme: id.scheme.clone(),
             user: match id.scheme.as_str() {
                 DIGEST => id.id.split(':').next().unwrap_or_default().to_owned(),
-                IP => id.id.clone(),
+                IP | SASL => id.id.clone(),
                 _ => String::new(),
             },
         })

@@ -62,6 +62,9 @@ pub struct DbConfig {
     /// `znode.container.maxNeverUsedIntervalMs` (0 = never-used
     /// containers live forever).
     pub container_max_never_used_ms: i64,
+    /// `authProvider.N=...SASLAuthenticationProvider`: the `sasl` ACL
+    /// scheme (identities from SASL, auth/sasl.rs in the pipeline).
+    pub sasl_enabled: bool,
 }
 
 impl Default for DbConfig {
@@ -74,6 +77,7 @@ impl Default for DbConfig {
             enforce_quota: false,
             reconfig_enabled: false,
             container_max_never_used_ms: 0,
+            sasl_enabled: false,
         }
     }
 }

@@ -14,8 +14,6 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::Decoder;
 use tokio_util::sync::CancellationToken;
@@ -26,6 +24,7 @@ use zk_proto::{
 
 use super::flow::{ConnFlow, ConnOutput};
 use super::frames::OutFrame;
+use super::stream::{BoxedRead, BoxedWrite, ClientStream};
 use super::NetContext;
 use crate::admin::{self, FourLetterWord};
 use crate::pipeline::{ConnRegistration, Inbound, Outbound};
@@ -41,7 +40,7 @@ const FRAMES_PER_TURN: usize = 64;
 const FOUR_LETTER_LINGER: Duration = Duration::from_millis(500);
 
 /// Serves one accepted connection until it closes or the server stops.
-pub(super) async fn serve(stream: TcpStream, remote: SocketAddr, ctx: Arc<NetContext>) {
+pub(super) async fn serve(stream: ClientStream, remote: SocketAddr, ctx: Arc<NetContext>) {
     let cancel = ctx.cancel.child_token();
     let conn_id = ctx.next_conn_id();
     let flow = Arc::new(ConnFlow::new(
@@ -61,24 +60,39 @@ pub(super) async fn serve(stream: TcpStream, remote: SocketAddr, ctx: Arc<NetCon
 }
 
 async fn run(
-    mut stream: TcpStream,
+    stream: ClientStream,
     remote: SocketAddr,
     conn_id: u64,
     ctx: &Arc<NetContext>,
     cancel: &CancellationToken,
     flow: &Arc<ConnFlow>,
 ) {
+    let ClientStream {
+        mut reader,
+        writer,
+        secure,
+    } = stream;
     let mut buf = BytesMut::with_capacity(4096);
-    match tokio::time::timeout(SESSIONLESS_TIMEOUT, read_at_least(&mut stream, &mut buf, 4)).await {
+    match tokio::time::timeout(SESSIONLESS_TIMEOUT, read_at_least(&mut reader, &mut buf, 4)).await {
         Ok(Ok(true)) => {}
         _ => return,
     }
     if let Some(word) = FourLetterWord::from_prefix([buf[0], buf[1], buf[2], buf[3]]) {
-        four_letter(stream, word, remote, ctx).await;
+        // stmk carries the new mask: 8 more bytes, big-endian, sent with
+        // the word (Apache reads them at once and answers nothing without).
+        let mask = if word == FourLetterWord::Stmk {
+            let read = read_at_least(&mut reader, &mut buf, 12);
+            match tokio::time::timeout(FOUR_LETTER_LINGER, read).await {
+                Ok(Ok(true)) => Some(i64::from_be_bytes(buf[4..12].try_into().unwrap_or([0; 8]))),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        four_letter(reader, writer, word, mask, remote, ctx).await;
         return;
     }
 
-    let (mut reader, writer) = stream.into_split();
     let (out_tx, out_rx) = mpsc::unbounded_channel();
     let stuck = Duration::from_millis(ctx.shared.config.client_stuck_timeout_ms);
     tokio::spawn(write_loop(
@@ -110,6 +124,7 @@ async fn run(
         remote,
         out: ConnOutput::new(out_tx, Arc::clone(flow)),
         established: established_tx,
+        secure,
     };
     if ctx
         .pipeline
@@ -134,7 +149,7 @@ async fn run(
 /// gate (net/flow.rs): nothing is read while the server or this
 /// connection is over its limits.
 async fn read_requests(
-    reader: &mut OwnedReadHalf,
+    reader: &mut BoxedRead,
     buf: &mut BytesMut,
     codec: &mut FrameCodec,
     conn_id: u64,
@@ -153,11 +168,19 @@ async fn read_requests(
         let frame = match next_frame(reader, buf, codec).await {
             Ok(Some(frame)) => frame,
             Ok(None) => return,
+            Err(e @ FrameError::BadLength { .. }) => {
+                crate::warn_limit::oversized_frame(conn_id, &e);
+                return;
+            }
             Err(e) => {
                 tracing::debug!(conn_id, "closing connection: {e}");
                 return;
             }
         };
+        ctx.shared.metrics.add(
+            crate::metrics::Counter::BytesReceived,
+            4 + frame.len() as u64,
+        );
         let Some(msg) = classify(frame, max_field, conn_id) else {
             tracing::debug!(conn_id, "unreadable request header; closing");
             return;
@@ -205,7 +228,7 @@ pub(crate) fn classify(frame: Bytes, max_field: usize, conn_id: u64) -> Option<I
 
 /// Reads until `buf` holds `n` bytes; false on EOF first.
 async fn read_at_least(
-    stream: &mut TcpStream,
+    stream: &mut BoxedRead,
     buf: &mut BytesMut,
     n: usize,
 ) -> std::io::Result<bool> {
@@ -219,7 +242,7 @@ async fn read_at_least(
 
 /// The next whole frame; `None` on a clean EOF between frames.
 async fn next_frame(
-    reader: &mut OwnedReadHalf,
+    reader: &mut BoxedRead,
     buf: &mut BytesMut,
     codec: &mut FrameCodec,
 ) -> Result<Option<Bytes>, FrameError> {
@@ -244,7 +267,7 @@ const MAX_FRAMES_PER_WRITE: usize = 256;
 /// replies) or on cancellation; it then cancels the connection so the
 /// reader stops too.
 async fn write_loop(
-    mut writer: OwnedWriteHalf,
+    mut writer: BoxedWrite,
     mut rx: mpsc::UnboundedReceiver<Outbound>,
     cancel: CancellationToken,
     flow: Arc<ConnFlow>,
@@ -295,7 +318,7 @@ async fn write_loop(
 /// takes them; fails with `TimedOut` when one call makes no progress for
 /// `stuck`.
 async fn write_frames(
-    writer: &mut OwnedWriteHalf,
+    writer: &mut BoxedWrite,
     frames: &[OutFrame],
     stuck: Duration,
 ) -> std::io::Result<()> {
@@ -325,13 +348,17 @@ async fn write_frames(
 
 /// Answers a four-letter word and closes.
 async fn four_letter(
-    mut stream: TcpStream,
+    mut reader: BoxedRead,
+    mut writer: BoxedWrite,
     word: FourLetterWord,
+    mask: Option<i64>,
     remote: SocketAddr,
     ctx: &NetContext,
 ) {
     let text = if !ctx.shared.config.four_letter_whitelist.allows(word.name()) {
         admin::not_whitelisted(word)
+    } else if let Some(text) = admin::answer_trace_mask(word, mask) {
+        text
     } else if word == FourLetterWord::Ruok {
         // ruok only says the process is up; it never waits on the pipeline.
         // A member stopped by a durability error is not "ok" (fail_stop.rs).
@@ -355,13 +382,13 @@ async fn four_letter(
             _ => "This ZooKeeper instance is not currently serving requests\n".to_string(),
         }
     };
-    let _ = stream.write_all(text.as_bytes()).await;
-    let _ = stream.shutdown().await;
+    let _ = writer.write_all(text.as_bytes()).await;
+    let _ = writer.shutdown().await;
     // Drain what the client sent after the word (e.g. nc's newline) so the
     // close does not turn into a reset that could discard our answer.
     let mut sink = [0u8; 256];
     let _ = tokio::time::timeout(FOUR_LETTER_LINGER, async {
-        while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+        while matches!(reader.read(&mut sink).await, Ok(n) if n > 0) {}
     })
     .await;
 }
@@ -369,6 +396,7 @@ async fn four_letter(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::net::TcpStream;
     use zk_proto::{encode_frame, GetDataRequest};
 
     fn body(frame: &RequestFrame) -> Bytes {
@@ -452,7 +480,8 @@ mod tests {
             .iter()
             .flat_map(|f| f.parts().flat_map(|p| p.iter().copied()))
             .collect();
-        let (_, mut writer) = client.into_split();
+        let (_, writer) = client.into_split();
+        let mut writer: BoxedWrite = Box::new(writer);
         let reading = tokio::spawn(async move {
             let mut got = Vec::new();
             server.read_to_end(&mut got).await.map(|_| got)

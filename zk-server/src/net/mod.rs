@@ -6,6 +6,8 @@ mod conn;
 pub(crate) mod flow;
 pub mod frames;
 mod limits;
+mod stream;
+pub(crate) mod tls_accept;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -91,7 +93,7 @@ pub(crate) async fn accept_loop(listener: TcpListener, ctx: Arc<NetContext>) {
         let _ = stream.set_nodelay(true);
         let ctx = Arc::clone(&ctx);
         tokio::spawn(async move {
-            conn::serve(stream, remote, ctx).await;
+            conn::serve(stream::ClientStream::plain(stream), remote, ctx).await;
             drop(slot);
         });
     }

@@ -93,12 +93,41 @@ impl Pipeline {
         }
     }
 
-    /// The leader's extra mntr lines (OPS.md): followers connected and
-    /// synced, and syncs waiting to be answered.
+    /// The ensemble's mntr lines, with Apache 3.8's names (a running 3.8.0
+    /// ensemble prints these): every member its `peer_state` and the
+    /// `quorum_size` (voting members); the leader also `learners`
+    /// connected, `synced_followers` and `pending_syncs`. (Apache's
+    /// leader_uptime, synced_observers and *_proposal_size are not yet
+    /// tracked by the core.)
     pub(super) fn quorum_metrics(&self) -> Vec<(&'static str, Metric)> {
-        let Some(q) = self.quorum.as_ref().filter(|q| q.is_serving_leader()) else {
+        let Some(q) = self.quorum.as_ref() else {
             return Vec::new();
         };
+        let voters = self
+            .shared
+            .config
+            .peers
+            .iter()
+            .filter(|p| p.role == crate::config::PeerRole::Participant)
+            .count();
+        // Apache: "<state>" while looking, else "<state> - <zab phase>";
+        // a member answering mntr serves, so its phase is broadcast.
+        let peer_state = match (q.status().mode(), q.serving) {
+            ("leader", true) => "leading - broadcast",
+            ("follower", true) => "following - broadcast",
+            ("observer", true) => "observing - broadcast",
+            ("leader", false) => "leading - synchronization",
+            ("follower", false) => "following - synchronization",
+            ("observer", false) => "observing - synchronization",
+            _ => "looking",
+        };
+        let mut metrics = vec![
+            ("peer_state", Metric::Text(peer_state.to_string())),
+            ("quorum_size", Metric::Int(voters as i64)),
+        ];
+        if !q.is_serving_leader() {
+            return metrics;
+        }
         let (learners, synced) = q.peer.learner_counts().unwrap_or((0, 0));
         let pending_syncs = self
             .queues
@@ -106,11 +135,12 @@ impl Pipeline {
             .flat_map(|queue| queue.iter())
             .filter(|item| matches!(item, Queued::Sync(_)))
             .count();
-        vec![
-            ("followers", Metric::Int(learners as i64)),
+        metrics.extend([
+            ("learners", Metric::Int(learners as i64)),
             ("synced_followers", Metric::Int(synced as i64)),
             ("pending_syncs", Metric::Int(pending_syncs as i64)),
-        ]
+        ]);
+        metrics
     }
 
     // ---- inputs to the core ----------------------------------------------
@@ -471,7 +501,7 @@ impl Pipeline {
             Output::LeaderEstablished { epoch } => tracing::info!(epoch, "leading"),
             Output::Proposed { zxid } => {
                 if self.in_flight.back().map(|f| f.entry.header.zxid) != Some(zxid) {
-                    tracing::error!(zxid, "proposal zxid differs from the prepared one");
+                    tracing::error!("proposal zxid 0x{zxid:x} differs from the prepared one");
                 }
             }
         }
@@ -1049,6 +1079,6 @@ impl Pipeline {
     pub(super) fn finish_sync(&mut self, w: SyncWait) {
         let zxid = self.db.last_processed_zxid();
         let result: Result<Response, ErrorCode> = Ok(Response::Sync(SyncResponse { path: w.path }));
-        self.reply(w.conn_id, w.xid, zxid, &result, w.arrived);
+        self.reply(w.conn_id, w.xid, zxid, &result, w.arrived, false);
     }
 }

@@ -19,6 +19,8 @@ impl Pipeline {
     /// (the run loop stops at its next turn; the ensemble outputs still
     /// queued are dropped by `run_quorum_outputs`).
     pub(super) fn fail(&mut self, why: FailStop) {
+        self.metrics()
+            .add(crate::metrics::Counter::UnrecoverableError, 1);
         self.shared.health.fail(why);
         // No reply may follow: drop what waited for the log, and close
         // every client now rather than at the next turn of the loop.

@@ -52,6 +52,16 @@ pub(crate) enum Inbound {
         remote: SocketAddr,
         reply: oneshot::Sender<String>,
     },
+    /// An AdminServer command (admin_http.rs), answered with Apache's JSON.
+    Admin {
+        command: String,
+        kwargs: Vec<(String, String)>,
+        reply: oneshot::Sender<serde_json::Value>,
+    },
+    /// The gauge values the Prometheus endpoint exports.
+    Gauges {
+        reply: oneshot::Sender<Vec<(String, f64)>>,
+    },
     /// Clean stop: finish durable work, snapshot, close the log.
     Shutdown { done: oneshot::Sender<()> },
     /// Crash stop: no replies, no snapshot; only waits for the log thread
@@ -66,6 +76,8 @@ pub(crate) struct ConnRegistration {
     pub remote: SocketAddr,
     pub out: ConnOutput,
     pub established: oneshot::Sender<bool>,
+    /// Came in on the secure (TLS) client port.
+    pub secure: bool,
 }
 
 /// What the pipeline queues for a connection's writer.

@@ -65,7 +65,7 @@ struct Listing {
 impl Pipeline {
     /// `asker` is the four-letter-word connection itself, which Apache
     /// counts and lists like any other (without a session).
-    fn summary(&self) -> admin::ServerSummary {
+    pub(super) fn summary(&self) -> admin::ServerSummary {
         admin::ServerSummary {
             latency: self.stats.latency,
             packets_received: self.stats.received,
@@ -82,10 +82,11 @@ impl Pipeline {
         self.queues.values().map(|q| q.len() as u64).sum()
     }
 
-    fn connection_infos(&self, asker: SocketAddr) -> Vec<admin::ConnectionInfo> {
+    pub(super) fn connection_infos(&self, asker: SocketAddr) -> Vec<admin::ConnectionInfo> {
         let mut ids: Vec<&ConnId> = self.conns.keys().collect();
         ids.sort();
         let asking = admin::ConnectionInfo {
+            secure: false,
             remote: asker,
             interest_ops: 0,
             queued: 0,
@@ -97,6 +98,7 @@ impl Pipeline {
             .into_iter()
             .filter_map(|id| self.conns.get(id))
             .map(|c| admin::ConnectionInfo {
+                secure: c.secure,
                 remote: c.remote,
                 interest_ops: 1,
                 queued: c
@@ -220,7 +222,7 @@ impl Pipeline {
         Answer::Now(self.four_letter_text(word, asker))
     }
 
-    fn four_letter_text(&mut self, word: FourLetterWord, asker: SocketAddr) -> String {
+    pub(super) fn four_letter_text(&mut self, word: FourLetterWord, asker: SocketAddr) -> String {
         if self.quorum.as_ref().is_some_and(|q| !q.serving) {
             // OPS.md §1.1: a member in election or resync answers only the
             // words that do not need the data tree.
@@ -244,6 +246,8 @@ impl Pipeline {
                 let extra = self.mntr_extra();
                 let mut metrics = admin::standalone_metrics(&self.summary(), &extra);
                 metrics.extend(self.quorum_metrics());
+                let registry = self.shared.metrics.mntr_entries();
+                metrics.extend(registry.iter().map(|(k, v)| (k.as_str(), v.clone())));
                 admin::format_mntr(&metrics)
             }
             FourLetterWord::Wchs => {
@@ -263,21 +267,38 @@ impl Pipeline {
                 }
                 admin::CRST.to_string()
             }
+            FourLetterWord::Dirs => {
+                let c = &self.shared.config;
+                admin::format_dirs(
+                    dir_size(&c.snap_version_dir()),
+                    dir_size(&c.log_version_dir()),
+                )
+            }
+            FourLetterWord::Hash => admin::format_hash(&[(
+                self.db.last_processed_zxid(),
+                crate::tree_digest::tree_digest(self.db.tree()),
+            )]),
+            // Answered by the connection itself (admin::answer_trace_mask).
+            FourLetterWord::Gtmk | FourLetterWord::Stmk => {
+                admin::answer_trace_mask(word, None).unwrap_or_default()
+            }
             FourLetterWord::Srst => {
                 self.stats.latency = Latency::default();
                 self.stats.received = 0;
                 self.stats.sent = 0;
+                self.shared.metrics.reset();
                 admin::SRST.to_string()
             }
         }
     }
 
-    fn conf_info(&self) -> admin::ConfInfo {
+    pub(super) fn conf_info(&self) -> admin::ConfInfo {
         let c = &self.shared.config;
         let snap_dir = c.snap_version_dir();
         let log_dir = c.log_version_dir();
         admin::ConfInfo {
             client_port: self.shared.local_addr.port(),
+            secure_client_port: self.shared.secure_addr.map_or(-1, |a| i32::from(a.port())),
             data_dir_size: dir_size(&snap_dir),
             data_dir: snap_dir.display().to_string(),
             data_log_size: dir_size(&log_dir),
@@ -290,7 +311,7 @@ impl Pipeline {
         }
     }
 
-    fn mntr_extra(&self) -> admin::MntrExtra {
+    pub(super) fn mntr_extra(&self) -> admin::MntrExtra {
         let size = |v: Option<usize>| v.map_or(-1, |n| n as i64);
         let db = self.db.stats();
         admin::MntrExtra {
@@ -315,14 +336,14 @@ impl Pipeline {
 
     /// The copy `wchc` and `wchp` are rendered from: each connection's
     /// data watches, and each connection's session.
-    fn watch_facts(&self) -> WatchFacts {
+    pub(super) fn watch_facts(&self) -> WatchFacts {
         WatchFacts {
             by_conn: self.db.watches().by_connection(),
             sessions: self.conn_sessions(),
         }
     }
 
-    fn dump_info(&self, asker: SocketAddr) -> admin::DumpInfo {
+    pub(super) fn dump_info(&self, asker: SocketAddr) -> admin::DumpInfo {
         let tick = u64::from(self.shared.config.tick_time_ms).max(1);
         let round_up = |t: u64| (t / tick + 1) * tick;
         let mut buckets: BTreeMap<u64, Vec<i64>> = Default::default();
@@ -376,7 +397,7 @@ pub(super) struct WatchFacts {
 }
 
 /// Data watches per session (wchc), sorted by session.
-fn watches_by_session(facts: WatchFacts) -> Vec<(i64, Vec<String>)> {
+pub(super) fn watches_by_session(facts: WatchFacts) -> Vec<(i64, Vec<String>)> {
     let WatchFacts { by_conn, sessions } = facts;
     let mut out: Vec<(i64, Vec<String>)> = by_conn
         .into_iter()
@@ -387,7 +408,7 @@ fn watches_by_session(facts: WatchFacts) -> Vec<(i64, Vec<String>)> {
 }
 
 /// Data watches per path (wchp), sorted by path.
-fn watches_by_path(facts: WatchFacts) -> Vec<(String, Vec<i64>)> {
+pub(super) fn watches_by_path(facts: WatchFacts) -> Vec<(String, Vec<i64>)> {
     let mut by_path: BTreeMap<String, Vec<i64>> = Default::default();
     for (session, paths) in watches_by_session(facts) {
         for p in paths {

@@ -214,6 +214,7 @@ impl Pipeline {
 /// The `zk-snapshot` thread: streams the slices into the file and
 /// finishes it; ends quietly when the snapshot is abandoned.
 fn write_streamed(shared: &Shared, zxid: i64, mut queue: mpsc::Receiver<Slice>) {
+    let started = std::time::Instant::now();
     let dir: &Path = &shared.config.data_dir;
     let result = (|| {
         let mut file = SnapshotAssembler::create(dir, zxid)?;
@@ -228,6 +229,12 @@ fn write_streamed(shared: &Shared, zxid: i64, mut queue: mpsc::Receiver<Slice>) 
         }
         Ok(None)
     })();
+    if matches!(result, Ok(Some(_))) {
+        // mntr's snapshottime: from the first slice to the sealed file.
+        shared
+            .metrics
+            .observe_ms(crate::metrics::Summary::SnapshotTime, started.elapsed());
+    }
     report(shared, zxid, result);
 }
 

@@ -82,7 +82,7 @@ pub fn recover_with<T>(
     let mut report = RecoveryReport::default();
     let (mut state, replay_from) = match read_newest_snapshot(snap_dir, load_body)? {
         Some(snapshot) => {
-            tracing::info!(path = %snapshot.path.display(), zxid = snapshot.zxid, "loaded snapshot");
+            tracing::debug!(path = %snapshot.path.display(), zxid = %format_args!("0x{:x}", snapshot.zxid), "loaded snapshot");
             report.snapshot_zxid = Some(snapshot.zxid);
             report.snapshot_path = Some(snapshot.path);
             report.last_zxid = snapshot.zxid;
@@ -103,9 +103,10 @@ pub fn recover_with<T>(
     }
     report.torn_tails = reader.torn_tails().to_vec();
     report.truncated_bytes = cut_torn_tails(&report.torn_tails)?;
-    tracing::info!(
+    // The one-line summary for operators is the caller's (server.rs).
+    tracing::debug!(
         replayed = report.txns_replayed,
-        last_zxid = report.last_zxid,
+        last_zxid = %format_args!("0x{:x}", report.last_zxid),
         torn = report.torn_tails.len(),
         "recovered from disk"
     );

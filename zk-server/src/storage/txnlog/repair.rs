@@ -113,7 +113,7 @@ pub fn truncate_to(log_dir: &Path, zxid: i64) -> Result<TruncateReport, StorageE
         deleted_files.push(later.path.clone());
     }
     fsync_dir(&dir).map_err(StorageError::io(&dir))?;
-    tracing::info!(zxid, file = %target.display(), cut_at, deleted = deleted_files.len(), "truncated txn log");
+    tracing::info!(zxid = %format_args!("0x{zxid:x}"), file = %target.display(), cut_at, deleted = deleted_files.len(), "truncated txn log");
     Ok(TruncateReport {
         cut_file: target.clone(),
         cut_at,

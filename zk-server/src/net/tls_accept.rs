@@ -1,0 +1,70 @@
+//! The secure client port (`secureClientPort`): the same per-IP limit as
+//! the plain port, a TLS handshake under Apache's deadline
+//! (`ssl.handshakeDetectionTimeoutMillis`), then the same connection task.
+//! A failed handshake closes the socket and is logged (rate-limited: a
+//! port scanner must not flood the log).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+
+use super::limits::ConnLimiter;
+use super::stream::ClientStream;
+use super::{conn, NetContext};
+
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    ctx: Arc<NetContext>,
+    tls: Arc<rustls::ServerConfig>,
+) {
+    let acceptor = TlsAcceptor::from(tls);
+    let limiter = ConnLimiter::new(ctx.shared.config.max_client_cnxns);
+    let handshake = Duration::from_millis(
+        ctx.shared
+            .config
+            .security
+            .tls
+            .handshake_timeout_ms
+            .unwrap_or(crate::tls::DEFAULT_HANDSHAKE_TIMEOUT_MS),
+    );
+    loop {
+        let accepted = tokio::select! {
+            _ = ctx.cancel.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, remote) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                tracing::warn!("secure accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Some(slot) = limiter.try_acquire(remote.ip()) else {
+            ctx.shared
+                .connections_rejected
+                .fetch_add(1, Ordering::Relaxed);
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let ctx = Arc::clone(&ctx);
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let cancel = ctx.cancel.clone();
+            let handshaken = tokio::select! {
+                _ = cancel.cancelled() => return,
+                r = tokio::time::timeout(handshake, acceptor.accept(stream)) => r,
+            };
+            match handshaken {
+                Ok(Ok(tls)) => conn::serve(ClientStream::tls(tls), remote, ctx).await,
+                Ok(Err(e)) => crate::warn_limit::tls_handshake_failed(remote, &e),
+                Err(_) => crate::warn_limit::tls_handshake_failed(remote, &"timed out"),
+            }
+            drop(slot);
+        });
+    }
+}
