@@ -26,7 +26,6 @@ pub mod server;
 pub mod testing;
 pub mod tls;
 pub mod tree_digest;
-mod warn_limit;
 
 pub use config::{ConfigError, ServerConfig};
 pub use fail_stop::FailStop;

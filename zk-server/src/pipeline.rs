@@ -862,7 +862,14 @@ impl Pipeline {
         let ip = conn.remote.ip().to_string();
         let available = self.shared.config.security.available_schemes();
         if !available.contains(&scheme) {
-            crate::warn_limit::unknown_auth_scheme(conn.remote, scheme, &available);
+            static UNKNOWN_SCHEME: crate::log_limit::RateLimit =
+                crate::log_limit::RateLimit::new(std::time::Duration::from_secs(10));
+            crate::warn_limited!(
+                UNKNOWN_SCHEME,
+                remote = %conn.remote,
+                "no authentication provider for scheme '{scheme}' (available: {}); closing",
+                available.join(", ")
+            );
         }
         let result = self.db.authenticate(scheme, auth, &ip);
         let Some(conn) = self.conns.get_mut(&conn_id) else {

@@ -24,11 +24,11 @@
 //! too. The election port reports nothing: only leader/learner traffic
 //! cares about a link, and it uses the quorum port.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::codec::{self, PeerMsg};
 use super::snapsync::{self, Piece, StagedSnapshot, Staging, STAGE_QUEUE};
+use crate::log_limit::RateLimit;
 use crate::quorum::{LeaderMsg, Message, ServerId};
 
 /// Largest message accepted. Proposals and forwarded requests are bounded
@@ -120,35 +121,12 @@ impl LinkLoad {
     }
 }
 
-/// Logs one kind of warning at most once per [`WARN_EVERY`], with the
-/// number of repeats left out since the last one.
-#[derive(Debug, Default)]
-struct WarnLimiter {
-    kinds: Mutex<HashMap<&'static str, (Instant, u64)>>,
-}
-
-impl WarnLimiter {
-    fn warn(&self, kind: &'static str, what: impl std::fmt::Display) {
-        let Ok(mut kinds) = self.kinds.lock() else {
-            return;
-        };
-        let now = Instant::now();
-        match kinds.get_mut(kind) {
-            Some((last, suppressed)) if now.duration_since(*last) < WARN_EVERY => {
-                *suppressed += 1;
-            }
-            Some((last, suppressed)) => {
-                tracing::warn!(suppressed = *suppressed, "{what}");
-                *last = now;
-                *suppressed = 0;
-            }
-            None => {
-                tracing::warn!("{what}");
-                kinds.insert(kind, (now, 0));
-            }
-        }
-    }
-}
+/// Refused hellos and malformed messages are logged at most once per
+/// [`WARN_EVERY`], with the number left out (a misconfigured or hostile
+/// peer would otherwise flood the log).
+static REFUSED_HELLO: RateLimit = RateLimit::new(WARN_EVERY);
+static MALFORMED_MESSAGE: RateLimit = RateLimit::new(WARN_EVERY);
+static ACCEPT_FAILED: RateLimit = RateLimit::new(WARN_EVERY);
 
 /// An event and the peer it is about.
 pub type Received = (ServerId, PeerEvent);
@@ -243,7 +221,6 @@ pub fn start(
         my_id,
         members: peers.keys().copied().collect(),
         staging,
-        warnings: WarnLimiter::default(),
     });
     for (port, listener) in [(Port::Election, election), (Port::Quorum, quorum)] {
         tokio::spawn(accept_loop(
@@ -469,7 +446,6 @@ struct Accepting {
     /// Every server of the ensemble (ours included).
     members: BTreeSet<ServerId>,
     staging: Staging,
-    warnings: WarnLimiter,
 }
 
 async fn accept_loop(
@@ -495,9 +471,7 @@ async fn accept_loop(
                 ));
             }
             Err(e) => {
-                accepting
-                    .warnings
-                    .warn("accept", format_args!("peer accept failed: {e}"));
+                crate::warn_limited!(ACCEPT_FAILED, "peer accept failed: {e}");
                 tokio::time::sleep(RETRY_DELAY).await;
             }
         }
@@ -532,9 +506,9 @@ async fn read_loop(
     let from = match check_hello(&hello, &accepting) {
         Ok(id) => id,
         Err(why) => {
-            accepting.warnings.warn(
-                "hello",
-                format_args!("refusing a peer connection from {peer_addr:?}: {why}"),
+            crate::warn_limited!(
+                REFUSED_HELLO,
+                "refusing a peer connection from {peer_addr:?}: {why}"
             );
             return;
         }
@@ -585,12 +559,10 @@ impl LinkReader<'_> {
             return Err(Ended::Broken);
         }
         codec::decode(frame).map_err(|e| {
-            self.accepting.warnings.warn(
-                "malformed",
-                format_args!(
-                    "dropping a malformed message from server {}: {e}",
-                    self.from
-                ),
+            crate::warn_limited!(
+                MALFORMED_MESSAGE,
+                "dropping a malformed message from server {}: {e}",
+                self.from
             );
             Ended::Broken
         })
@@ -716,7 +688,6 @@ mod tests {
                 snap_dir: std::env::temp_dir(),
                 db_config: crate::db::DbConfig::default(),
             },
-            warnings: WarnLimiter::default(),
         }
     }
 

@@ -169,7 +169,16 @@ async fn read_requests(
             Ok(Some(frame)) => frame,
             Ok(None) => return,
             Err(e @ FrameError::BadLength { .. }) => {
-                crate::warn_limit::oversized_frame(conn_id, &e);
+                // Apache's "Len error": the client (or its jute.maxbuffer)
+                // is wrong; one line per interval, whoever sends them.
+                static OVERSIZED: crate::log_limit::RateLimit =
+                    crate::log_limit::RateLimit::new(Duration::from_secs(10));
+                crate::warn_limited!(
+                    OVERSIZED,
+                    conn_id,
+                    "closing a connection that sent an oversized packet: {e} \
+                     (raise jute.maxbuffer if the client is legitimate)"
+                );
                 return;
             }
             Err(e) => {

@@ -15,6 +15,11 @@ use super::limits::ConnLimiter;
 use super::stream::ClientStream;
 use super::{conn, NetContext};
 
+/// Failed handshakes are logged at most once per interval (a scanner or a
+/// plain-text client on the TLS port would flood the log).
+static HANDSHAKE_FAILED: crate::log_limit::RateLimit =
+    crate::log_limit::RateLimit::new(std::time::Duration::from_secs(10));
+
 pub(crate) async fn accept_loop(
     listener: TcpListener,
     ctx: Arc<NetContext>,
@@ -61,8 +66,12 @@ pub(crate) async fn accept_loop(
             };
             match handshaken {
                 Ok(Ok(tls)) => conn::serve(ClientStream::tls(tls), remote, ctx).await,
-                Ok(Err(e)) => crate::warn_limit::tls_handshake_failed(remote, &e),
-                Err(_) => crate::warn_limit::tls_handshake_failed(remote, &"timed out"),
+                Ok(Err(e)) => {
+                    crate::warn_limited!(HANDSHAKE_FAILED, %remote, "TLS handshake failed: {e}")
+                }
+                Err(_) => {
+                    crate::warn_limited!(HANDSHAKE_FAILED, %remote, "TLS handshake timed out")
+                }
             }
             drop(slot);
         });

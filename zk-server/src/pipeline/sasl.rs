@@ -19,8 +19,10 @@ impl Pipeline {
         token: &[u8],
     ) -> (Result<Response, ErrorCode>, bool) {
         let Some(login) = self.shared.config.security.sasl_login.as_ref() else {
-            // No JAAS Server section: no SASL on this server.
-            return (Err(ErrorCode::Unimplemented), false);
+            // No JAAS Server section: Apache answers every token with OK
+            // and a null token (ZooKeeperServer.processSasl without a SASL
+            // server), and so do we.
+            return (Ok(Response::Sasl(SetSaslResponse { token: None })), false);
         };
         let Some(conn) = self.conns.get_mut(&conn_id) else {
             return (Err(ErrorCode::ConnectionLoss), true);
