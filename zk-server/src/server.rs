@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tokio::net::{TcpListener, TcpSocket};
@@ -108,7 +108,7 @@ impl Server {
             force_sync: config.force_sync,
         };
         let log = TxnLog::open(config.log_dir(), log_opts).map_err(ServerError::TxnLog)?;
-        let (listener, secure, local_addr) = bind_client_ports(&config)?;
+        let (listener, secure, local_addr) = bind_client_ports(&config).await?;
 
         let shared = Arc::new(Shared {
             config,
@@ -299,8 +299,8 @@ async fn start_quorum(
     let mine = membership
         .my_addrs()
         .ok_or(EnsembleError::NotAMember(my_id))?;
-    let election = bind_addr(mine.election)?;
-    let quorum = bind_addr(mine.quorum)?;
+    let election = bind_addr(mine.election).await?;
+    let quorum = bind_addr(mine.quorum).await?;
     let (data_dir, log_dir) = (config.data_dir.clone(), config.log_dir().to_path_buf());
     let keep = membership.peer_config.commit_log_count;
     let durable = tokio::task::spawn_blocking(move || {
@@ -335,7 +335,7 @@ async fn start_quorum(
 /// The plain listener (unless only a secure port is configured), the
 /// secure one with its TLS configuration, and the address clients use.
 #[allow(clippy::type_complexity)]
-fn bind_client_ports(
+async fn bind_client_ports(
     config: &ServerConfig,
 ) -> Result<
     (
@@ -355,7 +355,7 @@ fn bind_client_ports(
                 .or(config.client_port_address)
                 .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
             let addr = SocketAddr::new(ip, port);
-            let listener = bind_addr(addr)?;
+            let listener = bind_addr(addr).await?;
             let bound = listener
                 .local_addr()
                 .map_err(|source| ServerError::Bind { addr, source })?;
@@ -368,7 +368,7 @@ fn bind_client_ports(
         })?;
         return Ok((None, secure, addr));
     }
-    let listener = bind(config)?;
+    let listener = bind(config).await?;
     let local_addr = listener.local_addr().map_err(|source| ServerError::Bind {
         addr: listen_addr(config),
         source,
@@ -385,11 +385,31 @@ fn listen_addr(config: &ServerConfig) -> SocketAddr {
 
 /// Binds with SO_REUSEADDR so a restarted server gets its port back at
 /// once even with connections of the previous run in TIME_WAIT.
-fn bind(config: &ServerConfig) -> Result<TcpListener, ServerError> {
-    bind_addr(listen_addr(config))
+async fn bind(config: &ServerConfig) -> Result<TcpListener, ServerError> {
+    bind_addr(listen_addr(config)).await
 }
 
-fn bind_addr(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+/// How long a port still in use is retried: a server restarted in the
+/// same process (TestingServer / TestingCluster) may find its previous
+/// run's listener not yet dropped by the task that held it.
+const BIND_RETRY: Duration = Duration::from_secs(3);
+
+async fn bind_addr(addr: SocketAddr) -> Result<TcpListener, ServerError> {
+    let deadline = tokio::time::Instant::now() + BIND_RETRY;
+    loop {
+        match try_bind(addr) {
+            Err(ServerError::Bind { source, .. })
+                if source.kind() == std::io::ErrorKind::AddrInUse
+                    && tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            result => return result,
+        }
+    }
+}
+
+fn try_bind(addr: SocketAddr) -> Result<TcpListener, ServerError> {
     let fail = |source| ServerError::Bind { addr, source };
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()
