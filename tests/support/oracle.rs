@@ -67,15 +67,28 @@ pub enum Oracle {
     CliMt,
     /// The Java client shell `zkCli.sh`.
     ZkCli,
+    /// The `openssl` command (test certificates for TLS).
+    OpenSsl,
+    /// kazoo's SASL companion, the Python package pure-sasl.
+    PureSasl,
+    /// The Python Prometheus client (its text-format parser).
+    PrometheusClient,
+    /// The Netty jars Apache's Java client needs for TLS (Debian package
+    /// libnetty-java; the zookeeper jar's manifest does not name them).
+    NettyClient,
 }
 
-const ALL: [Oracle; 6] = [
+const ALL: [Oracle; 10] = [
     Oracle::Java,
     Oracle::ApacheZooKeeper,
     Oracle::Curator,
     Oracle::Kazoo,
     Oracle::CliMt,
     Oracle::ZkCli,
+    Oracle::OpenSsl,
+    Oracle::PureSasl,
+    Oracle::PrometheusClient,
+    Oracle::NettyClient,
 ];
 
 impl Oracle {
@@ -87,6 +100,10 @@ impl Oracle {
             Oracle::Kazoo => "kazoo",
             Oracle::CliMt => "cli_mt",
             Oracle::ZkCli => "zkCli",
+            Oracle::OpenSsl => "openssl",
+            Oracle::PureSasl => "pure-sasl",
+            Oracle::PrometheusClient => "prometheus_client",
+            Oracle::NettyClient => "netty",
         }
     }
 
@@ -99,6 +116,10 @@ impl Oracle {
             Oracle::Kazoo => "python3 -m pip install kazoo",
             Oracle::CliMt => "apt-get install -y zookeeper-bin",
             Oracle::ZkCli => "apt-get install -y zookeeper default-jre-headless",
+            Oracle::OpenSsl => "apt-get install -y openssl",
+            Oracle::PureSasl => "python3 -m pip install pure-sasl",
+            Oracle::PrometheusClient => "python3 -m pip install prometheus_client",
+            Oracle::NettyClient => "apt-get install -y libnetty-java",
         }
     }
 
@@ -109,7 +130,8 @@ impl Oracle {
     /// `Ok` when present here, else what is missing. Probed once per
     /// process.
     pub fn probe(self) -> Result<(), String> {
-        static PROBES: [OnceLock<Result<(), String>>; 6] = [const { OnceLock::new() }; 6];
+        static PROBES: [OnceLock<Result<(), String>>; ALL.len()] =
+            [const { OnceLock::new() }; ALL.len()];
         PROBES[self.index()]
             .get_or_init(|| self.probe_now())
             .clone()
@@ -135,6 +157,13 @@ impl Oracle {
             Oracle::ZkCli => {
                 file(ZKCLI)?;
                 Oracle::ApacheZooKeeper.probe()
+            }
+            Oracle::OpenSsl => runs("openssl", &["version"]),
+            Oracle::PureSasl => runs("python3", &["-c", "import puresasl"]),
+            Oracle::PrometheusClient => runs("python3", &["-c", "import prometheus_client"]),
+            Oracle::NettyClient => {
+                file(&format!("{JARS_DIR}/netty-resolver.jar"))?;
+                file(&format!("{JARS_DIR}/netty-codec.jar"))
             }
         }
     }

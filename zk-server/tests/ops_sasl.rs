@@ -7,6 +7,9 @@
 //! Apache is missing.
 
 mod ops_support;
+#[path = "../../tests/support/oracle.rs"]
+#[allow(dead_code)]
+mod oracle;
 
 use std::path::Path;
 use std::process::Command;
@@ -70,13 +73,6 @@ finally:
         pass
 "#;
 
-fn kazoo_sasl_available() -> bool {
-    Command::new("python3")
-        .args(["-c", "import kazoo, puresasl"])
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
 fn run_kazoo(host: String) -> String {
     let out = Command::new("timeout")
         .args(["120", "python3", "-c", KAZOO_SCRIPT, &host])
@@ -103,8 +99,7 @@ async fn start_ours(dir: &Path) -> Server {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kazoo_digest_md5_behaves_as_against_apache() {
-    if !kazoo_sasl_available() {
-        eprintln!("sasl: skipped, kazoo or pure-sasl is not installed");
+    if !oracle::require_all(&[oracle::Oracle::Kazoo, oracle::Oracle::PureSasl]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -140,8 +135,7 @@ async fn kazoo_digest_md5_behaves_as_against_apache() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_java_zkcli_authenticates_with_a_jaas_client_section() {
-    if !Path::new("/usr/share/java/zookeeper.jar").exists() {
-        eprintln!("sasl: skipped, Apache's zkCli is not installed");
+    if !oracle::require(oracle::Oracle::ZkCli) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

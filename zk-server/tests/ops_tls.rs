@@ -5,6 +5,9 @@
 //! notice) when openssl, zkCli or kazoo is missing.
 
 mod ops_support;
+#[path = "../../tests/support/oracle.rs"]
+#[allow(dead_code)]
+mod oracle;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -18,13 +21,6 @@ use zk_server::{Server, ServerConfig};
 /// the test adds them itself.
 const ZKCLI_CLASSPATH: &str = "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar:\
      /usr/share/java/netty-resolver.jar:/usr/share/java/netty-codec.jar";
-
-fn have(cmd: &str, args: &[&str]) -> bool {
-    Command::new(cmd)
-        .args(args)
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
 
 fn openssl(dir: &Path, args: &[&str]) {
     let out = Command::new("openssl")
@@ -48,8 +44,7 @@ struct Certs {
 
 impl Certs {
     fn make() -> Option<Certs> {
-        if !have("openssl", &["version"]) {
-            eprintln!("tls: skipped, openssl is not installed");
+        if !oracle::require(oracle::Oracle::OpenSsl) {
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -161,8 +156,7 @@ async fn start_tls(dir: &Path, tls: TlsConfig) -> Server {
 
 /// Runs a Python snippet; its stdout, or None when kazoo is missing.
 fn python(script: &str, args: &[&str]) -> Option<(bool, String)> {
-    if !have("python3", &["-c", "import kazoo"]) {
-        eprintln!("tls: skipped, kazoo is not installed");
+    if !oracle::require(oracle::Oracle::Kazoo) {
         return None;
     }
     let out = Command::new("python3")
@@ -297,10 +291,7 @@ with socket.create_connection((host, int(port)), timeout=10) as raw:
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_java_zkcli_creates_and_reads_over_tls() {
     let Some(certs) = Certs::make() else { return };
-    if !Path::new("/usr/share/java/zookeeper.jar").exists()
-        || !Path::new("/usr/share/java/netty-resolver.jar").exists()
-    {
-        eprintln!("tls: skipped, Apache's zkCli (and Netty) is not installed");
+    if !oracle::require_all(&[oracle::Oracle::ZkCli, oracle::Oracle::NettyClient]) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();
@@ -402,8 +393,7 @@ fn store_problems_refuse_start_up_with_a_clear_error() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_admin_server_lists_tls_sessions_as_secure_connections() {
     let Some(certs) = Certs::make() else { return };
-    if !have("python3", &["-c", "import kazoo"]) {
-        eprintln!("tls: skipped, kazoo is not installed");
+    if !oracle::require(oracle::Oracle::Kazoo) {
         return;
     }
     let dir = tempfile::tempdir().unwrap();

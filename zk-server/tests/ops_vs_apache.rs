@@ -6,6 +6,9 @@
 //! (AdminServer). Skipped (with a notice) when Apache is not installed.
 
 mod ops_support;
+#[path = "../../tests/support/oracle.rs"]
+#[allow(dead_code)]
+mod oracle;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -267,11 +270,12 @@ async fn prometheus_scrape_parses_and_uses_apaches_metric_names() {
     .unwrap();
     assert_eq!(status, 200);
     assert_eq!(content_type, "text/plain; version=0.0.4; charset=utf-8");
-    let Some(families) = parse_with_prometheus_client(&scrape) else {
-        eprintln!("prometheus: skipped, python3 prometheus_client is not installed");
+    if !oracle::require(oracle::Oracle::PrometheusClient) {
         ours.shutdown().await;
         return;
-    };
+    }
+    let families =
+        parse_with_prometheus_client(&scrape).expect("prometheus_client parses the scrape");
 
     // Apache's names: summaries are the avg_ groups, the rest plain keys.
     let keys = mntr_keys(&apache_mntr);

@@ -9,10 +9,11 @@ mod limits;
 mod stream;
 pub(crate) mod tls_accept;
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -20,7 +21,7 @@ use crate::log_limit::RateLimit;
 use crate::pipeline::{Inbound, Shared};
 use crate::warn_limited;
 use flow::Admission;
-use limits::ConnLimiter;
+use limits::{ConnLimiter, Slot};
 
 /// What every connection task shares.
 #[derive(Debug)]
@@ -59,13 +60,18 @@ impl NetContext {
 static REFUSED: RateLimit = RateLimit::new(std::time::Duration::from_secs(10));
 static ACCEPT_FAILED: RateLimit = RateLimit::new(std::time::Duration::from_secs(10));
 
-/// Accepts until cancelled. Connections beyond `maxClientCnxns` from one
-/// IP are closed at once, as Apache does.
-pub(crate) async fn accept_loop(listener: TcpListener, ctx: Arc<NetContext>) {
-    let limiter = ConnLimiter::new(ctx.shared.config.max_client_cnxns);
+/// The next connection of a client port that is within `maxClientCnxns`
+/// for its IP (the others are closed at once, as Apache does, counted and
+/// logged); `None` once the server is cancelled. Both client ports, plain
+/// and TLS, accept through this.
+pub(crate) async fn next_admitted(
+    listener: &TcpListener,
+    ctx: &NetContext,
+    limiter: &ConnLimiter,
+) -> Option<(TcpStream, SocketAddr, Slot)> {
     loop {
         let accepted = tokio::select! {
-            _ = ctx.cancel.cancelled() => return,
+            _ = ctx.cancel.cancelled() => return None,
             accepted = listener.accept() => accepted,
         };
         let (stream, remote) = match accepted {
@@ -91,6 +97,14 @@ pub(crate) async fn accept_loop(listener: TcpListener, ctx: Arc<NetContext>) {
             continue;
         };
         let _ = stream.set_nodelay(true);
+        return Some((stream, remote, slot));
+    }
+}
+
+/// Accepts plain client connections until cancelled.
+pub(crate) async fn accept_loop(listener: TcpListener, ctx: Arc<NetContext>) {
+    let limiter = ConnLimiter::new(ctx.shared.config.max_client_cnxns);
+    while let Some((stream, remote, slot)) = next_admitted(&listener, &ctx, &limiter).await {
         let ctx = Arc::clone(&ctx);
         tokio::spawn(async move {
             conn::serve(stream::ClientStream::plain(stream), remote, ctx).await;

@@ -4,7 +4,6 @@
 //! A failed handshake closes the socket and is logged (rate-limited: a
 //! port scanner must not flood the log).
 
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,7 +12,7 @@ use tokio_rustls::TlsAcceptor;
 
 use super::limits::ConnLimiter;
 use super::stream::ClientStream;
-use super::{conn, NetContext};
+use super::{conn, next_admitted, NetContext};
 
 /// Failed handshakes are logged at most once per interval (a scanner or a
 /// plain-text client on the TLS port would flood the log).
@@ -35,27 +34,7 @@ pub(crate) async fn accept_loop(
             .handshake_timeout_ms
             .unwrap_or(crate::tls::DEFAULT_HANDSHAKE_TIMEOUT_MS),
     );
-    loop {
-        let accepted = tokio::select! {
-            _ = ctx.cancel.cancelled() => return,
-            accepted = listener.accept() => accepted,
-        };
-        let (stream, remote) = match accepted {
-            Ok(pair) => pair,
-            Err(e) => {
-                tracing::warn!("secure accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Some(slot) = limiter.try_acquire(remote.ip()) else {
-            ctx.shared
-                .connections_rejected
-                .fetch_add(1, Ordering::Relaxed);
-            drop(stream);
-            continue;
-        };
-        let _ = stream.set_nodelay(true);
+    while let Some((stream, remote, slot)) = next_admitted(&listener, &ctx, &limiter).await {
         let ctx = Arc::clone(&ctx);
         let acceptor = acceptor.clone();
         tokio::spawn(async move {
