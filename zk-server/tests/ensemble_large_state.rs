@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use ensemble_support::{try_session, SETTLE};
-use process::{mode_of, port_of, reserve_ports, spawn_server_logged, Proc};
+use process::{mode_of, port_of, reserve_ports, server_lines, spawn_server_logged, Proc};
 use server_common::RawClient;
 use zk_proto::{
     Acl, CreateMode, CreateRequest, GetDataRequest, OpCode, ReplyFrame, Request, Response,
@@ -64,17 +64,7 @@ fn start_ensemble(dir: &Path, extra: &str) -> Vec<Member> {
     let reserved = reserve_ports(9);
     let ports: Vec<u16> = reserved.iter().map(port_of).collect();
     drop(reserved);
-    let servers: String = (0..3)
-        .map(|i| {
-            format!(
-                "server.{}=127.0.0.1:{}:{};{}\n",
-                i + 1,
-                ports[3 * i + 1],
-                ports[3 * i + 2],
-                ports[3 * i]
-            )
-        })
-        .collect();
+    let servers = server_lines(&ports, 3);
     (0..3)
         .map(|i| {
             let data = dir.join(format!("data{}", i + 1));

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use ensemble_support::{synced_get, try_create, try_session, SETTLE};
-use process::{mode_of, port_of, reserve_ports, spawn_server, Proc};
+use process::{mode_of, port_of, reserve_ports, server_lines, spawn_server, Proc};
 
 /// Waits until exactly one of `addrs` (the live ones) says leader and the
 /// rest follower; returns the leader's index.
@@ -46,17 +46,7 @@ fn start_ensemble(
     let ports: Vec<u16> = reserved.iter().map(port_of).collect();
     // Free the ports just before the members bind them.
     drop(reserved);
-    let servers: String = (0..members)
-        .map(|i| {
-            format!(
-                "server.{}=127.0.0.1:{}:{};{}\n",
-                i + 1,
-                ports[3 * i + 1],
-                ports[3 * i + 2],
-                ports[3 * i]
-            )
-        })
-        .collect();
+    let servers = server_lines(&ports, members);
     let mut procs: Vec<Option<Proc>> = Vec::new();
     let mut addrs = Vec::new();
     for i in 0..members {

@@ -54,6 +54,22 @@ pub fn reserve_ports(n: usize) -> Vec<TcpListener> {
         .collect()
 }
 
+/// The `server.N` lines of `members` members whose ports come three per
+/// member from `ports`: client, quorum, election.
+pub fn server_lines(ports: &[u16], members: usize) -> String {
+    (0..members)
+        .map(|i| {
+            format!(
+                "server.{}=127.0.0.1:{}:{};{}\n",
+                i + 1,
+                ports[3 * i + 1],
+                ports[3 * i + 2],
+                ports[3 * i]
+            )
+        })
+        .collect()
+}
+
 /// The port a reservation holds.
 pub fn port_of(reserved: &TcpListener) -> u16 {
     reserved.local_addr().expect("local addr").port()
